@@ -1,0 +1,86 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** An HTTP method a route can be limited to. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+/**
+ * A connect-style middleware, e.g. `basic-auth-connect` or `cors()`. It sees Node's raw request
+ * and response; calling `next(err)` answers with the error's status (500 by default).
+ */
+export type ConnectMiddleware = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
+
+/** A built-in middleware chosen by name, as config files do: `{ use: basicAuth, options: {...} }`. */
+export interface MiddlewareSpec {
+  /** Name of the built-in middleware: `basicAuth` or `cors`. */
+  use: string;
+  /** Options of that middleware (see the README's middleware table). */
+  options?: Record<string, unknown>;
+}
+
+/** A middleware given as a function (code) or by name (code and config files). */
+export type MiddlewareOption = ConnectMiddleware | MiddlewareSpec;
+
+/**
+ * Runs before the request is forwarded. It may answer the client itself through `reply`;
+ * a truthy return value (or an answered reply) stops the forwarding. A throw answers 500.
+ */
+export type OnRequestHook = (req: FastifyRequest, reply: FastifyReply) => unknown;
+
+/**
+ * Runs when the target's response headers arrive, instead of the default pass-through.
+ * Status and headers are already copied onto `reply`; the hook must send the body,
+ * e.g. `reply.send(res)` or a rewritten payload. A throw answers 500.
+ */
+export type OnResponseHook = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  res: IncomingMessage,
+) => unknown;
+
+/** Proxy lifecycle hooks of a route. */
+export interface RouteHooks {
+  /** Called before forwarding; may answer and abort. */
+  onRequest?: OnRequestHook;
+  /** Called with the target's response; must send the reply. */
+  onResponse?: OnResponseHook;
+}
+
+/** One route: requests under `prefix` go to `target`. */
+export interface RouteOptions {
+  /** URL prefix the route answers, e.g. `/users`. Required. */
+  prefix: string;
+  /** Base URL of the service, `http://` or `https://`. Required. */
+  target: string;
+  /** Replaces `prefix` in the forwarded path. @default '' */
+  prefixRewrite?: string;
+  /**
+   * Path pattern below the prefix, in fastify's route syntax. `'/*'` answers the prefix and
+   * everything below it; `''` answers the prefix path only. @default the global `pathRegex`
+   */
+  pathRegex?: string;
+  /** HTTP methods the route forwards; others get 404. @default all of {@link HttpMethod} */
+  methods?: HttpMethod[];
+  /** Largest request body forwarded, in bytes; larger bodies get 413. @default 1048576 (1 MiB) */
+  bodyLimit?: number;
+  /** Longest silence from the target, in milliseconds, before answering 504. @default 30000 */
+  timeout?: number;
+  /** Middlewares of this route only, run after the global ones. @default [] */
+  middlewares?: MiddlewareOption[];
+  /** Proxy lifecycle hooks. @default none */
+  hooks?: RouteHooks;
+}
+
+/** Options of `GatewayModule.forRoot` and of the config file (which has no functions). */
+export interface GatewayOptions {
+  /** The routes, matched by prefix. Required. */
+  routes: RouteOptions[];
+  /** Default `pathRegex` of every route. @default '/*' */
+  pathRegex?: string;
+  /** Middlewares run for every gateway route, before the route's own. @default [] */
+  middlewares?: MiddlewareOption[];
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { HTTP_METHODS } from '../gateway.constants.js';
+import type { GatewayOptions } from './gateway-options.interface.js';
+
+const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
+  typeof value === 'function';
+const fn = () => z.custom<(...args: never[]) => unknown>(isFunction, 'expected a function');
+
+const httpUrl = z
+  .string()
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
+    message: 'expected an http:// or https:// URL',
+  });
+
+const urlPath = z
+  .string()
+  .regex(/^\/[^?#\s]*$/, "expected a path starting with '/', without query or spaces");
+
+const middlewareSpec = z.strictObject({
+  use: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
+function buildSchema(allowFunctions: boolean) {
+  const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
+  const route = z.strictObject({
+    prefix: urlPath,
+    target: httpUrl,
+    prefixRewrite: z.union([z.literal(''), urlPath]).optional(),
+    pathRegex: z.string().optional(),
+    methods: z
+      .array(z.string().transform((method) => method.toUpperCase()).pipe(z.enum(HTTP_METHODS)))
+      .min(1)
+      .optional(),
+    bodyLimit: z.number().int().nonnegative().optional(),
+    timeout: z.number().int().positive().optional(),
+    middlewares: z.array(middleware).optional(),
+    ...(allowFunctions
+      ? {
+          hooks: z
+            .strictObject({ onRequest: fn().optional(), onResponse: fn().optional() })
+            .optional(),
+        }
+      : {}),
+  });
+  return z.strictObject({
+    routes: z.array(route).min(1),
+    pathRegex: z.string().optional(),
+    middlewares: z.array(middleware).optional(),
+  });
+}
+
+const moduleOptionsSchema = buildSchema(true);
+const fileOptionsSchema = buildSchema(false);
+
+/** Thrown when options do not validate; `issues` name each field path and what is wrong. */
+export class GatewayConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly issues: string[],
+  ) {
+    super(`Invalid gateway config in ${source}:\n  - ${issues.join('\n  - ')}`);
+    this.name = 'GatewayConfigError';
+  }
+}
+
+/** `['routes', 1, 'target']` → `routes[1].target`. */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, key) => {
+    if (typeof key === 'number') return `${text}[${key}]`;
+    return text ? `${text}.${String(key)}` : String(key);
+  }, '');
+}
+
+function validate(schema: z.ZodType, input: unknown, source: string): GatewayOptions {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new GatewayConfigError(
+      source,
+      result.error.issues.map((issue) => `${formatFieldPath(issue.path) || '(root)'}: ${issue.message}`),
+    );
+  }
+  return result.data as GatewayOptions;
+}
+
+/** Validates options given in code (functions allowed). */
+export function validateGatewayOptions(input: unknown, source = 'GatewayModule options'): GatewayOptions {
+  return validate(moduleOptionsSchema, input, source);
+}
+
+/** Validates options read from a config file (no functions: middlewares by name). */
+export function validateGatewayConfigFile(input: unknown, source: string): GatewayOptions {
+  return validate(fileOptionsSchema, input, source);
+}

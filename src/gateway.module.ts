@@ -1,0 +1,102 @@
+import {
+  type DynamicModule,
+  Inject,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  type OnModuleInit,
+  RequestMethod,
+} from '@nestjs/common';
+import { ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import type { GatewayOptions } from './config/gateway-options.interface.js';
+import { validateGatewayOptions } from './config/gateway-options.schema.js';
+import { GATEWAY_OPTIONS, GATEWAY_ROUTES } from './gateway.constants.js';
+import {
+  GATEWAY_ASYNC_OPTIONS_TYPE,
+  GATEWAY_OPTIONS_TYPE,
+  GatewayConfigurableModule,
+} from './gateway.module-definition.js';
+import { installBodyPassthrough, ProxyService } from './proxy/index.js';
+import { type CompiledRoute, compileRoutes, createRouteController, mountRoutes } from './routes/index.js';
+
+/** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
+const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
+
+/**
+ * The gateway as a Nest module. `forRoot` validates the options at once and registers one
+ * controller per route; `forRootAsync` resolves the options through Nest's DI and mounts the
+ * same routes on fastify when the module initialises.
+ */
+@Module({})
+export class GatewayModule extends GatewayConfigurableModule implements NestModule, OnModuleInit {
+  constructor(
+    @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
+    @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly contextCreator: ExternalContextCreator,
+    private readonly proxy: ProxyService,
+  ) {
+    super();
+  }
+
+  /** Registers the gateway with options known now. Invalid options throw here. */
+  static override forRoot(options: typeof GATEWAY_OPTIONS_TYPE): DynamicModule {
+    const validated = validateGatewayOptions(options);
+    const routes = compileRoutes(validated);
+    const definition = super.forRoot(validated);
+    return {
+      ...definition,
+      controllers: routes.map(createRouteController),
+      providers: [
+        ...(definition.providers ?? []),
+        ProxyService,
+        { provide: GATEWAY_ROUTES, useValue: routes },
+        { provide: ROUTES_AS_CONTROLLERS, useValue: true },
+      ],
+    };
+  }
+
+  /** Registers the gateway with options from a factory (e.g. `ConfigService`). */
+  static override forRootAsync(options: typeof GATEWAY_ASYNC_OPTIONS_TYPE): DynamicModule {
+    const definition = super.forRootAsync(options);
+    return {
+      ...definition,
+      providers: [
+        ...(definition.providers ?? []),
+        ProxyService,
+        {
+          provide: GATEWAY_ROUTES,
+          inject: [GATEWAY_OPTIONS],
+          useFactory: (resolved: GatewayOptions) => compileRoutes(validateGatewayOptions(resolved)),
+        },
+        { provide: ROUTES_AS_CONTROLLERS, useValue: false },
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    for (const route of this.routes) {
+      if (route.middlewares.length === 0) continue;
+      consumer
+        .apply(...route.middlewares)
+        .forRoutes(...route.middlewarePaths.map((path) => ({ path, method: RequestMethod.ALL })));
+    }
+  }
+
+  onModuleInit(): void {
+    const fastify = this.fastify();
+    installBodyPassthrough(fastify);
+    if (!this.routesAsControllers) {
+      mountRoutes(fastify, this.routes, this.proxy, this.contextCreator);
+    }
+  }
+
+  private fastify(): FastifyInstance {
+    const adapter = this.adapterHost.httpAdapter;
+    if (adapter?.getType() !== 'fastify') {
+      throw new Error('GatewayModule needs the fastify adapter: NestFactory.create(AppModule, new FastifyAdapter())');
+    }
+    return adapter.getInstance<FastifyInstance>();
+  }
+}

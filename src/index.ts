@@ -1,0 +1,16 @@
+export { GatewayModule } from './gateway.module.js';
+export type {
+  ConnectMiddleware,
+  GatewayOptions,
+  HttpMethod,
+  MiddlewareOption,
+  MiddlewareSpec,
+  OnRequestHook,
+  OnResponseHook,
+  RouteHooks,
+  RouteOptions,
+} from './config/gateway-options.interface.js';
+export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
+export { loadConfigFile } from './config/load-config-file.js';
+export { installBodyPassthrough } from './proxy/index.js';
+export { GATEWAY_OPTIONS } from './gateway.constants.js';

@@ -1,0 +1,27 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import basicAuthConnect from 'basic-auth-connect';
+import { z } from 'zod';
+import type { ConnectMiddleware } from '../../config/gateway-options.interface.js';
+
+/** Options of the built-in `basicAuth` middleware. */
+export const basicAuthOptionsSchema = z.strictObject({
+  /** Accepted user names and their passwords. */
+  users: z.record(z.string().min(1), z.string().min(1)).refine((users) => Object.keys(users).length > 0, {
+    message: 'expected at least one user',
+  }),
+  /** Realm announced in `WWW-Authenticate`. @default 'Authorization Required' */
+  realm: z.string().optional(),
+});
+
+// Comparing digests of equal length keeps the comparison constant-time whatever the lengths.
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** HTTP Basic authentication against a fixed user list (401 with `WWW-Authenticate` otherwise). */
+export function createBasicAuth(options: z.infer<typeof basicAuthOptionsSchema>): ConnectMiddleware {
+  const users = new Map(Object.entries(options.users).map(([user, password]) => [user, digest(password)]));
+  const check = (user: string, password: string): boolean => {
+    const expected = users.get(user);
+    return expected !== undefined && timingSafeEqual(expected, digest(password));
+  };
+  return basicAuthConnect(check, options.realm) as ConnectMiddleware;
+}

@@ -1,0 +1,164 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
+import type { OnResponseHook } from '../config/gateway-options.interface.js';
+import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
+import { BodyLimitStream, exceedsDeclaredLength } from './body-limit.js';
+import { stripHopByHopHeaders } from './forwarded-headers.js';
+import { BodyTooLargeError, toProxyErrorResponse, UpstreamTimeoutError } from './proxy-errors.js';
+
+/** Where and how one route forwards: decided once, at start-up. */
+export interface ForwardTarget {
+  /** Base URL of the service. */
+  target: URL;
+  /** Turns the client's URL (path and query) into the path the service receives. */
+  rewriteUrl: (originalUrl: string) => string;
+  /** Largest request body, in bytes. */
+  bodyLimit: number;
+  /** Longest upstream silence, in milliseconds. */
+  timeout: number;
+  /** Replaces the default streaming of the response to the client. */
+  onResponse?: OnResponseHook;
+}
+
+/** Forwards one request; built by {@link ProxyService.prepare} for one route. */
+export type Forwarder = (req: FastifyRequest, reply: FastifyReply) => Promise<void> | void;
+
+interface GatewayProxyOptions extends ServerOptions {
+  gatewayTimeout: number;
+}
+
+/** What the proxy-server events need to know about a request in flight. */
+interface Exchange {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  onResponse: OnResponseHook;
+  done: () => void;
+}
+
+const EXCHANGE = Symbol('nest-gateway.exchange');
+type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
+
+/** Forwards requests to targets through one http-proxy server and keep-alive agents. */
+@Injectable()
+export class ProxyService implements OnApplicationShutdown {
+  private readonly logger = new Logger(ProxyService.name);
+  private readonly agents = createUpstreamAgents();
+  private readonly server: ProxyServer = createProxyServer({
+    xfwd: true,
+    changeOrigin: true,
+  });
+
+  constructor() {
+    this.server.on('proxyReq', (proxyReq, _req, _res, options) => {
+      const timeout = (options as GatewayProxyOptions).gatewayTimeout;
+      proxyReq.setTimeout(timeout, () => proxyReq.destroy(new UpstreamTimeoutError(timeout)));
+    });
+    this.server.on('proxyRes', (proxyRes, req) => {
+      const exchange = (req as TrackedRequest)[EXCHANGE];
+      if (exchange) void this.handOverResponse(exchange, proxyRes);
+    });
+    // Errors of requests forwarded with a callback never reach this listener; it keeps an
+    // unexpected one from crashing the process.
+    this.server.on('error', (error) => this.logger.error(`Proxy error: ${error.message}`));
+  }
+
+  /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
+  prepare(forward: ForwardTarget): Forwarder {
+    const agent = forward.target.protocol === 'https:' ? this.agents.https : this.agents.http;
+    const options: GatewayProxyOptions = {
+      target: forward.target,
+      agent,
+      gatewayTimeout: forward.timeout,
+      selfHandleResponse: forward.onResponse !== undefined,
+    };
+    const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) =>
+      this.fail(error, req, res as ServerResponse);
+
+    return (req, reply) => {
+      const raw = req.raw;
+      if (exceedsDeclaredLength(raw.headers['content-length'], forward.bodyLimit)) {
+        reply.hijack();
+        this.fail(new BodyTooLargeError(forward.bodyLimit), raw, reply.raw);
+        return;
+      }
+      const callOptions = this.withBodyLimit(raw, reply.raw, options, forward.bodyLimit);
+      raw.url = forward.rewriteUrl(req.originalUrl);
+      stripHopByHopHeaders(raw.headers);
+
+      if (!forward.onResponse) {
+        reply.hijack();
+        this.server.web(raw, reply.raw, callOptions, onError);
+        return;
+      }
+      const onResponse = forward.onResponse;
+      return new Promise<void>((done) => {
+        (raw as TrackedRequest)[EXCHANGE] = { req, reply, onResponse, done };
+        reply.raw.once('close', done);
+        this.server.web(raw, reply.raw, callOptions, onError);
+      });
+    };
+  }
+
+  onApplicationShutdown(): void {
+    this.server.close();
+    destroyUpstreamAgents(this.agents);
+  }
+
+  /** A body of unknown length is counted while it streams; one over the limit aborts the exchange. */
+  private withBodyLimit(
+    raw: IncomingMessage,
+    res: ServerResponse,
+    options: GatewayProxyOptions,
+    bodyLimit: number,
+  ): GatewayProxyOptions {
+    if (raw.headers['transfer-encoding'] === undefined) return options;
+    const counted = new BodyLimitStream(bodyLimit);
+    counted.on('error', (error) => this.fail(error, raw, res));
+    raw.on('error', (error) => counted.destroy(error));
+    return { ...options, buffer: raw.pipe(counted) };
+  }
+
+  private async handOverResponse(exchange: Exchange, proxyRes: IncomingMessage): Promise<void> {
+    const { req, reply, onResponse, done } = exchange;
+    try {
+      reply.code(proxyRes.statusCode ?? 502);
+      reply.headers(proxyRes.headers);
+      await onResponse(req, reply, proxyRes);
+    } catch (error) {
+      proxyRes.destroy();
+      if (!reply.sent) {
+        reply.code(500).type('application/json').send({
+          statusCode: 500,
+          error: 'Internal Server Error',
+          message: (error as Error).message,
+        });
+      }
+    } finally {
+      done();
+    }
+  }
+
+  /** Answers a failed exchange once; if the response has begun, the connection is cut instead. */
+  private fail(error: Error, req: IncomingMessage, res: ServerResponse): void {
+    (req as TrackedRequest)[EXCHANGE]?.done();
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const body = toProxyErrorResponse(error);
+    if (body.statusCode === 502) {
+      this.logger.warn(`Upstream error for ${req.method} ${req.url}: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
+    }
+    const payload = JSON.stringify(body);
+    // The unread rest of a refused body would otherwise be parsed as the next request.
+    const closeConnection = !req.complete;
+    res.writeHead(body.statusCode, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(payload),
+      ...(closeConnection ? { connection: 'close' } : {}),
+    });
+    res.end(payload);
+  }
+}

@@ -1,0 +1,3 @@
+export { compileRoutes, type CompiledRoute } from './compile-routes.js';
+export { createRouteController } from './route-controller.factory.js';
+export { mountRoutes } from './mount-routes.js';

@@ -1,0 +1,39 @@
+import type { DynamicModule } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { GatewayOptions } from '../../src/index.js';
+import { GatewayModule } from '../../src/index.js';
+
+export type MountMode = 'forRoot' | 'forRootAsync';
+
+export interface RunningGateway {
+  url: string;
+  app: NestFastifyApplication;
+  close(): Promise<void>;
+}
+
+/** Starts an app importing `module` on an ephemeral port of 127.0.0.1. */
+export async function startApp(module: DynamicModule | (new () => unknown)): Promise<RunningGateway> {
+  @Module({ imports: [module] })
+  class TestAppModule {}
+  const app = await NestFactory.create<NestFastifyApplication>(TestAppModule, new FastifyAdapter(), {
+    logger: false,
+  });
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  return { url, app, close: () => app.close() };
+}
+
+/** The module for the given options, through `forRoot` or a `forRootAsync` factory. */
+export function gatewayModule(options: GatewayOptions, mode: MountMode = 'forRoot'): DynamicModule {
+  if (mode === 'forRoot') return GatewayModule.forRoot(options);
+  return GatewayModule.forRootAsync({ useFactory: async () => options });
+}
+
+/** Starts a gateway with the given options. */
+export function startGateway(options: GatewayOptions, mode: MountMode = 'forRoot'): Promise<RunningGateway> {
+  return startApp(gatewayModule(options, mode));
+}
+
+export const MOUNT_MODES: MountMode[] = ['forRoot', 'forRootAsync'];
