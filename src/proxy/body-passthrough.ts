@@ -10,8 +10,14 @@ const CONTENT_TYPE = Symbol('nest-gateway.content-type');
 
 type ProxiedRequest = FastifyRequest & { [CONTENT_TYPE]?: string };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    [GATEWAY_ROUTE_CONFIG]?: boolean;
+  }
+}
+
 const isProxied = (request: FastifyRequest): boolean =>
-  (request.routeOptions.config as Record<string, unknown> | undefined)?.[GATEWAY_ROUTE_CONFIG] === true;
+  request.routeOptions.config?.[GATEWAY_ROUTE_CONFIG] === true;
 
 /** Makes fastify hand the bodies of gateway routes to the handler unread. Idempotent. */
 export function installBodyPassthrough(fastify: FastifyInstance): void {
