@@ -13,6 +13,7 @@ describe.each(MOUNT_MODES)('routing (%s)', (mode) => {
         routes: [
           { prefix: '/public', target: upstream.url },
           { prefix: '/api', target: upstream.url, prefixRewrite: '/v1' },
+          { prefix: '/', target: upstream.url, prefixRewrite: '/root' },
         ],
       },
       mode,
@@ -48,7 +49,23 @@ describe.each(MOUNT_MODES)('routing (%s)', (mode) => {
     expect(res.body.headers['content-type']).toBe('application/json');
   });
 
-  it('answers 404 outside every route', async () => {
-    await request(gateway.url).get('/nowhere').expect(404);
+  it("sends what no other prefix takes to a '/' route", async () => {
+    expect((await request(gateway.url).get('/elsewhere?z=2').expect(200)).body.url).toBe('/root/elsewhere?z=2');
+  });
+});
+
+describe.each(MOUNT_MODES)('unmatched requests (%s)', (mode) => {
+  it('answers 404 outside every route and never reaches a target', async () => {
+    const upstream = await startUpstream();
+    const gateway = await startGateway({ routes: [{ prefix: '/public', target: upstream.url }] }, mode);
+    try {
+      const res = await request(gateway.url).get('/nowhere').expect(404);
+      expect(res.body).toMatchObject({ statusCode: 404 });
+      await request(gateway.url).get('/publicity').expect(404);
+      expect(upstream.seen).toHaveLength(0);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
   });
 });

@@ -55,7 +55,13 @@ export class ProxyService implements OnApplicationShutdown {
       const timeout = (options as GatewayProxyOptions).gatewayTimeout;
       proxyReq.setTimeout(timeout, () => proxyReq.destroy(new UpstreamTimeoutError(timeout)));
     });
-    this.server.on('proxyRes', (proxyRes, req) => {
+    this.server.on('proxyRes', (proxyRes, req, res) => {
+      // A target that dies mid-body must not leave the client waiting, nor let it take the
+      // truncated body for a whole one: cut the client connection too.
+      proxyRes.on('error', () => undefined);
+      proxyRes.on('close', () => {
+        if (!proxyRes.complete) (res as ServerResponse).destroy();
+      });
       const exchange = (req as TrackedRequest)[EXCHANGE];
       if (exchange) void this.handOverResponse(exchange, proxyRes);
     });

@@ -1,0 +1,109 @@
+import request from 'supertest';
+import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+
+describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res, body) => {
+      const url = new URL(req.url!, 'http://upstream');
+      if (url.pathname === '/status') {
+        res.writeHead(Number(url.searchParams.get('code')), { 'set-cookie': ['a=1', 'b=2'], 'x-multi': 'x' });
+        res.end(req.method === 'HEAD' ? undefined : 'status body');
+        return;
+      }
+      if (url.pathname === '/no-content') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      if (url.pathname === '/not-modified') {
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: body.toString() }));
+    });
+    gateway = await startGateway(
+      {
+        pathRegex: '/*',
+        routes: [
+          { prefix: '/limited', target: upstream.url, methods: ['GET', 'POST'] },
+          { prefix: '/exact', target: upstream.url, pathRegex: '' },
+          { prefix: '/param', target: upstream.url, pathRegex: '/:id' },
+          { prefix: '/svc', target: `${upstream.url}/base` },
+        ],
+      },
+      mode,
+    );
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('passes status codes and multi-valued headers through', async () => {
+    const res = await request(gateway.url).get('/limited/status?code=418').expect(418);
+    expect(res.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(res.text).toBe('status body');
+  });
+
+  it('forwards every allowed method and refuses the others without reaching the target', async () => {
+    const res = await request(gateway.url).post('/limited/items').send('x=1').expect(200);
+    expect(res.body.method).toBe('POST');
+    const before = upstream.seen.length;
+    await request(gateway.url).delete('/limited/items').expect(404);
+    await request(gateway.url).put('/limited/items').expect(404);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('answers HEAD on GET routes', async () => {
+    const res = await request(gateway.url).head('/limited/status?code=200').expect(200);
+    expect(res.headers['x-multi']).toBe('x');
+  });
+
+  it("limits '' pathRegex to the prefix path", async () => {
+    expect((await request(gateway.url).get('/exact?q=1').expect(200)).body.url).toBe('/?q=1');
+    await request(gateway.url).get('/exact/below').expect(404);
+  });
+
+  it('accepts fastify path patterns as pathRegex', async () => {
+    expect((await request(gateway.url).get('/param/42').expect(200)).body.url).toBe('/42');
+    await request(gateway.url).get('/param/42/deeper').expect(404);
+  });
+
+  it('joins the target path with the forwarded path', async () => {
+    expect((await request(gateway.url).get('/svc/x').expect(200)).body.url).toBe('/base/x');
+  });
+
+  it('adds X-Forwarded-* headers and appends to a client X-Forwarded-For', async () => {
+    const res = await request(gateway.url).get('/limited/x').set('x-forwarded-for', '10.0.0.1').expect(200);
+    expect(res.body.headers['x-forwarded-for']).toBe('10.0.0.1,127.0.0.1');
+    expect(res.body.headers['x-forwarded-proto']).toBe('http');
+    expect(res.body.headers['x-forwarded-host']).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('drops hop-by-hop headers, including those named in Connection', async () => {
+    const res = await request(gateway.url)
+      .get('/limited/x')
+      .set('connection', 'keep-alive, x-secret-hop')
+      .set('x-secret-hop', 'drop me')
+      .set('proxy-authorization', 'Basic Zm9v')
+      .set('te', 'trailers')
+      .set('x-kept', 'kept')
+      .expect(200);
+    expect(res.body.headers['x-secret-hop']).toBeUndefined();
+    expect(res.body.headers['proxy-authorization']).toBeUndefined();
+    expect(res.body.headers.te).toBeUndefined();
+    expect(res.body.headers['x-kept']).toBe('kept');
+  });
+
+  it('returns 204 and 304 at once', async () => {
+    await request(gateway.url).get('/limited/no-content').timeout(2000).expect(204);
+    const res = await request(gateway.url).get('/limited/not-modified').timeout(2000).expect(304);
+    expect(res.headers.etag).toBe('"v1"');
+  });
+});
