@@ -129,12 +129,14 @@ export class ProxyService implements OnApplicationShutdown {
   private async handOverResponse(exchange: Exchange, proxyRes: IncomingMessage): Promise<void> {
     const { req, reply, onResponse, done } = exchange;
     try {
-      reply.code(proxyRes.statusCode ?? 502);
-      reply.headers(proxyRes.headers);
+      const headers = { ...proxyRes.headers };
+      stripHopByHopHeaders(headers);
+      reply.code(proxyRes.statusCode!).headers(headers);
       await onResponse(req, reply, proxyRes);
     } catch (error) {
       proxyRes.destroy();
       if (!reply.sent) {
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
         reply.code(500).type('application/json').send({
           statusCode: 500,
           error: 'Internal Server Error',

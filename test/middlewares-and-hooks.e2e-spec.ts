@@ -1,0 +1,138 @@
+import basicAuth from 'basic-auth-connect';
+import request from 'supertest';
+import type { GatewayOptions } from '../src/index.js';
+import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+
+describe.each(MOUNT_MODES)('middlewares and hooks (%s)', (mode) => {
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+  const seenUrls = () => upstream.seen.map((seen) => seen.url);
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-service': 'upstream' });
+      res.end(JSON.stringify({ url: req.url, user: req.headers['x-user'] ?? null }));
+    });
+    const options: GatewayOptions = {
+      middlewares: [
+        (req, res, next) => {
+          res.setHeader('x-global-middleware', 'ran');
+          next();
+        },
+      ],
+      routes: [
+        { prefix: '/public', target: upstream.url },
+        { prefix: '/admin', target: upstream.url, middlewares: [basicAuth('admin', 's3cr3t-pass')] },
+        {
+          prefix: '/named',
+          target: upstream.url,
+          middlewares: [{ use: 'basicAuth', options: { users: { ops: 'pa55' } } }, { use: 'cors', options: { origin: 'https://app.example' } }],
+        },
+        {
+          prefix: '/guarded',
+          target: upstream.url,
+          hooks: {
+            async onRequest(req, reply) {
+              if (req.headers['x-api-key'] !== 'k1') {
+                reply.code(403).send({ statusCode: 403, message: 'missing api key' });
+                return true;
+              }
+              req.headers['x-user'] = 'key-owner';
+              return false;
+            },
+          },
+        },
+        {
+          prefix: '/throwing',
+          target: upstream.url,
+          hooks: {
+            onRequest() {
+              throw new Error('hook exploded');
+            },
+          },
+        },
+        {
+          prefix: '/rewritten',
+          target: upstream.url,
+          hooks: {
+            async onResponse(_req, reply, res) {
+              const chunks: Buffer[] = [];
+              for await (const chunk of res) chunks.push(chunk as Buffer);
+              const body = JSON.parse(Buffer.concat(chunks).toString());
+              reply.removeHeader('content-length');
+              reply.header('x-rewritten', 'yes').send({ ...body, rewritten: true });
+            },
+          },
+        },
+        {
+          prefix: '/failing-response-hook',
+          target: upstream.url,
+          hooks: {
+            onResponse() {
+              throw new Error('response hook exploded');
+            },
+          },
+        },
+      ],
+    };
+    gateway = await startGateway(options, mode);
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('runs a connect middleware (basic-auth-connect) on its route only', async () => {
+    await request(gateway.url).get('/admin/stats').expect(401).expect('www-authenticate', /Basic/);
+    await request(gateway.url).get('/admin/stats').auth('admin', 'wrong').expect(401);
+    expect(seenUrls()).not.toContain('/stats');
+    await request(gateway.url).get('/admin/stats').auth('admin', 's3cr3t-pass').expect(200);
+    expect(seenUrls()).toContain('/stats');
+    await request(gateway.url).get('/public/open').expect(200);
+  });
+
+  it('runs global middlewares on every route', async () => {
+    await request(gateway.url).get('/public/x').expect('x-global-middleware', 'ran');
+    await request(gateway.url).get('/admin/x').expect(401).expect('x-global-middleware', 'ran');
+  });
+
+  it('builds middlewares named in options (basicAuth, cors)', async () => {
+    await request(gateway.url).get('/named/x').expect(401);
+    const res = await request(gateway.url)
+      .get('/named/x')
+      .auth('ops', 'pa55')
+      .set('origin', 'https://app.example')
+      .expect(200);
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
+  });
+
+  it('lets onRequest answer and abort the forwarding', async () => {
+    const before = upstream.seen.length;
+    const res = await request(gateway.url).get('/guarded/secret').expect(403);
+    expect(res.body).toEqual({ statusCode: 403, message: 'missing api key' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('forwards what onRequest changed when it lets the request through', async () => {
+    const res = await request(gateway.url).get('/guarded/secret').set('x-api-key', 'k1').expect(200);
+    expect(res.body).toEqual({ url: '/secret', user: 'key-owner' });
+  });
+
+  it('answers 500 with the message when onRequest throws', async () => {
+    const res = await request(gateway.url).get('/throwing/x').expect(500);
+    expect(res.body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'hook exploded' });
+  });
+
+  it('lets onResponse rewrite the target response', async () => {
+    const res = await request(gateway.url).get('/rewritten/x').expect(200);
+    expect(res.body).toEqual({ url: '/x', user: null, rewritten: true });
+    expect(res.headers['x-service']).toBe('upstream');
+    expect(res.headers['x-rewritten']).toBe('yes');
+  });
+
+  it('answers 500 when onResponse throws', async () => {
+    const res = await request(gateway.url).get('/failing-response-hook/x').expect(500);
+    expect(res.body).toMatchObject({ statusCode: 500, message: 'response hook exploded' });
+  });
+});
