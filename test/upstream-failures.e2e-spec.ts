@@ -6,6 +6,7 @@ import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 describe.each(MOUNT_MODES)('upstream failures (%s)', (mode) => {
   let slow: Upstream;
   let resetting: Upstream;
+  let stalling: Upstream;
   let gateway: RunningGateway;
 
   beforeAll(async () => {
@@ -20,12 +21,18 @@ describe.each(MOUNT_MODES)('upstream failures (%s)', (mode) => {
       res.write('partial');
       setTimeout(() => res.socket?.destroy(), 20);
     });
+    // Sends headers and part of the body, then goes silent.
+    stalling = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+    });
     gateway = await startGateway(
       {
         routes: [
           { prefix: '/dead', target: `http://127.0.0.1:${await deadPort()}` },
           { prefix: '/slow', target: slow.url, timeout: 200 },
           { prefix: '/reset', target: resetting.url },
+          { prefix: '/stall', target: stalling.url, timeout: 200 },
           { prefix: '/ok', target: slow.url, timeout: 5000 },
         ],
       },
@@ -36,6 +43,7 @@ describe.each(MOUNT_MODES)('upstream failures (%s)', (mode) => {
     await gateway.close();
     await slow.close();
     await resetting.close();
+    await stalling.close();
   });
 
   it('answers 502 with a JSON body when the target refuses connections', async () => {
@@ -48,9 +56,9 @@ describe.each(MOUNT_MODES)('upstream failures (%s)', (mode) => {
     expect(res.body).toMatchObject({ statusCode: 504, error: 'Gateway Timeout' });
   });
 
-  it('closes the client connection when the target resets mid-response', async () => {
+  it.each(['reset', 'stall'])('closes the client connection when the target fails mid-response (%s)', async (prefix) => {
     const outcome = await new Promise<string>((resolve) => {
-      const req = httpRequest(`${gateway.url}/reset/x`, (res) => {
+      const req = httpRequest(`${gateway.url}/${prefix}/x`, (res) => {
         res.on('data', () => undefined);
         res.on('end', () => resolve('complete'));
         res.on('error', () => resolve('aborted'));

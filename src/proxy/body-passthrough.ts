@@ -19,9 +19,8 @@ declare module 'fastify' {
 const isProxied = (request: FastifyRequest): boolean =>
   request.routeOptions.config?.[GATEWAY_ROUTE_CONFIG] === true;
 
-/** Makes fastify hand the bodies of gateway routes to the handler unread. Idempotent. */
+/** Makes fastify hand the bodies of gateway routes to the handler unread. Once per instance. */
 export function installBodyPassthrough(fastify: FastifyInstance): void {
-  if (fastify.hasContentTypeParser(PASSTHROUGH_CONTENT_TYPE)) return;
   fastify.addContentTypeParser(PASSTHROUGH_CONTENT_TYPE, (_request, _payload, done) => done(null));
 
   fastify.addHook('preParsing', (request: ProxiedRequest, _reply, payload, done) => {

@@ -19,6 +19,7 @@ export async function startApp(module: DynamicModule | (new () => unknown)): Pro
   class TestAppModule {}
   const app = await NestFactory.create<NestFastifyApplication>(TestAppModule, new FastifyAdapter(), {
     logger: false,
+    abortOnError: false,
   });
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');

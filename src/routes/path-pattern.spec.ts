@@ -1,0 +1,37 @@
+import { createUrlRewriter, toMiddlewarePath, toRoutePaths } from './path-pattern.js';
+
+describe('toRoutePaths', () => {
+  it.each([
+    ['/users', '/*', ['/users', '/users/*']],
+    ['/users/', '/*', ['/users', '/users/*']],
+    ['/', '/*', ['/', '/*']],
+    ['/users', '', ['/users']],
+    ['/', '', ['/']],
+    ['/users', '/:id', ['/users/:id']],
+    ['/users', ':id', ['/users/:id']],
+  ])('%s + %j → %j', (prefix, pathRegex, expected) => {
+    expect(toRoutePaths(prefix, pathRegex)).toEqual(expected);
+  });
+});
+
+describe('toMiddlewarePath', () => {
+  it('turns a trailing wildcard into an optional named one', () => {
+    expect(toMiddlewarePath('/admin/*')).toBe('/admin{/*path}');
+    expect(toMiddlewarePath('/admin')).toBe('/admin');
+    expect(toMiddlewarePath('/users/:id')).toBe('/users/:id');
+  });
+});
+
+describe('createUrlRewriter', () => {
+  it.each([
+    ['/public', '', '/public/x?y=1', '/x?y=1'],
+    ['/public', '', '/public?y=1', '/?y=1'],
+    ['/public', '', '/public', '/'],
+    ['/public', '/api', '/public/x?y=1', '/api/x?y=1'],
+    ['/public', '/api/', '/public', '/api'],
+    ['/', '/root', '/x', '/root/x'],
+    ['/', '', '/x?q', '/x?q'],
+  ])('%s → %j rewrites %s to %s', (prefix, rewrite, url, expected) => {
+    expect(createUrlRewriter(prefix, rewrite)(url)).toBe(expected);
+  });
+});

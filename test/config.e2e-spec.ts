@@ -1,0 +1,114 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GatewayConfigError, GatewayModule, loadConfigFile, validateGatewayOptions } from '../src/index.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+async function tempFile(name: string, text: string): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), 'gateway-config-')), name);
+  await writeFile(file, text);
+  return file;
+}
+
+function issuesOf(action: () => unknown): string[] {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayConfigError);
+    return (error as GatewayConfigError).issues;
+  }
+  throw new Error('expected a GatewayConfigError');
+}
+
+describe('config validation', () => {
+  it('names the field path and the reason of each error', () => {
+    const issues = issuesOf(() =>
+      validateGatewayOptions({
+        routes: [
+          { prefix: '/ok', target: 'http://127.0.0.1:1' },
+          { prefix: 'no-slash', target: 'not a url', bodyLimit: -1, timeout: 0 },
+        ],
+      }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^routes\[1\]\.prefix: /),
+        expect.stringMatching(/^routes\[1\]\.target: expected an http:\/\/ or https:\/\/ URL/),
+        expect.stringMatching(/^routes\[1\]\.bodyLimit: /),
+        expect.stringMatching(/^routes\[1\]\.timeout: /),
+      ]),
+    );
+  });
+
+  it('rejects unknown keys and missing required fields', () => {
+    const issues = issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/x', targt: 'http://a' }], extra: 1 }));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^routes\[0\]\.target: /),
+        expect.stringMatching(/^routes\[0\]: .*targt/),
+        expect.stringMatching(/^\(root\): .*extra/),
+      ]),
+    );
+    expect(issuesOf(() => validateGatewayOptions({ routes: [] }))).toEqual([expect.stringMatching(/^routes: /)]);
+  });
+
+  it('names unknown built-in middlewares and bad middleware options', () => {
+    expect(
+      issuesOf(() =>
+        GatewayModule.forRoot({ routes: [{ prefix: '/x', target: 'http://a', middlewares: [{ use: 'rateLimit' }] }] }),
+      ),
+    ).toEqual([expect.stringMatching(/^routes\[0\]\.middlewares\[0\]\.use: unknown middleware 'rateLimit' \(built-in: basicAuth, cors\)/)]);
+    expect(
+      issuesOf(() =>
+        GatewayModule.forRoot({ middlewares: [{ use: 'basicAuth', options: { users: {} } }], routes: [{ prefix: '/x', target: 'http://a' }] }),
+      ),
+    ).toEqual([expect.stringMatching(/^middlewares\[0\]\.options\.users: expected at least one user/)]);
+  });
+
+  it('accepts lower-case methods', () => {
+    const options = validateGatewayOptions({ routes: [{ prefix: '/x', target: 'https://a', methods: ['get', 'post'] }] });
+    expect(options.routes[0].methods).toEqual(['GET', 'POST']);
+  });
+});
+
+describe('config files', () => {
+  it('loads YAML and JSON files of the same shape', async () => {
+    const shape = { pathRegex: '/*', routes: [{ prefix: '/p', target: 'http://127.0.0.1:3000', methods: ['GET'] }] };
+    const yaml = await tempFile('g.yaml', 'pathRegex: /*\nroutes:\n  - { prefix: /p, target: "http://127.0.0.1:3000", methods: [GET] }\n');
+    const json = await tempFile('g.json', JSON.stringify(shape));
+    await expect(loadConfigFile(yaml)).resolves.toEqual(shape);
+    await expect(loadConfigFile(json)).resolves.toEqual(shape);
+  });
+
+  it('refuses functions in files: hooks are not part of the file shape', async () => {
+    const file = await tempFile('g.json', JSON.stringify({ routes: [{ prefix: '/p', target: 'http://a', hooks: {} }] }));
+    await expect(loadConfigFile(file)).rejects.toThrow(/routes\[0\]: .*hooks/);
+  });
+
+  it('reports files that are missing, of another type or malformed', async () => {
+    await expect(loadConfigFile('/nonexistent/gateway.yaml')).rejects.toThrow(/gateway\.yaml[\s\S]*cannot be read/);
+    await expect(loadConfigFile(await tempFile('g.toml', ''))).rejects.toThrow(/expected a \.yaml, \.yml or \.json file/);
+    await expect(loadConfigFile(await tempFile('g.json', '{ nope'))).rejects.toThrow(/not valid JSON/);
+    await expect(loadConfigFile(await tempFile('g.yml', 'routes: [\n'))).rejects.toThrow(/not valid YAML/);
+  });
+
+  it('makes the standalone server exit non-zero before listening, naming file and field', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      // The built server, as `npm start` runs it (`npm test` builds first).
+      const child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
+        env: { ...process.env, GATEWAY_CONFIG: fixture('invalid.yaml'), PORT: '0' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(fixture('invalid.yaml'));
+    expect(result.stderr).toMatch(/routes\[1\]\.target: expected an http:\/\/ or https:\/\/ URL/);
+    expect(result.stderr).toMatch(/routes\[1\]\.methods\[1\]: /);
+    expect(result.stderr).toMatch(/routes\[1\]: .*bodyLimt/);
+  });
+});
