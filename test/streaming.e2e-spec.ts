@@ -119,3 +119,35 @@ describe.each(MOUNT_MODES)('streaming bodies (%s)', (mode) => {
     expect((await upload(`${gateway.url}/default/upload`, randomBytes(MiB + 1), { chunked: false })).status).toBe(413);
   });
 });
+
+describe('streaming memory', () => {
+  it('forwards a 200 MiB upload without holding it in memory', async () => {
+    const upstream = await startUpstream((req, res) => req.on('end', () => res.end('ok')), { streaming: true });
+    const gateway = await startGateway({ routes: [{ prefix: '/up', target: upstream.url, bodyLimit: 256 * MiB }] });
+    try {
+      const chunk = randomBytes(MiB);
+      global.gc?.();
+      const rssBefore = process.memoryUsage().rss;
+      let peakRss = rssBefore;
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${gateway.url}/up/file`, { method: 'POST', headers: { 'content-length': 200 * MiB } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        Readable.from((function* () {
+          for (let i = 0; i < 200; i++) yield chunk;
+        })()).pipe(req);
+      });
+      clearInterval(sampler);
+      expect(status).toBe(200);
+      expect(upstream.seen[0].bodyBytes).toBe(200 * MiB);
+      // Client, gateway and target share this process: all three together stay far below the body size.
+      expect(peakRss - rssBefore).toBeLessThan(100 * MiB);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
