@@ -2,6 +2,7 @@ import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/com
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, type Observable, of, switchMap } from 'rxjs';
 import type { OnRequestHook } from '../config/gateway-options.interface.js';
+import { hookFailureBody } from '../gateway.errors.js';
 
 /**
  * Runs a route's `onRequest` hook before the request is forwarded. Created once per route that
@@ -26,11 +27,7 @@ export class HooksInterceptor implements NestInterceptor {
       return !abort && !reply.sent;
     } catch (error) {
       if (!reply.sent) {
-        reply.code(500).type('application/json').send({
-          statusCode: 500,
-          error: 'Internal Server Error',
-          message: (error as Error).message,
-        });
+        reply.code(500).type('application/json').send(hookFailureBody(error));
       }
       return false;
     }

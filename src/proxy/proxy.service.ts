@@ -3,6 +3,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { OnResponseHook } from '../config/gateway-options.interface.js';
+import { hookFailureBody } from '../gateway.errors.js';
 import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
 import { BodyLimitStream, exceedsDeclaredLength } from './body-limit.js';
 import { stripHopByHopHeaders } from './forwarded-headers.js';
@@ -137,11 +138,7 @@ export class ProxyService implements OnApplicationShutdown {
       proxyRes.destroy();
       if (!reply.sent) {
         for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-        reply.code(500).type('application/json').send({
-          statusCode: 500,
-          error: 'Internal Server Error',
-          message: (error as Error).message,
-        });
+        reply.code(500).type('application/json').send(hookFailureBody(error));
       }
     } finally {
       done();
