@@ -20,3 +20,20 @@ export const HTTP_METHODS = [
   'DELETE',
   'OPTIONS',
 ] as const;
+
+export const DEFAULT_CACHE_NAMESPACE = 'nest-gateway';
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
+/** Shortest interval between two warnings about the same cache store failure. */
+export const CACHE_WARNING_INTERVAL_MS = 30_000;
+
+export const X_CACHE_TIMEOUT = 'x-cache-timeout';
+export const X_CACHE_EXPIRE = 'x-cache-expire';
+export const X_CACHE = 'x-cache';
+export const X_CACHE_HIT = 'x-cache-hit';
+
+/** Injection token of the store behind the response cache. */
+export const RESPONSE_STORE = 'GATEWAY:RESPONSE_STORE';
+/** Injection token of the cache options (empty when the cache is off). */
+export const GATEWAY_CACHE_OPTIONS = 'GATEWAY:CACHE_OPTIONS';

@@ -5,13 +5,18 @@ import {
   Module,
   type NestModule,
   type OnModuleInit,
+  Optional,
+  type Provider,
   RequestMethod,
 } from '@nestjs/common';
+import { CACHE_MANAGER } from '@nestjs/cache-manager';
+import { createCache } from 'cache-manager';
+import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
 import { ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import type { GatewayOptions } from './config/gateway-options.interface.js';
+import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
-import { GATEWAY_OPTIONS, GATEWAY_ROUTES } from './gateway.constants.js';
+import { GATEWAY_CACHE_OPTIONS, GATEWAY_OPTIONS, GATEWAY_ROUTES, RESPONSE_STORE } from './gateway.constants.js';
 import {
   GATEWAY_ASYNC_OPTIONS_TYPE,
   GATEWAY_OPTIONS_TYPE,
@@ -22,6 +27,28 @@ import { type CompiledRoute, compileRoutes, createRouteController, mountRoutes }
 
 /** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
 const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
+const VALIDATED_OPTIONS = 'GATEWAY:VALIDATED_OPTIONS';
+
+/** The response cache: a store from the options, cache-manager over it, the service and interceptor. */
+const cacheProviders: Provider[] = [
+  {
+    provide: GATEWAY_CACHE_OPTIONS,
+    inject: [VALIDATED_OPTIONS],
+    useFactory: (options: GatewayOptions) => options.cache ?? {},
+  },
+  {
+    provide: RESPONSE_STORE,
+    inject: [GATEWAY_CACHE_OPTIONS],
+    useFactory: (options: CacheOptions) => createResponseStore(options),
+  },
+  {
+    provide: CACHE_MANAGER,
+    inject: [RESPONSE_STORE],
+    useFactory: (store: ResponseStore) => createCache({ stores: [store.keyv] }),
+  },
+  ResponseCacheService,
+  ResponseCacheInterceptor,
+];
 
 /**
  * The gateway as a Nest module. `forRoot` validates the options at once and registers one
@@ -36,6 +63,7 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
+    @Optional() private readonly cacheInterceptor?: ResponseCacheInterceptor,
   ) {
     super();
   }
@@ -47,12 +75,14 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     const definition = super.forRoot(validated);
     return {
       ...definition,
-      controllers: routes.map(createRouteController),
+      controllers: routes.map((route) => createRouteController(route)),
       providers: [
         ...(definition.providers ?? []),
         ProxyService,
+        { provide: VALIDATED_OPTIONS, useValue: validated },
         { provide: GATEWAY_ROUTES, useValue: routes },
         { provide: ROUTES_AS_CONTROLLERS, useValue: true },
+        ...(validated.cache ? cacheProviders : []),
       ],
     };
   }
@@ -66,11 +96,14 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
         ...(definition.providers ?? []),
         ProxyService,
         {
-          provide: GATEWAY_ROUTES,
+          provide: VALIDATED_OPTIONS,
           inject: [GATEWAY_OPTIONS],
-          useFactory: (resolved: GatewayOptions) => compileRoutes(validateGatewayOptions(resolved)),
+          useFactory: (resolved: GatewayOptions) => validateGatewayOptions(resolved),
         },
+        { provide: GATEWAY_ROUTES, inject: [VALIDATED_OPTIONS], useFactory: compileRoutes },
         { provide: ROUTES_AS_CONTROLLERS, useValue: false },
+        // Whether the cache is on is known only once the factory has run.
+        ...cacheProviders,
       ],
     };
   }
@@ -88,7 +121,7 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     const fastify = this.fastify();
     installBodyPassthrough(fastify);
     if (!this.routesAsControllers) {
-      mountRoutes(fastify, this.routes, this.proxy, this.contextCreator);
+      mountRoutes(fastify, this.routes, this.proxy, this.contextCreator, this.cacheInterceptor!);
     }
   }
 

@@ -1,5 +1,6 @@
 export { GatewayModule } from './gateway.module.js';
 export type {
+  CacheOptions,
   ConnectMiddleware,
   GatewayOptions,
   HttpMethod,
@@ -14,3 +15,4 @@ export { GatewayConfigError, validateGatewayOptions } from './config/gateway-opt
 export { loadConfigFile } from './config/load-config-file.js';
 export { installBodyPassthrough } from './proxy/index.js';
 export { GATEWAY_OPTIONS } from './gateway.constants.js';
+export type { CacheDirectives } from './cache/index.js';

@@ -75,6 +75,24 @@ export interface RouteOptions {
   hooks?: RouteHooks;
 }
 
+/** The response cache. The services decide what is stored with `x-cache-timeout`. */
+export interface CacheOptions {
+  /** `memory` for one gateway process, `redis` for several sharing entries. @default 'memory' */
+  store?: 'memory' | 'redis';
+  /** Redis URL for the `redis` store; env `REDIS_URL` overrides it. */
+  redisUrl?: string;
+  /** Prefix of every key the gateway writes, so it can find its own. @default 'nest-gateway' */
+  namespace?: string;
+  /** Memory store: most entries kept (least recently used go first). @default 10000 */
+  maxEntries?: number;
+  /** Memory store: most bytes kept, bodies included. @default 67108864 (64 MiB) */
+  maxBytes?: number;
+  /** Largest body stored, in bytes; larger responses pass uncached. @default 1048576 (1 MiB) */
+  maxEntryBytes?: number;
+  /** Also take TTLs from `Cache-Control` (s-maxage, max-age), obey no-store/private and Vary. @default false */
+  respectCacheControl?: boolean;
+}
+
 /** Options of `GatewayModule.forRoot` and of the config file (which has no functions). */
 export interface GatewayOptions {
   /** The routes, matched by prefix. Required. */
@@ -83,4 +101,6 @@ export interface GatewayOptions {
   pathRegex?: string;
   /** Middlewares run for every gateway route, before the route's own. @default [] */
   middlewares?: MiddlewareOption[];
+  /** Response cache; off when absent. */
+  cache?: CacheOptions;
 }

@@ -21,6 +21,16 @@ const middlewareSpec = z.strictObject({
   options: z.record(z.string(), z.unknown()).optional(),
 });
 
+const cacheOptions = z.strictObject({
+  store: z.enum(['memory', 'redis']).optional(),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  namespace: z.string().min(1).regex(/^[^*?\s]+$/, 'expected no spaces or glob characters').optional(),
+  maxEntries: z.number().int().positive().optional(),
+  maxBytes: z.number().int().positive().optional(),
+  maxEntryBytes: z.number().int().positive().optional(),
+  respectCacheControl: z.boolean().optional(),
+});
+
 function buildSchema(allowFunctions: boolean) {
   const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
   const route = z.strictObject({
@@ -47,6 +57,7 @@ function buildSchema(allowFunctions: boolean) {
     routes: z.array(route).min(1),
     pathRegex: z.string().optional(),
     middlewares: z.array(middleware).optional(),
+    cache: cacheOptions.optional(),
   });
 }
 

@@ -29,6 +29,8 @@ export interface CompiledRoute {
   /** Global middlewares first, then the route's. */
   middlewares: ConnectMiddleware[];
   onRequest?: OnRequestHook;
+  /** Whether the response cache wraps this route (cache on, no `onResponse` rewriting the body). */
+  cached: boolean;
   forward: ForwardTarget;
 }
 
@@ -53,6 +55,7 @@ export function compileRoutes(options: GatewayOptions): CompiledRoute[] {
       methods,
       middlewares: [...globalMiddlewares, ...routeMiddlewares],
       onRequest: route.hooks?.onRequest,
+      cached: options.cache !== undefined && route.hooks?.onResponse === undefined,
       forward: {
         target: new URL(route.target),
         rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE),

@@ -1,3 +1,4 @@
+import type { NestInterceptor } from '@nestjs/common';
 import type { ExternalContextCreator } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
@@ -20,9 +21,10 @@ export function mountRoutes(
   routes: CompiledRoute[],
   proxy: ProxyService,
   contextCreator: ExternalContextCreator,
+  cacheInterceptor: NestInterceptor,
 ): void {
   for (const route of routes) {
-    const controller = new (createRouteController(route))(proxy) as unknown as Record<
+    const controller = new (createRouteController(route, cacheInterceptor))(proxy) as unknown as Record<
       string,
       (...args: unknown[]) => unknown
     >;

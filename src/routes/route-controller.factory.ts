@@ -1,4 +1,5 @@
 import {
+  type NestInterceptor,
   Controller,
   Inject,
   Req,
@@ -10,6 +11,7 @@ import {
 } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ResponseCacheInterceptor } from '../cache/index.js';
 import type { HttpMethod } from '../config/gateway-options.interface.js';
 import { GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
 import { HooksInterceptor } from '../middleware/index.js';
@@ -26,10 +28,14 @@ export const handlerName = (method: HttpMethod): string => `forward${method}`;
 
 /**
  * Builds, at start-up, a controller class for one route: its paths and methods as route
- * metadata, its hooks as an interceptor instance. The route is captured in the class, so
- * nothing is looked up per request.
+ * metadata, its hooks as an interceptor instance, the cache as `cacheInterceptor` (the class,
+ * which Nest's DI builds, or an instance already built). The route is captured in the class,
+ * so nothing is looked up per request.
  */
-export function createRouteController(route: CompiledRoute): Type<RouteController> {
+export function createRouteController(
+  route: CompiledRoute,
+  cacheInterceptor: Type<NestInterceptor> | NestInterceptor = ResponseCacheInterceptor,
+): Type<RouteController> {
   class GatewayRouteController implements RouteController {
     private readonly forwarder: Forwarder;
 
@@ -56,7 +62,11 @@ export function createRouteController(route: CompiledRoute): Type<RouteControlle
       RouteConfig({ [GATEWAY_ROUTE_CONFIG]: true }),
       RequestMapping({ path: route.paths, method: RequestMethod[method] }),
     ];
-    if (route.onRequest) decorators.push(UseInterceptors(new HooksInterceptor(route.onRequest)));
+    // Hooks run first: a cached answer must not skip an onRequest check.
+    const interceptors: (Type<NestInterceptor> | NestInterceptor)[] = [];
+    if (route.onRequest) interceptors.push(new HooksInterceptor(route.onRequest));
+    if (route.cached) interceptors.push(cacheInterceptor);
+    if (interceptors.length) decorators.push(UseInterceptors(...interceptors));
     Reflect.decorate(decorators, prototype, name, Object.getOwnPropertyDescriptor(prototype, name));
     Req()(prototype, name, 0);
     Res()(prototype, name, 1);

@@ -1,0 +1,33 @@
+import ms from 'ms';
+
+const BARE_NUMBER = /^\s*\d+(\.\d+)?\s*$/;
+
+/**
+ * `x-cache-timeout` in milliseconds: `ms` notation ("1 hour", "30s"), or a bare number of
+ * seconds as in `max-age`. Undefined when unparseable or not positive.
+ */
+export function parseCacheTtl(value: string): number | undefined {
+  const ttl = BARE_NUMBER.test(value) ? Number(value) * 1000 : ms(value.trim() as ms.StringValue);
+  return Number.isFinite(ttl) && ttl > 0 ? ttl : undefined;
+}
+
+export interface CacheControl {
+  /** TTL from `s-maxage`, else `max-age`, in milliseconds. */
+  ttl?: number;
+  /** `no-store` or `private`: never stored. */
+  forbidsStoring: boolean;
+}
+
+const DIRECTIVE = /(?:^|,)\s*([a-z-]+)\s*(?:=\s*"?(\d+)"?)?/gi;
+
+/** Reads the directives of a response's `Cache-Control` that a shared cache obeys. */
+export function parseCacheControl(header: string | undefined): CacheControl {
+  const directives = new Map<string, string | undefined>();
+  for (const [, name, value] of (header ?? '').matchAll(DIRECTIVE)) directives.set(name.toLowerCase(), value);
+  const maxAge = directives.get('s-maxage') ?? directives.get('max-age');
+  const seconds = maxAge === undefined ? undefined : Number(maxAge);
+  return {
+    ttl: seconds !== undefined && seconds > 0 ? seconds * 1000 : undefined,
+    forbidsStoring: directives.has('no-store') || directives.has('private'),
+  };
+}

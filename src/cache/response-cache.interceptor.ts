@@ -1,0 +1,121 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { from, type Observable, of, switchMap } from 'rxjs';
+import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_HIT } from '../gateway.constants.js';
+import { type CacheEntry, createCacheEntry, matchesIfNoneMatch } from './cache-entry.js';
+import { parseExpirePatterns } from './cache-expiry.js';
+import { buildCacheKey, type CacheAwareRequest } from './cache-key.js';
+import { ResponseCacheService } from './response-cache.service.js';
+
+/**
+ * Serves GET and HEAD from the cache and stores what the services mark with `x-cache-timeout`,
+ * around the proxy: it never buffers a response before the client gets it, but copies the
+ * chunks of a storable one as they stream (up to `maxEntryBytes`). Responses carrying
+ * `x-cache-expire`, of any method, are held until the matching entries are gone.
+ */
+@Injectable()
+export class ResponseCacheInterceptor implements NestInterceptor {
+  constructor(@Inject(ResponseCacheService) private readonly cache: ResponseCacheService) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const raw = req.raw as CacheAwareRequest;
+    const res = reply.raw;
+
+    if (raw.method !== 'GET' && raw.method !== 'HEAD') {
+      res.once('pipe', () => this.holdForExpiry(res));
+      return next.handle();
+    }
+    if (raw.cacheDisabled || !this.cache.isAvailable()) {
+      res.setHeader(X_CACHE, 'BYPASS');
+      res.once('pipe', () => this.holdForExpiry(res));
+      return next.handle();
+    }
+    const key = buildCacheKey(raw, req.originalUrl);
+    return from(this.cache.read(key)).pipe(
+      switchMap((entry) => {
+        if (entry && this.cache.varyMatches(entry, raw)) return this.sendHit(reply, raw, entry);
+        if (raw.method === 'HEAD') return this.fill(key, raw, res, next, false);
+        const pending = this.cache.pendingFill(key);
+        if (!pending) return this.fill(key, raw, res, next, true);
+        return from(pending).pipe(
+          switchMap((filled) =>
+            filled && this.cache.varyMatches(filled, raw) ? this.sendHit(reply, raw, filled) : this.fill(key, raw, res, next, false),
+          ),
+        );
+      }),
+    );
+  }
+
+  /** Proxies a miss; a GET also stores the response, and the leading one lets others wait for it. */
+  private fill(key: string, req: IncomingMessage, res: ServerResponse, next: CallHandler, lead: boolean): Observable<unknown> {
+    res.setHeader(X_CACHE, 'MISS');
+    if (req.method === 'GET') {
+      const captured = this.capture(key, req, res);
+      if (lead) this.cache.registerFill(key, captured);
+    }
+    return next.handle();
+  }
+
+  /** Resolves with the stored entry, or undefined when the response is not stored. */
+  private capture(key: string, req: IncomingMessage, res: ServerResponse): Promise<CacheEntry | undefined> {
+    return new Promise((resolve) => {
+      res.once('close', () => resolve(undefined));
+      // The proxy pipes the target's response into ours once its headers are set on `res`.
+      res.once('pipe', (source: IncomingMessage) => {
+        if (this.holdForExpiry(res)) return resolve(undefined);
+        const decision = this.cache.decide(res.statusCode, res.getHeaders(), req);
+        if (!decision) return resolve(undefined);
+
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const collect = (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= this.cache.maxEntryBytes) chunks.push(chunk);
+          else {
+            chunks.length = 0;
+            source.off('data', collect);
+          }
+        };
+        source.on('data', collect);
+        source.once('end', () => {
+          if (size > this.cache.maxEntryBytes || !source.complete) return resolve(undefined);
+          const entry = createCacheEntry(res.statusCode, res.getHeaders(), Buffer.concat(chunks, size), decision.vary);
+          void this.cache.write(key, entry, decision.ttl);
+          resolve(entry);
+        });
+      });
+    });
+  }
+
+  /**
+   * Holds a response that carries `x-cache-expire` (corked: nothing reaches the client) until
+   * the matching entries are deleted, so that no client can read an expired entry after seeing
+   * the response that expired it. Returns whether it did.
+   */
+  private holdForExpiry(res: ServerResponse): boolean {
+    const header = res.getHeader(X_CACHE_EXPIRE);
+    if (header === undefined) return false;
+    res.cork();
+    void this.cache.expire(parseExpirePatterns(header as string | string[])).finally(() => res.uncork());
+    return true;
+  }
+
+  private sendHit(reply: FastifyReply, req: IncomingMessage, entry: CacheEntry): Observable<undefined> {
+    reply.hijack();
+    const res = reply.raw;
+    const age = String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
+    if (matchesIfNoneMatch(req.headers['if-none-match'] as string | undefined, entry.etag)) {
+      res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
+      res.end();
+      return of(undefined);
+    }
+    const length = entry.status === 204 ? {} : { 'content-length': entry.body.length };
+    res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
+    res.end(req.method === 'HEAD' ? undefined : entry.body);
+    return of(undefined);
+  }
+}

@@ -1,0 +1,135 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { CACHE_MANAGER } from '@nestjs/cache-manager';
+import type { Cache } from 'cache-manager';
+import type { CacheOptions } from '../config/gateway-options.interface.js';
+import {
+  CACHE_WARNING_INTERVAL_MS,
+  DEFAULT_CACHE_MAX_ENTRY_BYTES,
+  GATEWAY_CACHE_OPTIONS,
+  RESPONSE_STORE,
+  X_CACHE_TIMEOUT,
+} from '../gateway.constants.js';
+import type { CacheEntry } from './cache-entry.js';
+import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
+import type { ResponseStore } from './stores/index.js';
+
+// Statuses a shared cache may store (RFC 9111 §3 with the heuristically cacheable set of
+// RFC 9110 §15.1), minus 206 and 304, which complete other responses.
+const STORABLE_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
+const MAX_REMEMBERED_BAD_TTLS = 100;
+
+/** What to store of a response, decided when its headers arrive. */
+export interface StoreDecision {
+  ttl: number;
+  vary?: Record<string, string | undefined>;
+}
+
+/** Reads, writes and expires entries; fails open: a store error is a miss, logged at most once per interval. */
+@Injectable()
+export class ResponseCacheService implements OnApplicationShutdown {
+  private readonly logger = new Logger(ResponseCacheService.name);
+  private readonly fills = new Map<string, Promise<CacheEntry | undefined>>();
+  private readonly badTtls = new Set<string>();
+  private lastWarningAt = -Infinity;
+  readonly maxEntryBytes: number;
+
+  constructor(
+    @Inject(CACHE_MANAGER) private readonly cache: Cache,
+    @Inject(RESPONSE_STORE) private readonly store: ResponseStore,
+    @Inject(GATEWAY_CACHE_OPTIONS) private readonly options: CacheOptions,
+  ) {
+    this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES;
+  }
+
+  /** Whether the store can answer now; warns (throttled) when it cannot. */
+  isAvailable(): boolean {
+    if (this.store.isAvailable()) return true;
+    this.warn('cache store unavailable: requests bypass the cache');
+    return false;
+  }
+
+  async read(key: string): Promise<CacheEntry | undefined> {
+    try {
+      return (await this.cache.get<CacheEntry>(key)) ?? undefined;
+    } catch (error) {
+      this.warn(`cache read failed: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async write(key: string, entry: CacheEntry, ttl: number): Promise<void> {
+    try {
+      await this.cache.set(key, entry, ttl);
+      await this.store.track(key, ttl);
+    } catch (error) {
+      this.warn(`cache write failed: ${(error as Error).message}`);
+    }
+  }
+
+  async expire(patterns: string[]): Promise<void> {
+    try {
+      await this.store.expire(patterns);
+    } catch (error) {
+      this.warn(`cache expiry failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The fill in flight for a key in this process, if any. */
+  pendingFill(key: string): Promise<CacheEntry | undefined> | undefined {
+    return this.fills.get(key);
+  }
+
+  /** Lets concurrent misses for the key wait for this fill instead of reaching the target. */
+  registerFill(key: string, fill: Promise<CacheEntry | undefined>): void {
+    this.fills.set(key, fill);
+    void fill.finally(() => this.fills.delete(key));
+  }
+
+  /** How long to keep a response, or undefined when it must not be stored. */
+  decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage): StoreDecision | undefined {
+    if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined) return undefined;
+    const declared = headers[X_CACHE_TIMEOUT];
+    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(String(declared));
+    if (!this.options.respectCacheControl) return ttl === undefined ? undefined : { ttl };
+
+    const cacheControl = parseCacheControl(headers['cache-control'] as string | undefined);
+    if (cacheControl.forbidsStoring) return undefined;
+    ttl ??= cacheControl.ttl;
+    if (ttl === undefined) return undefined;
+    const vary = headers.vary === undefined ? [] : String(headers.vary).toLowerCase().split(/\s*,\s*/);
+    if (vary.includes('*')) return undefined;
+    return { ttl, vary: vary.length ? Object.fromEntries(vary.map((name) => [name, headerValue(req, name)])) : undefined };
+  }
+
+  /** Whether a request asks for the variant an entry holds. */
+  varyMatches(entry: CacheEntry, req: IncomingMessage): boolean {
+    if (!entry.vary) return true;
+    return Object.entries(entry.vary).every(([name, value]) => headerValue(req, name) === value);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+
+  private parseDeclaredTtl(value: string): number | undefined {
+    const ttl = parseCacheTtl(value);
+    if (ttl === undefined && !this.badTtls.has(value) && this.badTtls.size < MAX_REMEMBERED_BAD_TTLS) {
+      this.badTtls.add(value);
+      this.logger.warn(`ignoring ${X_CACHE_TIMEOUT}: '${value}' (expected a positive duration such as "30s" or "1 hour")`);
+    }
+    return ttl;
+  }
+
+  private warn(message: string): void {
+    const now = Date.now();
+    if (now - this.lastWarningAt < CACHE_WARNING_INTERVAL_MS) return;
+    this.lastWarningAt = now;
+    this.logger.warn(message);
+  }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

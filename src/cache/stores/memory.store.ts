@@ -1,0 +1,49 @@
+import Keyv from 'keyv';
+import { LRUCache } from 'lru-cache';
+import { selectExpiredKeys } from '../cache-expiry.js';
+import type { CacheEntry } from '../cache-entry.js';
+import type { ResponseStore } from './response-store.interface.js';
+
+export interface MemoryStoreOptions {
+  namespace: string;
+  maxEntries: number;
+  maxBytes: number;
+  maxEntryBytes: number;
+}
+
+interface KeyvRecord {
+  value: CacheEntry;
+  expires?: number;
+}
+
+// Headers and bookkeeping, counted on top of the body so tiny entries still weigh something.
+const ENTRY_OVERHEAD_BYTES = 512;
+
+/** In-process LRU bounded by entry count and bytes; entries are kept as objects, unserialised. */
+export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
+  const lru = new LRUCache<string, KeyvRecord>({
+    max: options.maxEntries,
+    maxSize: options.maxBytes,
+    maxEntrySize: options.maxEntryBytes + ENTRY_OVERHEAD_BYTES,
+    sizeCalculation: (record) => record.value.body.length + ENTRY_OVERHEAD_BYTES,
+  });
+  const keyv = new Keyv({ store: lru, namespace: options.namespace });
+  keyv.serialize = undefined;
+  keyv.deserialize = undefined;
+  const prefix = `${options.namespace}:`;
+
+  return {
+    keyv,
+    isAvailable: () => true,
+    track: async () => undefined,
+    async expire(patterns) {
+      const keys = [...lru.keys()].map((key) => key.slice(prefix.length));
+      const expired = selectExpiredKeys(keys, patterns);
+      for (const key of expired) lru.delete(prefix + key);
+      return expired.length;
+    },
+    async close() {
+      lru.clear();
+    },
+  };
+}

@@ -1,0 +1,14 @@
+import type Keyv from 'keyv';
+
+/** Where entries live. Reads and writes go through cache-manager; this adds what it lacks. */
+export interface ResponseStore {
+  /** The Keyv instance handed to cache-manager. */
+  readonly keyv: Keyv;
+  /** False while the store cannot answer (Redis down): the cache is then bypassed. */
+  isAvailable(): boolean;
+  /** Records a stored key so that expiry by pattern can find it. */
+  track(key: string, ttlMs: number): Promise<void>;
+  /** Deletes every entry whose key matches one of the patterns; returns how many. */
+  expire(patterns: string[]): Promise<number>;
+  close(): Promise<void>;
+}
