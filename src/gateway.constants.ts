@@ -27,6 +27,8 @@ export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
 /** Shortest interval between two warnings about the same cache store failure. */
 export const CACHE_WARNING_INTERVAL_MS = 30_000;
+/** Longest a response waits for its entry to be stored before it completes anyway. */
+export const CACHE_WRITE_WAIT_MS = 1000;
 
 export const X_CACHE_TIMEOUT = 'x-cache-timeout';
 export const X_CACHE_EXPIRE = 'x-cache-expire';

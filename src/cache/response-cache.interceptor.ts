@@ -63,7 +63,8 @@ export class ResponseCacheInterceptor implements NestInterceptor {
   /** Resolves with the stored entry, or undefined when the response is not stored. */
   private capture(key: string, req: IncomingMessage, res: ServerResponse): Promise<CacheEntry | undefined> {
     return new Promise((resolve) => {
-      res.once('close', () => resolve(undefined));
+      let storing = false;
+      res.once('close', () => storing || resolve(undefined));
       // The proxy pipes the target's response into ours once its headers are set on `res`.
       res.once('pipe', (source: IncomingMessage) => {
         if (this.holdForExpiry(res)) return resolve(undefined);
@@ -81,26 +82,51 @@ export class ResponseCacheInterceptor implements NestInterceptor {
           }
         };
         source.on('data', collect);
-        source.once('end', () => {
-          if (size > this.cache.maxEntryBytes || !source.complete) return resolve(undefined);
+
+        // The last bytes reach the client only once the entry is stored: a client that has the
+        // whole response may send a request that expires it, and that must find it in the store.
+        const end = res.end;
+        res.end = ((...args: Parameters<ServerResponse['end']>) => {
+          res.end = end;
+          if (size > this.cache.maxEntryBytes || !source.complete) {
+            resolve(undefined);
+            return res.end(...args);
+          }
+          storing = true;
           const entry = createCacheEntry(res.statusCode, res.getHeaders(), Buffer.concat(chunks, size), decision.vary);
-          void this.cache.write(key, entry, decision.ttl);
-          resolve(entry);
-        });
+          void this.cache.write(key, entry, decision.ttl).then(() => {
+            resolve(entry);
+            res.end(...args);
+          });
+          return res;
+        }) as ServerResponse['end'];
       });
     });
   }
 
   /**
-   * Holds a response that carries `x-cache-expire` (corked: nothing reaches the client) until
-   * the matching entries are deleted, so that no client can read an expired entry after seeing
-   * the response that expired it. Returns whether it did.
+   * Holds back the body of a response that carries `x-cache-expire` until the matching entries
+   * are deleted, so that no client can read an expired entry after seeing the response that
+   * expired it. (Corking the socket is not enough: `end()` uncorks it.) Returns whether it did.
    */
   private holdForExpiry(res: ServerResponse): boolean {
     const header = res.getHeader(X_CACHE_EXPIRE);
     if (header === undefined) return false;
-    res.cork();
-    void this.cache.expire(parseExpirePatterns(header as string | string[])).finally(() => res.uncork());
+    const { write, end } = res;
+    const held: (() => unknown)[] = [];
+    res.write = ((...args: Parameters<ServerResponse['write']>) => {
+      held.push(() => write.apply(res, args));
+      return true;
+    }) as ServerResponse['write'];
+    res.end = ((...args: Parameters<ServerResponse['end']>) => {
+      held.push(() => end.apply(res, args));
+      return res;
+    }) as ServerResponse['end'];
+    void this.cache.expire(parseExpirePatterns(header as string | string[])).finally(() => {
+      res.write = write;
+      res.end = end;
+      for (const release of held) release();
+    });
     return true;
   }
 

@@ -5,6 +5,7 @@ import type { Cache } from 'cache-manager';
 import type { CacheOptions } from '../config/gateway-options.interface.js';
 import {
   CACHE_WARNING_INTERVAL_MS,
+  CACHE_WRITE_WAIT_MS,
   DEFAULT_CACHE_MAX_ENTRY_BYTES,
   GATEWAY_CACHE_OPTIONS,
   RESPONSE_STORE,
@@ -58,13 +59,21 @@ export class ResponseCacheService implements OnApplicationShutdown {
     }
   }
 
+  /** Stores an entry; gives up waiting after {@link CACHE_WRITE_WAIT_MS} (the write goes on). */
   async write(key: string, entry: CacheEntry, ttl: number): Promise<void> {
-    try {
+    const written = (async () => {
       await this.cache.set(key, entry, ttl);
       await this.store.track(key, ttl);
-    } catch (error) {
-      this.warn(`cache write failed: ${(error as Error).message}`);
-    }
+    })().catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.warn(`cache write slower than ${CACHE_WRITE_WAIT_MS} ms`);
+        resolve();
+      }, CACHE_WRITE_WAIT_MS);
+    });
+    await Promise.race([written, timeout]);
+    clearTimeout(timer);
   }
 
   async expire(patterns: string[]): Promise<void> {

@@ -27,7 +27,15 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
     maxEntrySize: options.maxEntryBytes + ENTRY_OVERHEAD_BYTES,
     sizeCalculation: (record) => record.value.body.length + ENTRY_OVERHEAD_BYTES,
   });
-  const keyv = new Keyv({ store: lru, namespace: options.namespace });
+  // Keyv hands stores its TTL as a third argument, which LRUCache reads as an options object;
+  // Keyv checks expiry itself, so the LRU only needs the map operations.
+  const store = {
+    get: (key: string) => lru.get(key),
+    set: (key: string, record: KeyvRecord) => lru.set(key, record),
+    delete: (key: string) => lru.delete(key),
+    clear: () => lru.clear(),
+  };
+  const keyv = new Keyv({ store, namespace: options.namespace });
   keyv.serialize = undefined;
   keyv.deserialize = undefined;
   const prefix = `${options.namespace}:`;

@@ -1,0 +1,187 @@
+import request from 'supertest';
+import type { CacheOptions, ConnectMiddleware, GatewayOptions } from '../src/index.js';
+import { type MountMode, startGateway, type RunningGateway } from './support/gateway.js';
+import { startCachedUpstream } from './support/cached-upstream.js';
+import { startRedisServer, type RedisServer } from './support/redis-server.js';
+
+type CachedUpstream = Awaited<ReturnType<typeof startCachedUpstream>>;
+
+/** Lets tests steer the cache as a real middleware would: by user and opt-out headers. */
+const cacheSteering: ConnectMiddleware = (req, _res, next) => {
+  const steered = req as typeof req & { cacheDisabled?: boolean; cacheAppendKey?: (r: typeof req) => string };
+  if (req.headers['x-no-cache']) steered.cacheDisabled = true;
+  if (req.headers['x-user']) steered.cacheAppendKey = (r) => `:user=${r.headers['x-user']}`;
+  next();
+};
+
+const scenarios: [string, MountMode][] = [
+  ['memory', 'forRoot'],
+  ['redis', 'forRoot'],
+  ['redis', 'forRootAsync'],
+];
+
+describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
+  let redis: RedisServer | undefined;
+  let upstream: CachedUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    if (store === 'redis') redis = await startRedisServer();
+    upstream = await startCachedUpstream();
+    const cache: CacheOptions =
+      store === 'redis' ? { store: 'redis', redisUrl: redis!.url, namespace: `test-${mode}` } : { store: 'memory' };
+    const options: GatewayOptions = {
+      cache,
+      middlewares: [cacheSteering],
+      routes: [
+        { prefix: '/api', target: upstream.url },
+        { prefix: '/rewritten', target: upstream.url, hooks: { onResponse: (_req, reply, res) => reply.send(res) } },
+      ],
+    };
+    gateway = await startGateway(options, mode);
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+    await redis?.stop();
+  });
+
+  const get = (path: string) => request(gateway.url).get(path);
+
+  it('stores what the service marks with x-cache-timeout and serves it as a hit', async () => {
+    const miss = await get('/api/numbers?case=ttl').expect(200).expect('x-cache', 'MISS');
+    const hit = await get('/api/numbers?case=ttl').expect(200).expect('x-cache', 'HIT').expect('x-cache-hit', '1');
+    expect(hit.body).toEqual(miss.body);
+    expect(hit.headers['content-type']).toBe('application/json');
+    expect(hit.headers['x-cache-timeout']).toBe('1 minute');
+    expect(Number(hit.headers.age)).toBeGreaterThanOrEqual(0);
+    expect(upstream.hits('/numbers')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keys on the full URL, query string included', async () => {
+    const first = await get('/api/numbers?page=1').expect('x-cache', 'MISS');
+    const other = await get('/api/numbers?page=2').expect('x-cache', 'MISS');
+    expect(other.body.serial).not.toBe(first.body.serial);
+    expect((await get('/api/numbers?page=1').expect('x-cache', 'HIT')).body).toEqual(first.body);
+  });
+
+  it('expires entries after their TTL', async () => {
+    const first = await get('/api/short').expect('x-cache', 'MISS');
+    await get('/api/short').expect('x-cache', 'HIT');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const fresh = await get('/api/short').expect('x-cache', 'MISS');
+    expect(fresh.body.serial).not.toBe(first.body.serial);
+  });
+
+  it('reads a bare number as seconds', async () => {
+    await get('/api/seconds').expect('x-cache', 'MISS');
+    await get('/api/seconds').expect('x-cache', 'HIT');
+  });
+
+  it('expires every entry matching x-cache-expire before answering the request that carries it', async () => {
+    await get('/api/numbers').expect('x-cache', 'MISS');
+    await get('/api/numbers').expect('x-cache', 'HIT');
+    await get('/api/numbers?x=1');
+    await get('/api/users').expect('x-cache', 'MISS');
+    await request(gateway.url).patch('/api/numbers').expect(200);
+    await get('/api/numbers').expect('x-cache', 'MISS');
+    // `*/numbers` does not reach past the path: the query-string variant and other paths stay.
+    await get('/api/numbers?x=1').expect('x-cache', 'HIT');
+    await get('/api/users').expect('x-cache', 'HIT');
+    await get('/api/expire-all');
+    await get('/api/numbers?x=1').expect('x-cache', 'MISS');
+    await get('/api/users').expect('x-cache', 'MISS');
+  });
+
+  it('segments entries with cacheAppendKey', async () => {
+    const ada = await get('/api/users?seg=1').set('x-user', 'ada').expect('x-cache', 'MISS');
+    const linus = await get('/api/users?seg=1').set('x-user', 'linus').expect('x-cache', 'MISS');
+    expect(linus.body.user).toBe('linus');
+    expect((await get('/api/users?seg=1').set('x-user', 'ada').expect('x-cache', 'HIT')).body).toEqual(ada.body);
+  });
+
+  it('skips the cache when a middleware sets cacheDisabled', async () => {
+    await get('/api/numbers?case=disabled').expect('x-cache', 'MISS');
+    const before = upstream.hits('/numbers');
+    await get('/api/numbers?case=disabled').set('x-no-cache', '1').expect('x-cache', 'BYPASS');
+    expect(upstream.hits('/numbers')).toBe(before + 1);
+  });
+
+  it.each(['/api/cookie', '/api/plain', '/api/bad-ttl', '/api/error'])('does not store %s', async (path) => {
+    await get(path).expect('x-cache', 'MISS');
+    const second = await get(path).expect('x-cache', 'MISS');
+    expect(second.headers['x-cache-hit']).toBeUndefined();
+  });
+
+  it('never lets set-cookie out of the cache', async () => {
+    const res = await get('/api/cookie');
+    expect(res.headers['set-cookie']).toEqual(['session=abc']);
+    expect((await get('/api/cookie')).headers['x-cache']).toBe('MISS');
+  });
+
+  it('round-trips binary bodies byte for byte', async () => {
+    const parse = (res: NodeJS.ReadableStream, done: (err: Error | null, body: Buffer) => void) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => done(null, Buffer.concat(chunks)));
+    };
+    const miss = await get('/api/binary').buffer(true).parse(parse).expect('x-cache', 'MISS');
+    const hit = await get('/api/binary').buffer(true).parse(parse).expect('x-cache', 'HIT');
+    expect(Buffer.compare(hit.body as Buffer, miss.body as Buffer)).toBe(0);
+    expect(hit.headers['content-length']).toBe('200000');
+  });
+
+  it('answers If-None-Match from the cache with 304, keeping the target ETag', async () => {
+    await get('/api/etag').expect('x-cache', 'MISS');
+    const hit = await get('/api/etag').expect('x-cache', 'HIT').expect('etag', '"target-etag"');
+    expect(hit.text).toBe('tagged');
+    await get('/api/etag').set('if-none-match', '"target-etag"').expect(304).expect('x-cache', 'HIT');
+    const generated = (await get('/api/numbers?case=etag').then(() => get('/api/numbers?case=etag'))).headers.etag;
+    expect(generated).toMatch(/^"[\w-]+"$/);
+    await get('/api/numbers?case=etag').set('if-none-match', `W/${generated}`).expect(304);
+  });
+
+  it('answers HEAD from the GET entry', async () => {
+    await get('/api/numbers?case=head').expect('x-cache', 'MISS');
+    const head = await request(gateway.url).head('/api/numbers?case=head').expect(200).expect('x-cache', 'HIT');
+    expect(head.text).toBeUndefined();
+  });
+
+  it('coalesces concurrent misses: 100 requests for a cold URL reach the target once', async () => {
+    const responses = await Promise.all(Array.from({ length: 100 }, () => get('/api/slow?cold=1')));
+    expect(responses.every((res) => res.status === 200)).toBe(true);
+    expect(new Set(responses.map((res) => res.body.serial)).size).toBe(1);
+    expect(upstream.hits('/slow')).toBe(1);
+  });
+
+  it('leaves routes whose onResponse hook writes the answer uncached', async () => {
+    const res = await get('/rewritten/numbers?case=hook').expect(200);
+    expect(res.headers['x-cache']).toBeUndefined();
+  });
+});
+
+describe('respectCacheControl', () => {
+  let upstream: CachedUpstream;
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    upstream = await startCachedUpstream();
+    gateway = await startGateway({ cache: { respectCacheControl: true }, routes: [{ prefix: '/api', target: upstream.url }] });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('takes the TTL from max-age and keeps one variant per Vary value', async () => {
+    const en = await request(gateway.url).get('/api/cache-control').set('accept-language', 'en').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/cache-control').set('accept-language', 'en').expect('x-cache', 'HIT');
+    const fr = await request(gateway.url).get('/api/cache-control').set('accept-language', 'fr').expect('x-cache', 'MISS');
+    expect(fr.text).toMatch(/^lang=fr/);
+    expect(en.text).toMatch(/^lang=en/);
+  });
+
+  it('never stores private responses', async () => {
+    await request(gateway.url).get('/api/private').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/private').expect('x-cache', 'MISS');
+  });
+});

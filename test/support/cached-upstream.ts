@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { startUpstream, type Upstream } from './upstream.js';
+
+/**
+ * A service whose answers say what to cache: every body carries a serial number, so a test
+ * can tell a cached answer from a fresh one, and `hits(path)` counts what reached it.
+ */
+export async function startCachedUpstream(): Promise<Upstream & { hits(path: string): number }> {
+  let serial = 0;
+  const binary = randomBytes(200_000);
+  const upstream = await startUpstream((req, res) => {
+    const url = new URL(req.url!, 'http://upstream');
+    const json = (headers: Record<string, string | string[]>, status = 200) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify({ serial: ++serial, url: req.url, user: req.headers['x-user'] ?? null }));
+    };
+    switch (url.pathname) {
+      case '/numbers':
+      case '/users':
+        if (req.method === 'PATCH') return json({ 'x-cache-expire': '*/numbers' });
+        return json({ 'x-cache-timeout': '1 minute' });
+      case '/short':
+        return json({ 'x-cache-timeout': '1s' });
+      case '/seconds':
+        return json({ 'x-cache-timeout': '60' });
+      case '/bad-ttl':
+        return json({ 'x-cache-timeout': 'soon' });
+      case '/cookie':
+        return json({ 'x-cache-timeout': '1 minute', 'set-cookie': 'session=abc' });
+      case '/error':
+        return json({ 'x-cache-timeout': '1 minute' }, 503);
+      case '/plain':
+        return json({});
+      case '/expire-all':
+        return json({ 'x-cache-expire': '*/numbers*, */users' });
+      case '/slow': {
+        const timer = setTimeout(() => json({ 'x-cache-timeout': '1 minute' }), 150);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
+      case '/binary':
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute' });
+        return res.end(binary);
+      case '/etag':
+        res.writeHead(200, { etag: '"target-etag"', 'x-cache-timeout': '1 minute' });
+        return res.end('tagged');
+      case '/cache-control':
+        res.writeHead(200, { 'cache-control': 'public, max-age=60', vary: 'accept-language' });
+        return res.end(`lang=${req.headers['accept-language']};serial=${++serial}`);
+      case '/private':
+        res.writeHead(200, { 'cache-control': 'private', 'x-cache-timeout': '1 minute' });
+        return res.end(String(++serial));
+      default:
+        return json({}, 404);
+    }
+  });
+  return Object.assign(upstream, {
+    hits: (path: string) => upstream.seen.filter((seen) => new URL(seen.url, 'http://x').pathname === path).length,
+  });
+}
