@@ -27,6 +27,10 @@ export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
 /** Shortest interval between two warnings about the same cache store failure. */
 export const CACHE_WARNING_INTERVAL_MS = 30_000;
+/** Longest the gateway's start waits for the cache store to connect. */
+export const CACHE_CONNECT_WAIT_MS = 2000;
+/** Longest a request waits for a cache read before it is proxied as a miss. */
+export const CACHE_READ_WAIT_MS = 500;
 /** Longest a response waits for its entry to be stored before it completes anyway. */
 export const CACHE_WRITE_WAIT_MS = 1000;
 

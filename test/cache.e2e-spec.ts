@@ -185,3 +185,19 @@ describe('respectCacheControl', () => {
     await request(gateway.url).get('/api/private').expect('x-cache', 'MISS');
   });
 });
+
+describe('maxEntryBytes', () => {
+  it('passes larger responses through uncached', async () => {
+    const upstream = await startCachedUpstream();
+    const gateway = await startGateway({ cache: { maxEntryBytes: 1000 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    try {
+      await request(gateway.url).get('/api/binary').expect(200).expect('x-cache', 'MISS');
+      await request(gateway.url).get('/api/binary').expect('x-cache', 'MISS');
+      await request(gateway.url).get('/api/numbers').expect('x-cache', 'MISS');
+      await request(gateway.url).get('/api/numbers').expect('x-cache', 'HIT');
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ const BARE_NUMBER = /^\s*\d+(\.\d+)?\s*$/;
  * seconds as in `max-age`. Undefined when unparseable or not positive.
  */
 export function parseCacheTtl(value: string): number | undefined {
+  if (value.trim() === '') return undefined;
   const ttl = BARE_NUMBER.test(value) ? Number(value) * 1000 : ms(value.trim() as ms.StringValue);
   return Number.isFinite(ttl) && ttl > 0 ? ttl : undefined;
 }

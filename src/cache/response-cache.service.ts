@@ -1,9 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import type { Cache } from 'cache-manager';
 import type { CacheOptions } from '../config/gateway-options.interface.js';
 import {
+  CACHE_CONNECT_WAIT_MS,
+  CACHE_READ_WAIT_MS,
   CACHE_WARNING_INTERVAL_MS,
   CACHE_WRITE_WAIT_MS,
   DEFAULT_CACHE_MAX_ENTRY_BYTES,
@@ -28,7 +30,7 @@ export interface StoreDecision {
 
 /** Reads, writes and expires entries; fails open: a store error is a miss, logged at most once per interval. */
 @Injectable()
-export class ResponseCacheService implements OnApplicationShutdown {
+export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ResponseCacheService.name);
   private readonly fills = new Map<string, Promise<CacheEntry | undefined>>();
   private readonly badTtls = new Set<string>();
@@ -43,6 +45,12 @@ export class ResponseCacheService implements OnApplicationShutdown {
     this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES;
   }
 
+  /** Gives the store a moment to connect, so a gateway started with Redis serves hits at once. */
+  async onModuleInit(): Promise<void> {
+    await this.store.whenReady(CACHE_CONNECT_WAIT_MS);
+    if (!this.store.isAvailable()) this.warn('cache store unreachable at start: requests bypass the cache until it is back');
+  }
+
   /** Whether the store can answer now; warns (throttled) when it cannot. */
   isAvailable(): boolean {
     if (this.store.isAvailable()) return true;
@@ -50,13 +58,13 @@ export class ResponseCacheService implements OnApplicationShutdown {
     return false;
   }
 
+  /**
+   * The entry for a key, or undefined. Keyv reports store errors as events and answers
+   * undefined, so a failing store reads as a miss; a store that hangs does too, after a wait.
+   */
   async read(key: string): Promise<CacheEntry | undefined> {
-    try {
-      return (await this.cache.get<CacheEntry>(key)) ?? undefined;
-    } catch (error) {
-      this.warn(`cache read failed: ${(error as Error).message}`);
-      return undefined;
-    }
+    const entry = await this.within(this.cache.get<CacheEntry>(key), CACHE_READ_WAIT_MS, 'read');
+    return entry ?? undefined;
   }
 
   /** Stores an entry; gives up waiting after {@link CACHE_WRITE_WAIT_MS} (the write goes on). */
@@ -65,15 +73,7 @@ export class ResponseCacheService implements OnApplicationShutdown {
       await this.cache.set(key, entry, ttl);
       await this.store.track(key, ttl);
     })().catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.warn(`cache write slower than ${CACHE_WRITE_WAIT_MS} ms`);
-        resolve();
-      }, CACHE_WRITE_WAIT_MS);
-    });
-    await Promise.race([written, timeout]);
-    clearTimeout(timer);
+    await this.within(written, CACHE_WRITE_WAIT_MS, 'write');
   }
 
   async expire(patterns: string[]): Promise<void> {
@@ -128,6 +128,22 @@ export class ResponseCacheService implements OnApplicationShutdown {
       this.logger.warn(`ignoring ${X_CACHE_TIMEOUT}: '${value}' (expected a positive duration such as "30s" or "1 hour")`);
     }
     return ttl;
+  }
+
+  /** Waits for a store operation at most `ms`; past that, goes on without its result. */
+  private async within<T>(operation: Promise<T>, ms: number, name: string): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        this.warn(`cache ${name} slower than ${ms} ms: going on without it`);
+        resolve(undefined);
+      }, ms);
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private warn(message: string): void {

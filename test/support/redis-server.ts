@@ -6,6 +6,9 @@ export interface RedisServer {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, commands get no answer. */
+  freeze(): void;
+  thaw(): void;
 }
 
 const pickPort = () => 20000 + Math.floor(Math.random() * 30000);
@@ -44,7 +47,7 @@ function launch(port: number): Promise<ChildProcess> {
 }
 
 function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGKILL');
@@ -68,6 +71,8 @@ export async function startRedisServer(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: () => terminate(current),
+    freeze: () => current.kill('SIGSTOP'),
+    thaw: () => current.kill('SIGCONT'),
     async restart() {
       await terminate(current);
       current = await launch(port);

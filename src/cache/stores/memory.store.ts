@@ -43,6 +43,7 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
   return {
     keyv,
     isAvailable: () => true,
+    whenReady: async () => undefined,
     track: async () => undefined,
     async expire(patterns) {
       const keys = [...lru.keys()].map((key) => key.slice(prefix.length));

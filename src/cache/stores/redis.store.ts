@@ -26,6 +26,7 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   });
   client.on('error', (error: Error) => logger.debug?.(`Redis: ${error.message}`));
   client.connect().catch(() => undefined);
+  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
 
   const keyv = createKeyv(client, { namespace: options.namespace, throwOnConnectError: false });
   keyv.on('error', () => undefined);
@@ -35,6 +36,11 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   return {
     keyv,
     isAvailable: () => client.isReady,
+    async whenReady(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    },
     async track(key, ttlMs) {
       await client.zAdd(index, { score: Date.now() + ttlMs, value: key });
     },
@@ -48,8 +54,16 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       return expired.length;
     },
     async close() {
-      if (client.isReady) await client.close();
-      else if (client.isOpen) client.destroy();
+      if (client.isReady) {
+        await client.close();
+        return;
+      }
+      // Still connecting or waiting to reconnect: stop the attempts.
+      try {
+        client.destroy();
+      } catch {
+        // Already closed.
+      }
     },
   };
 }

@@ -6,6 +6,8 @@ export interface ResponseStore {
   readonly keyv: Keyv;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
   isAvailable(): boolean;
+  /** Resolves when the store can answer, or after `timeoutMs` whatever its state. */
+  whenReady(timeoutMs: number): Promise<void>;
   /** Records a stored key so that expiry by pattern can find it. */
   track(key: string, ttlMs: number): Promise<void>;
   /** Deletes every entry whose key matches one of the patterns; returns how many. */

@@ -1,0 +1,42 @@
+import { createCache } from 'cache-manager';
+import { createCacheEntry } from '../cache-entry.js';
+import { createMemoryStore } from './memory.store.js';
+
+const entry = (bytes: number) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), undefined);
+
+describe('memory store', () => {
+  it('evicts the least recently used entries and never holds more than maxBytes', async () => {
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 1000, maxBytes: 10 * 1024, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    for (let i = 0; i < 20; i++) await cache.set(`GET/item/${i}`, entry(1024), 60_000);
+    await cache.get('GET/item/12');
+    const kept = [];
+    for (let i = 0; i < 20; i++) if (await cache.get(`GET/item/${i}`)) kept.push(i);
+    // 1 KiB bodies plus 512 bytes of bookkeeping each: six fit in 10 KiB.
+    expect(kept.length).toBeLessThanOrEqual(6);
+    expect(kept).toContain(19);
+    expect(kept).not.toContain(0);
+  });
+
+  it('bounds the number of entries', async () => {
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 3, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    for (let i = 0; i < 5; i++) await cache.set(`GET/${i}`, entry(10), 60_000);
+    expect(await cache.get('GET/0')).toBeUndefined();
+    expect(await cache.get('GET/4')).toBeDefined();
+  });
+
+  it('expires by pattern with matcher rules', async () => {
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 100, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    for (const key of ['GET/numbers', 'GET/numbers?x=1', 'GET/api/numbers', 'GET/users']) await cache.set(key, entry(1), 60_000);
+    expect(await store.expire(['*/numbers'])).toBe(2);
+    expect(await cache.get('GET/numbers')).toBeUndefined();
+    expect(await cache.get('GET/api/numbers')).toBeUndefined();
+    expect(await cache.get('GET/numbers?x=1')).toBeDefined();
+    expect(await cache.get('GET/users')).toBeDefined();
+    await cache.clear();
+    expect(await cache.get('GET/users')).toBeUndefined();
+    await store.close();
+  });
+});
