@@ -1,25 +1,37 @@
 // Two small example services for the demo: "users" (public) and "admin" (behind basic auth).
 import { createServer } from 'node:http';
 
+// A handler returns the body, or [body, extra headers].
 function service(name, port, routes) {
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://service');
-    const handler = routes[url.pathname];
-    const body = handler ? handler(req, url) : { error: 'not found', path: url.pathname };
-    res.writeHead(handler ? 200 : 404, { 'content-type': 'application/json' });
+    const handler = routes[`${req.method} ${url.pathname}`];
+    const [body, headers] = handler ? [].concat(handler(req, url)) : [{ error: 'not found', path: url.pathname }];
+    res.writeHead(handler ? 200 : 404, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ service: name, ...body }));
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }
 
+// Slow on purpose, so that a cached answer is visibly faster.
+function numbers() {
+  const until = Date.now() + 50;
+  while (Date.now() < until);
+  return [4, 8, 15, 16, 23, 42];
+}
+
 export function startServices({ usersPort = 3001, adminPort = 3002 } = {}) {
   return Promise.all([
     service('users', usersPort, {
-      '/': () => ({ users: ['ada', 'linus'] }),
-      '/ada': () => ({ name: 'Ada Lovelace', born: 1815 }),
+      'GET /': () => ({ users: ['ada', 'linus'] }),
+      'GET /ada': () => ({ name: 'Ada Lovelace', born: 1815 }),
+      // The service decides: the gateway keeps this answer for 30 seconds...
+      'GET /numbers': () => [{ numbers: numbers(), computedAt: new Date().toISOString() }, { 'x-cache-timeout': '30 seconds' }],
+      // ...and drops it as soon as a change says so.
+      'PATCH /numbers': () => [{ updated: true }, { 'x-cache-expire': '*/numbers' }],
     }),
     service('admin', adminPort, {
-      '/stats': (req) => ({ requests: 42, by: req.headers['x-forwarded-for'] }),
+      'GET /stats': (req) => ({ requests: 42, by: req.headers['x-forwarded-for'] }),
     }),
   ]);
 }
