@@ -1,0 +1,148 @@
+// `npm run bench`: measures the gateway against the limit of one hop on this machine.
+// Everything listens on 127.0.0.1; every load is bounded by DURATION.
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const DURATION = Number(process.env.DURATION ?? 8);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
+const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
+
+const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
+const pinning = (await has('taskset')) && cpus().length >= 2;
+// The system under test gets core 0; the service and the load generator share core 1.
+const pinned = (core, command, args) => (pinning ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
+
+function start(core, command, args, env = {}) {
+  const [bin, argv] = pinned(core, command, args);
+  const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return child;
+}
+
+async function waitForLine(child) {
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+async function waitForHttp(url, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+function rssMiB(pid) {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const toMs = (text) => {
+  const [, value, unit] = /([\d.]+)(us|ms|s)/.exec(text);
+  return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
+};
+const toMB = (text) => {
+  const [, value, unit] = /([\d.]+)(B|KB|MB|GB)/.exec(text);
+  return (Number(value) * { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[unit]) / 1024 ** 2;
+};
+
+async function load(url) {
+  const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url]);
+  const { stdout } = await run(bin, argv, { timeout: (DURATION + 30) * 1000 });
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]),
+    mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(stdout)[1]),
+    p50: toMs(/50%\s+(\S+)/.exec(stdout)[1]),
+    p99: toMs(/99%\s+(\S+)/.exec(stdout)[1]),
+    errors: (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
+  };
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+if (!(await has('wrk'))) {
+  console.error('bench needs wrk (Debian: apt-get install -y wrk)');
+  process.exit(1);
+}
+
+const upstream = start(1, process.execPath, [here('./upstream.mjs')]);
+const upstreamPort = Number(await waitForLine(upstream));
+const configFile = here('./results/bench-gateway.json');
+mkdirSync(here('./results'), { recursive: true });
+writeFileSync(configFile, JSON.stringify({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: `http://127.0.0.1:${upstreamPort}` }] }));
+const gateway = start(0, process.execPath, [here('../dist/main.js')], {
+  GATEWAY_CONFIG: configFile,
+  PORT: String(GATEWAY_PORT),
+  HOST: '127.0.0.1',
+});
+const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(gateway.pid))), 200);
+
+const scenarios = [
+  { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/hello` },
+  { name: 'gateway', url: `${gatewayUrl}/api/hello` },
+  { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached` },
+  { name: 'gateway-big', url: `${gatewayUrl}/api/big` },
+];
+
+try {
+  await waitForHttp(`${gatewayUrl}/api/hello`);
+  await fetch(`${gatewayUrl}/api/cached`);
+  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; ` +
+    (pinning ? 'gateway pinned to core 0, service and wrk to core 1 (taskset)' : 'no CPU pinning (taskset or a second core missing)'));
+  const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternating order, so that drift of a shared machine hits every scenario alike.
+    const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
+    for (const { name, url } of order) samples[name].push(await load(url));
+  }
+  const rows = scenarios.map(({ name }) => {
+    const runs = samples[name];
+    return {
+      scenario: name,
+      rps: median(runs.map((r) => r.rps)),
+      mbps: median(runs.map((r) => r.mbps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    };
+  });
+  const direct = rows[0];
+  const gatewayRow = rows[1];
+  console.table(
+    rows.map((row) => ({
+      scenario: row.scenario,
+      'req/s': Math.round(row.rps),
+      'MB/s': row.mbps.toFixed(1),
+      'p50 ms': row.p50.toFixed(2),
+      'p99 ms': row.p99.toFixed(2),
+      errors: row.errors,
+      '× direct': (row.rps / direct.rps).toFixed(2),
+      '× gateway': (row.rps / gatewayRow.rps).toFixed(2),
+    })),
+  );
+  console.log(`gateway peak RSS: ${peakRss.toFixed(1)} MiB`);
+  const file = here(`./results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, duration: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinning, peakRssMiB: peakRss, rows }, null, 2));
+  console.log(`written to ${file}`);
+} finally {
+  clearInterval(sampler);
+  gateway.kill('SIGTERM');
+  upstream.kill('SIGTERM');
+}
