@@ -12,6 +12,8 @@ const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
+const PEER_PORT = GATEWAY_PORT + 1;
+const NGINX_PORT = GATEWAY_PORT + 2;
 
 const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 const pinning = (await has('taskset')) && cpus().length >= 2;
@@ -91,19 +93,60 @@ const gateway = start(0, process.execPath, [here('../dist/main.js')], {
   HOST: '127.0.0.1',
 });
 const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
+const peer = start(0, process.execPath, [here('./fast-gateway.mjs')], {
+  TARGET: `http://127.0.0.1:${upstreamPort}`,
+  PORT: String(PEER_PORT),
+});
+const peerUrl = `http://127.0.0.1:${PEER_PORT}`;
+const nginx = (await has('nginx')) ? startNginx(upstreamPort) : undefined;
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(gateway.pid))), 200);
+
+/** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
+function startNginx(port) {
+  const prefix = here('./results/nginx/');
+  mkdirSync(prefix, { recursive: true });
+  writeFileSync(
+    `${prefix}nginx.conf`,
+    `worker_processes 1;
+daemon off;
+pid ${prefix}nginx.pid;
+error_log ${prefix}error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream service { server 127.0.0.1:${port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${NGINX_PORT};
+    location /api/ {
+      proxy_pass http://service/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  return start(0, 'nginx', ['-p', prefix, '-c', `${prefix}nginx.conf`]);
+}
 
 const scenarios = [
   { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/hello` },
   { name: 'gateway', url: `${gatewayUrl}/api/hello` },
   { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached` },
   { name: 'gateway-big', url: `${gatewayUrl}/api/big` },
+  { name: 'fast-gateway', url: `${peerUrl}/api/hello` },
+  { name: 'fast-gateway-cache-hit', url: `${peerUrl}/api/cached` },
+  { name: 'fast-gateway-big', url: `${peerUrl}/api/big` },
+  ...(nginx ? [{ name: 'nginx', url: `http://127.0.0.1:${NGINX_PORT}/api/hello` }] : []),
 ];
 
 try {
   await waitForHttp(`${gatewayUrl}/api/hello`);
+  await waitForHttp(`${peerUrl}/api/hello`);
+  if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
   await fetch(`${gatewayUrl}/api/cached`);
+  await fetch(`${peerUrl}/api/cached`);
   console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; ` +
     (pinning ? 'gateway pinned to core 0, service and wrk to core 1 (taskset)' : 'no CPU pinning (taskset or a second core missing)'));
   const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
@@ -123,8 +166,10 @@ try {
       errors: runs.reduce((sum, r) => sum + r.errors, 0),
     };
   });
-  const direct = rows[0];
-  const gatewayRow = rows[1];
+  const byName = Object.fromEntries(rows.map((row) => [row.scenario, row]));
+  const direct = byName.direct;
+  // Each scenario against its fast-gateway counterpart (same path), and against our proxied path.
+  const peerOf = (name) => byName[name.replace(/^gateway/, 'fast-gateway')];
   console.table(
     rows.map((row) => ({
       scenario: row.scenario,
@@ -134,9 +179,10 @@ try {
       'p99 ms': row.p99.toFixed(2),
       errors: row.errors,
       '× direct': (row.rps / direct.rps).toFixed(2),
-      '× gateway': (row.rps / gatewayRow.rps).toFixed(2),
+      '× fast-gateway': row.scenario.startsWith('gateway') ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
     })),
   );
+  console.log(`cache hit / proxied: ${(byName['gateway-cache-hit'].rps / byName.gateway.rps).toFixed(2)}×`);
   console.log(`gateway peak RSS: ${peakRss.toFixed(1)} MiB`);
   const file = here(`./results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, duration: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinning, peakRssMiB: peakRss, rows }, null, 2));
@@ -144,5 +190,7 @@ try {
 } finally {
   clearInterval(sampler);
   gateway.kill('SIGTERM');
+  peer.kill('SIGTERM');
+  nginx?.kill('SIGQUIT');
   upstream.kill('SIGTERM');
 }

@@ -6,15 +6,17 @@ const big = Buffer.alloc(64 * 1024, 'a');
 const json = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(hello) };
 
 const server = createServer((req, res) => {
-  if (req.url.endsWith('/hello')) {
+  // Some proxies append an empty query string (`/hello?`).
+  const path = req.url.split('?', 1)[0];
+  if (path.endsWith('/hello')) {
     res.writeHead(200, json);
     return res.end(hello);
   }
-  if (req.url.endsWith('/cached')) {
+  if (path.endsWith('/cached')) {
     res.writeHead(200, { ...json, 'x-cache-timeout': '1 minute' });
     return res.end(hello);
   }
-  if (req.url.endsWith('/big')) {
+  if (path.endsWith('/big')) {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': big.length });
     return res.end(big);
   }
