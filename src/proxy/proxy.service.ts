@@ -26,10 +26,6 @@ export interface ForwardTarget {
 /** Forwards one request; built by {@link ProxyService.prepare} for one route. */
 export type Forwarder = (req: FastifyRequest, reply: FastifyReply) => Promise<void> | void;
 
-interface GatewayProxyOptions extends ServerOptions {
-  gatewayTimeout: number;
-}
-
 /** What the proxy-server events need to know about a request in flight. */
 interface Exchange {
   req: FastifyRequest;
@@ -41,22 +37,69 @@ interface Exchange {
 const EXCHANGE = Symbol('nest-gateway.exchange');
 type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
 
-/** Forwards requests to targets through one http-proxy server and keep-alive agents. */
+/**
+ * Forwards requests to targets through http-proxy, one proxy server per route and keep-alive
+ * agents shared by all. A server per route keeps its options fixed: options passed per call are
+ * merged into a new object on every request, which costs more than the rest of http-proxy's work.
+ */
 @Injectable()
 export class ProxyService implements OnApplicationShutdown {
   private readonly logger = new Logger(ProxyService.name);
   private readonly agents = createUpstreamAgents();
-  private readonly server: ProxyServer = createProxyServer({
-    xfwd: true,
-    changeOrigin: true,
-  });
+  private readonly servers: ProxyServer[] = [];
 
-  constructor() {
-    this.server.on('proxyReq', (proxyReq, _req, _res, options) => {
-      const timeout = (options as GatewayProxyOptions).gatewayTimeout;
+  /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
+  prepare(forward: ForwardTarget): Forwarder {
+    const server = this.createServer(forward);
+    const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) =>
+      this.fail(error, req, res as ServerResponse);
+
+    return (req, reply) => {
+      const raw = req.raw;
+      if (exceedsDeclaredLength(raw.headers['content-length'], forward.bodyLimit)) {
+        reply.hijack();
+        this.fail(new BodyTooLargeError(forward.bodyLimit), raw, reply.raw);
+        return;
+      }
+      // Read before the hop-by-hop headers, `transfer-encoding` among them, are dropped.
+      const chunked = raw.headers['transfer-encoding'] !== undefined;
+      raw.url = forward.rewriteUrl(req.originalUrl);
+      stripHopByHopHeaders(raw.headers);
+
+      if (!forward.onResponse) {
+        reply.hijack();
+        if (chunked) server.web(raw, reply.raw, this.limitedBody(raw, reply.raw, forward.bodyLimit), onError);
+        else server.web(raw, reply.raw, onError);
+        return;
+      }
+      const onResponse = forward.onResponse;
+      return new Promise<void>((done) => {
+        (raw as TrackedRequest)[EXCHANGE] = { req, reply, onResponse, done };
+        reply.raw.once('close', done);
+        if (chunked) server.web(raw, reply.raw, this.limitedBody(raw, reply.raw, forward.bodyLimit), onError);
+        else server.web(raw, reply.raw, onError);
+      });
+    };
+  }
+
+  onApplicationShutdown(): void {
+    for (const server of this.servers) server.close();
+    destroyUpstreamAgents(this.agents);
+  }
+
+  private createServer(forward: ForwardTarget): ProxyServer {
+    const server = createProxyServer({
+      target: forward.target,
+      agent: forward.target.protocol === 'https:' ? this.agents.https : this.agents.http,
+      xfwd: true,
+      changeOrigin: true,
+      selfHandleResponse: forward.onResponse !== undefined,
+    });
+    const timeout = forward.timeout;
+    server.on('proxyReq', (proxyReq) => {
       proxyReq.setTimeout(timeout, () => proxyReq.destroy(new UpstreamTimeoutError(timeout)));
     });
-    this.server.on('proxyRes', (proxyRes, req, res) => {
+    server.on('proxyRes', (proxyRes, req, res) => {
       // A target that dies mid-body must not leave the client waiting, nor let it take the
       // truncated body for a whole one: cut the client connection too.
       proxyRes.on('error', () => undefined);
@@ -68,63 +111,17 @@ export class ProxyService implements OnApplicationShutdown {
     });
     // Errors of requests forwarded with a callback never reach this listener; it keeps an
     // unexpected one from crashing the process.
-    this.server.on('error', (error) => this.logger.error(`Proxy error: ${error.message}`));
-  }
-
-  /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
-  prepare(forward: ForwardTarget): Forwarder {
-    const agent = forward.target.protocol === 'https:' ? this.agents.https : this.agents.http;
-    const options: GatewayProxyOptions = {
-      target: forward.target,
-      agent,
-      gatewayTimeout: forward.timeout,
-      selfHandleResponse: forward.onResponse !== undefined,
-    };
-    const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) =>
-      this.fail(error, req, res as ServerResponse);
-
-    return (req, reply) => {
-      const raw = req.raw;
-      if (exceedsDeclaredLength(raw.headers['content-length'], forward.bodyLimit)) {
-        reply.hijack();
-        this.fail(new BodyTooLargeError(forward.bodyLimit), raw, reply.raw);
-        return;
-      }
-      const callOptions = this.withBodyLimit(raw, reply.raw, options, forward.bodyLimit);
-      raw.url = forward.rewriteUrl(req.originalUrl);
-      stripHopByHopHeaders(raw.headers);
-
-      if (!forward.onResponse) {
-        reply.hijack();
-        this.server.web(raw, reply.raw, callOptions, onError);
-        return;
-      }
-      const onResponse = forward.onResponse;
-      return new Promise<void>((done) => {
-        (raw as TrackedRequest)[EXCHANGE] = { req, reply, onResponse, done };
-        reply.raw.once('close', done);
-        this.server.web(raw, reply.raw, callOptions, onError);
-      });
-    };
-  }
-
-  onApplicationShutdown(): void {
-    this.server.close();
-    destroyUpstreamAgents(this.agents);
+    server.on('error', (error) => this.logger.error(`Proxy error: ${error.message}`));
+    this.servers.push(server);
+    return server;
   }
 
   /** A body of unknown length is counted while it streams; one over the limit aborts the exchange. */
-  private withBodyLimit(
-    raw: IncomingMessage,
-    res: ServerResponse,
-    options: GatewayProxyOptions,
-    bodyLimit: number,
-  ): GatewayProxyOptions {
-    if (raw.headers['transfer-encoding'] === undefined) return options;
+  private limitedBody(raw: IncomingMessage, res: ServerResponse, bodyLimit: number): ServerOptions {
     const counted = new BodyLimitStream(bodyLimit);
     counted.on('error', (error) => this.fail(error, raw, res));
     raw.on('error', (error) => counted.destroy(error));
-    return { ...options, buffer: raw.pipe(counted) };
+    return { buffer: raw.pipe(counted) };
   }
 
   private async handOverResponse(exchange: Exchange, proxyRes: IncomingMessage): Promise<void> {
