@@ -5,6 +5,8 @@ export const GATEWAY_ROUTES = 'GATEWAY:ROUTES';
 
 /** Route config key that marks a fastify route as proxied by the gateway. */
 export const GATEWAY_ROUTE_CONFIG = 'nestGatewayRoute';
+/** Route config key: the route serves cache hits from a fastify hook, before Nest's pipeline. */
+export const GATEWAY_CACHE_FIRST = 'nestGatewayCacheFirst';
 
 export const DEFAULT_PATH_REGEX = '/*';
 export const DEFAULT_PREFIX_REWRITE = '';

@@ -22,8 +22,8 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
-import { installBodyPassthrough, ProxyService } from './proxy/index.js';
-import { type CompiledRoute, compileRoutes, createRouteController, mountRoutes } from './routes/index.js';
+import { ProxyService } from './proxy/index.js';
+import { type CompiledRoute, compileRoutes, createRouteController, installRouteHooks, mountRoutes } from './routes/index.js';
 
 /** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
 const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
@@ -66,6 +66,8 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     @Optional() private readonly cacheInterceptor?: ResponseCacheInterceptor,
   ) {
     super();
+    // Before Nest registers the routes (`forRoot`) or this module mounts them (`forRootAsync`).
+    installRouteHooks(this.fastify(), cacheInterceptor);
   }
 
   /** Registers the gateway with options known now. Invalid options throw here. */
@@ -118,10 +120,8 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
   }
 
   onModuleInit(): void {
-    const fastify = this.fastify();
-    installBodyPassthrough(fastify);
     if (!this.routesAsControllers) {
-      mountRoutes(fastify, this.routes, this.proxy, this.contextCreator, this.cacheInterceptor!);
+      mountRoutes(this.fastify(), this.routes, this.proxy, this.contextCreator, this.cacheInterceptor!);
     }
   }
 

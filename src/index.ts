@@ -13,6 +13,5 @@ export type {
 } from './config/gateway-options.interface.js';
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
 export { loadConfigFile } from './config/load-config-file.js';
-export { installBodyPassthrough } from './proxy/index.js';
 export { GATEWAY_OPTIONS } from './gateway.constants.js';
 export type { CacheDirectives } from './cache/index.js';

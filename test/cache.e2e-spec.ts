@@ -14,6 +14,13 @@ const cacheSteering: ConnectMiddleware = (req, _res, next) => {
   next();
 };
 
+/** A route middleware standing for authentication. */
+const refuseWithoutPass: ConnectMiddleware = (req, res, next) => {
+  if (req.headers['x-pass']) return next();
+  res.statusCode = 401;
+  res.end();
+};
+
 const scenarios: [string, MountMode][] = [
   ['memory', 'forRoot'],
   ['redis', 'forRoot'],
@@ -36,6 +43,12 @@ describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
       routes: [
         { prefix: '/api', target: upstream.url },
         { prefix: '/rewritten', target: upstream.url, hooks: { onResponse: (_req, reply, res) => reply.send(res) } },
+        {
+          prefix: '/hooked',
+          target: upstream.url,
+          hooks: { onRequest: (req, reply) => void (req.headers['x-allowed'] || reply.code(403).send({ refused: true })) },
+        },
+        { prefix: '/guarded', target: upstream.url, middlewares: [refuseWithoutPass] },
       ],
     };
     gateway = await startGateway(options, mode);
@@ -56,6 +69,20 @@ describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
     expect(hit.headers['x-cache-timeout']).toBe('1 minute');
     expect(Number(hit.headers.age)).toBeGreaterThanOrEqual(0);
     expect(upstream.hits('/numbers')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('runs a route onRequest hook before every hit', async () => {
+    await get('/hooked/numbers?case=hooked').set('x-allowed', '1').expect(200).expect('x-cache', 'MISS');
+    await get('/hooked/numbers?case=hooked').set('x-allowed', '1').expect(200).expect('x-cache', 'HIT');
+    const refused = await get('/hooked/numbers?case=hooked').expect(403);
+    expect(refused.body).toEqual({ refused: true });
+  });
+
+  it('runs the middlewares before every hit, including hits served ahead of the handler', async () => {
+    await get('/guarded/numbers?case=guarded').set('x-pass', '1').expect(200).expect('x-cache', 'MISS');
+    await get('/guarded/numbers?case=guarded').set('x-pass', '1').expect(200).expect('x-cache', 'HIT');
+    await get('/guarded/numbers?case=guarded').expect(401);
+    await request(gateway.url).head('/guarded/numbers?case=guarded').expect(401);
   });
 
   it('keys on the full URL, query string included', async () => {

@@ -1,12 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { from, type Observable, of, switchMap } from 'rxjs';
 import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_HIT } from '../gateway.constants.js';
 import { type CacheEntry, createCacheEntry, matchesIfNoneMatch } from './cache-entry.js';
 import { parseExpirePatterns } from './cache-expiry.js';
 import { buildCacheKey, type CacheAwareRequest } from './cache-key.js';
 import { ResponseCacheService } from './response-cache.service.js';
+
+/** Set on a request whose entry the early lookup found missing, so the store is read once. */
+const MISSED = Symbol('nest-gateway.cache-missed');
+type LookedUpRequest = CacheAwareRequest & { [MISSED]?: true };
 
 /**
  * Serves GET and HEAD from the cache and stores what the services mark with `x-cache-timeout`,
@@ -35,18 +39,41 @@ export class ResponseCacheInterceptor implements NestInterceptor {
       return next.handle();
     }
     const key = buildCacheKey(raw, req.originalUrl);
-    return from(this.cache.read(key)).pipe(
-      switchMap((entry) => {
-        if (entry && this.cache.varyMatches(entry, raw)) return this.sendHit(reply, raw, entry);
-        if (raw.method === 'HEAD') return this.fill(key, raw, res, next, false);
-        const pending = this.cache.pendingFill(key);
-        if (!pending) return this.fill(key, raw, res, next, true);
-        return from(pending).pipe(
-          switchMap((filled) =>
-            filled && this.cache.varyMatches(filled, raw) ? this.sendHit(reply, raw, filled) : this.fill(key, raw, res, next, false),
-          ),
-        );
-      }),
+    if ((raw as LookedUpRequest)[MISSED]) return this.serve(key, undefined, reply, next);
+    const found = this.cache.read(key);
+    if (found instanceof Promise) return from(found).pipe(switchMap((entry) => this.serve(key, entry, reply, next)));
+    return this.serve(key, found, reply, next);
+  }
+
+  /**
+   * A fastify `onRequest` hook for routes with no `onRequest` check of their own: it runs after
+   * the middlewares and answers a hit before Nest's pipeline, the cheapest place to serve it.
+   */
+  readonly serveHitsFirst: onRequestHookHandler = (request, reply, done) => {
+    const raw = request.raw as LookedUpRequest;
+    if ((raw.method !== 'GET' && raw.method !== 'HEAD') || raw.cacheDisabled || !this.cache.isAvailable()) return done();
+    const answer = (entry: CacheEntry | undefined) => {
+      if (entry && this.cache.varyMatches(entry, raw)) return this.writeHit(reply, raw, entry);
+      raw[MISSED] = true;
+      done();
+    };
+    const found = this.cache.read(buildCacheKey(raw, request.originalUrl));
+    if (found instanceof Promise) void found.then(answer);
+    else answer(found);
+  };
+
+  /** Answers from the entry read for the key, or from the fill in flight, or by proxying. */
+  private serve(key: string, entry: CacheEntry | undefined, reply: FastifyReply, next: CallHandler): Observable<unknown> {
+    const raw = reply.request.raw;
+    const res = reply.raw;
+    if (entry && this.cache.varyMatches(entry, raw)) return this.sendHit(reply, raw, entry);
+    if (raw.method === 'HEAD') return this.fill(key, raw, res, next, false);
+    const pending = this.cache.pendingFill(key);
+    if (!pending) return this.fill(key, raw, res, next, true);
+    return from(pending).pipe(
+      switchMap((filled) =>
+        filled && this.cache.varyMatches(filled, raw) ? this.sendHit(reply, raw, filled) : this.fill(key, raw, res, next, false),
+      ),
     );
   }
 
@@ -131,17 +158,21 @@ export class ResponseCacheInterceptor implements NestInterceptor {
   }
 
   private sendHit(reply: FastifyReply, req: IncomingMessage, entry: CacheEntry): Observable<undefined> {
+    this.writeHit(reply, req, entry);
+    return of(undefined);
+  }
+
+  private writeHit(reply: FastifyReply, req: IncomingMessage, entry: CacheEntry): void {
     reply.hijack();
     const res = reply.raw;
     const age = String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
     if (matchesIfNoneMatch(req.headers['if-none-match'] as string | undefined, entry.etag)) {
       res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
       res.end();
-      return of(undefined);
+      return;
     }
     const length = entry.status === 204 ? {} : { 'content-length': entry.body.length };
     res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
     res.end(req.method === 'HEAD' ? undefined : entry.body);
-    return of(undefined);
   }
 }

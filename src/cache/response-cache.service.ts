@@ -59,12 +59,18 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   /**
-   * The entry for a key, or undefined. Keyv reports store errors as events and answers
+   * The entry for a key, or undefined: at once from an in-process store, else as a promise. Keyv reports store errors as events and answers
    * undefined, so a failing store reads as a miss; a store that hangs does too, after a wait.
    */
-  async read(key: string): Promise<CacheEntry | undefined> {
-    const entry = await this.within(this.cache.get<CacheEntry>(key), CACHE_READ_WAIT_MS, 'read');
-    return entry ?? undefined;
+  read(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined> {
+    if (this.store.readNow) return this.store.readNow(key);
+    return this.within(this.cache.get<CacheEntry>(key), CACHE_READ_WAIT_MS, 'read').then(
+      (entry) => entry ?? undefined,
+      (error: Error) => {
+        this.warn(`cache read failed: ${error.message}`);
+        return undefined;
+      },
+    );
   }
 
   /** Stores an entry; gives up waiting after {@link CACHE_WRITE_WAIT_MS} (the write goes on). */

@@ -1,3 +1,3 @@
 export { ProxyService, type ForwardTarget, type Forwarder } from './proxy.service.js';
-export { installBodyPassthrough } from './body-passthrough.js';
+export { hideContentType, installPassthroughParser, restoreContentType } from './body-passthrough.js';
 export { toProxyErrorResponse, UpstreamTimeoutError, BodyTooLargeError } from './proxy-errors.js';

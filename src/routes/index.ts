@@ -1,3 +1,4 @@
 export { compileRoutes, type CompiledRoute } from './compile-routes.js';
 export { createRouteController } from './route-controller.factory.js';
 export { mountRoutes } from './mount-routes.js';
+export { installRouteHooks } from './route-hooks.js';

@@ -1,9 +1,9 @@
 import type { NestInterceptor } from '@nestjs/common';
 import type { ExternalContextCreator } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
 import type { ProxyService } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
+import { gatewayRouteConfig } from './route-hooks.js';
 import { createRouteController, handlerName, mappedMethods } from './route-controller.factory.js';
 
 // Handlers get fastify's (request, reply) as they are: with param metadata, Nest would await each
@@ -45,7 +45,7 @@ export function mountRoutes(
         fastify.route({
           method,
           url,
-          config: { [GATEWAY_ROUTE_CONFIG]: true },
+          config: gatewayRouteConfig(route),
           handler: (req, reply) => handler(req, reply),
         });
       }

@@ -13,10 +13,10 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ResponseCacheInterceptor } from '../cache/index.js';
 import type { HttpMethod } from '../config/gateway-options.interface.js';
-import { GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
 import { HooksInterceptor } from '../middleware/index.js';
 import { type Forwarder, ProxyService } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
+import { gatewayRouteConfig } from './route-hooks.js';
 
 /** The controller built for one route: one handler per method, all forwarding alike. */
 export interface RouteController {
@@ -59,7 +59,7 @@ export function createRouteController(
       return this.forward(req, reply);
     };
     const decorators: MethodDecorator[] = [
-      RouteConfig({ [GATEWAY_ROUTE_CONFIG]: true }),
+      RouteConfig(gatewayRouteConfig(route)),
       RequestMapping({ path: route.paths, method: RequestMethod[method] }),
     ];
     // Hooks run first: a cached answer must not skip an onRequest check.

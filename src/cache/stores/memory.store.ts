@@ -42,6 +42,14 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
 
   return {
     keyv,
+    readNow(key) {
+      const record = lru.get(prefix + key);
+      if (record?.expires !== undefined && record.expires <= Date.now()) {
+        lru.delete(prefix + key);
+        return undefined;
+      }
+      return record?.value;
+    },
     isAvailable: () => true,
     whenReady: async () => undefined,
     track: async () => undefined,

@@ -1,9 +1,15 @@
 import type Keyv from 'keyv';
+import type { CacheEntry } from '../cache-entry.js';
 
 /** Where entries live. Reads and writes go through cache-manager; this adds what it lacks. */
 export interface ResponseStore {
   /** The Keyv instance handed to cache-manager. */
   readonly keyv: Keyv;
+  /**
+   * An in-process store answers a read at once, sparing a hit cache-manager's promise chain;
+   * `undefined` is a miss. Stores across the network leave it out.
+   */
+  readNow?(key: string): CacheEntry | undefined;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
   isAvailable(): boolean;
   /** Resolves when the store can answer, or after `timeoutMs` whatever its state. */
