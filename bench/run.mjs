@@ -14,6 +14,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
 const PEER_PORT = GATEWAY_PORT + 1;
 const NGINX_PORT = GATEWAY_PORT + 2;
+const WORKERS_PORT = GATEWAY_PORT + 3;
 
 const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 const pinning = (await has('taskset')) && cpus().length >= 2;
@@ -93,6 +94,14 @@ const gateway = start(0, process.execPath, [here('../dist/main.js')], {
   HOST: '127.0.0.1',
 });
 const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
+// Two workers need both cores: this one is not pinned, and shares them with the service and wrk.
+const workers = start('0,1', process.execPath, [here('../dist/main.js')], {
+  GATEWAY_CONFIG: configFile,
+  GATEWAY_WORKERS: '2',
+  PORT: String(WORKERS_PORT),
+  HOST: '127.0.0.1',
+});
+const workersUrl = `http://127.0.0.1:${WORKERS_PORT}`;
 const peer = start(0, process.execPath, [here('./fast-gateway.mjs')], {
   TARGET: `http://127.0.0.1:${upstreamPort}`,
   PORT: String(PEER_PORT),
@@ -135,6 +144,7 @@ const scenarios = [
   { name: 'gateway', url: `${gatewayUrl}/api/hello` },
   { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached` },
   { name: 'gateway-big', url: `${gatewayUrl}/api/big` },
+  { name: 'gateway-2-workers', url: `${workersUrl}/api/hello` },
   { name: 'fast-gateway', url: `${peerUrl}/api/hello` },
   { name: 'fast-gateway-cache-hit', url: `${peerUrl}/api/cached` },
   { name: 'fast-gateway-big', url: `${peerUrl}/api/big` },
@@ -143,12 +153,13 @@ const scenarios = [
 
 try {
   await waitForHttp(`${gatewayUrl}/api/hello`);
+  await waitForHttp(`${workersUrl}/api/hello`);
   await waitForHttp(`${peerUrl}/api/hello`);
   if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
   await fetch(`${gatewayUrl}/api/cached`);
   await fetch(`${peerUrl}/api/cached`);
   console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; ` +
-    (pinning ? 'gateway pinned to core 0, service and wrk to core 1 (taskset)' : 'no CPU pinning (taskset or a second core missing)'));
+    (pinning ? 'gateway (and fast-gateway, nginx) pinned to core 0, service and wrk to core 1 (taskset); gateway-2-workers on both cores' : 'no CPU pinning (taskset or a second core missing)'));
   const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     // Alternating order, so that drift of a shared machine hits every scenario alike.
@@ -169,7 +180,7 @@ try {
   const byName = Object.fromEntries(rows.map((row) => [row.scenario, row]));
   const direct = byName.direct;
   // Each scenario against its fast-gateway counterpart (same path), and against our proxied path.
-  const peerOf = (name) => byName[name.replace(/^gateway/, 'fast-gateway')];
+  const peerOf = (name) => byName[name.replace(/^gateway(-2-workers)?/, 'fast-gateway')];
   console.table(
     rows.map((row) => ({
       scenario: row.scenario,
@@ -179,7 +190,7 @@ try {
       'p99 ms': row.p99.toFixed(2),
       errors: row.errors,
       '× direct': (row.rps / direct.rps).toFixed(2),
-      '× fast-gateway': row.scenario.startsWith('gateway') ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
+      '× fast-gateway': peerOf(row.scenario) && row.scenario.startsWith('gateway') ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
     })),
   );
   console.log(`cache hit / proxied: ${(byName['gateway-cache-hit'].rps / byName.gateway.rps).toFixed(2)}×`);
@@ -190,6 +201,7 @@ try {
 } finally {
   clearInterval(sampler);
   gateway.kill('SIGTERM');
+  workers.kill('SIGTERM');
   peer.kill('SIGTERM');
   nginx?.kill('SIGQUIT');
   upstream.kill('SIGTERM');

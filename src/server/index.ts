@@ -1,0 +1,1 @@
+export { parseWorkerCount, startWorkerPool, type WorkerPool, type WorkerPoolOptions } from './workers.js';

@@ -1,0 +1,96 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { GatewayConfigError } from '../config/gateway-options.schema.js';
+
+/** Longest wait before a worker that died is replaced again, when replacements keep failing. */
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/** Reads `GATEWAY_WORKERS`: unset is 1, `auto` is one per core. */
+export function parseWorkerCount(value: string | undefined, cores = availableParallelism()): number {
+  if (value === undefined || value.trim() === '') return 1;
+  if (value.trim() === 'auto') return cores;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new GatewayConfigError('environment', [`GATEWAY_WORKERS: expected a positive integer or "auto", got '${value}'`]);
+  }
+  return count;
+}
+
+export interface WorkerPoolOptions {
+  count: number;
+  /** Script the workers run; by default the one the primary runs. */
+  exec?: string;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+}
+
+export interface WorkerPool {
+  /** Resolves with the shared port once every worker listens; rejects if one exits before it does. */
+  ready: Promise<number>;
+  /** Process ids of the workers alive now. */
+  pids(): number[];
+  /** Asks every worker to stop (SIGTERM) and resolves when all have exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `count` gateway processes that share the listening port through `node:cluster`, and
+ * replaces one that dies after it started. A worker that fails before it listens (a bad config,
+ * a port in use) fails the whole start: replacing it would only fail again.
+ */
+export function startWorkerPool({ count, exec, env, log = () => undefined }: WorkerPoolOptions): WorkerPool {
+  if (exec) cluster.setupPrimary({ exec });
+  const live = new Set<Worker>();
+  let stopping = false;
+  let started = false;
+  let restartDelayMs = 0;
+  let listening = 0;
+  let resolveReady!: (port: number) => void;
+  let rejectReady!: (error: Error) => void;
+  const ready = new Promise<number>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  const allExited: (() => void)[] = [];
+
+  const fork = (): void => {
+    const worker = cluster.fork(env);
+    live.add(worker);
+    let workerListening = false;
+    worker.once('listening', (address) => {
+      workerListening = true;
+      restartDelayMs = 0;
+      if (!started && ++listening === count) {
+        started = true;
+        resolveReady(address.port);
+      }
+    });
+    worker.once('exit', (code, signal) => {
+      live.delete(worker);
+      if (live.size === 0) allExited.splice(0).forEach((done) => done());
+      if (stopping) return;
+      if (!started) {
+        stopping = true;
+        for (const other of live) other.process.kill('SIGTERM');
+        rejectReady(new Error(`a gateway worker exited before listening (${signal ?? `code ${code}`})`));
+        return;
+      }
+      restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
+      log(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another in ${restartDelayMs} ms`);
+      setTimeout(() => stopping || fork(), restartDelayMs).unref();
+    });
+  };
+  for (let i = 0; i < count; i++) fork();
+
+  return {
+    ready,
+    pids: () => [...live].map((worker) => worker.process.pid!),
+    stop() {
+      stopping = true;
+      if (live.size === 0) return Promise.resolve();
+      const exited = new Promise<void>((resolve) => allExited.push(resolve));
+      for (const worker of live) worker.process.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
