@@ -55,8 +55,8 @@ function rssMiB(pid) {
 }
 
 const toMs = (text) => {
-  const [, value, unit] = /([\d.]+)(us|ms|s)/.exec(text);
-  return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
+  const [, value, unit] = /([\d.]+)(us|ms|s|m)/.exec(text);
+  return Number(value) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit];
 };
 const toMB = (text) => {
   const [, value, unit] = /([\d.]+)(B|KB|MB|GB)/.exec(text);
@@ -66,12 +66,13 @@ const toMB = (text) => {
 async function load(url) {
   const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url]);
   const { stdout } = await run(bin, argv, { timeout: (DURATION + 30) * 1000 });
+  if (!/Requests\/sec/.test(stdout) || !/99%/.test(stdout)) throw new Error(`unexpected wrk output for ${url}:\n${stdout}`);
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]),
     mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(stdout)[1]),
-    p50: toMs(/50%\s+(\S+)/.exec(stdout)[1]),
-    p99: toMs(/99%\s+(\S+)/.exec(stdout)[1]),
+    p50: toMs(/^\s*50%\s+(\S+)/m.exec(stdout)[1]),
+    p99: toMs(/^\s*99%\s+(\S+)/m.exec(stdout)[1]),
     errors: (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
   };
 }

@@ -181,6 +181,13 @@ describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
     expect(upstream.hits('/slow')).toBe(1);
   });
 
+  it('stops coalescing misses of a URL whose answer was not storable ("hit-for-pass")', async () => {
+    await get('/api/slow-plain?case=pass').expect(200).expect('x-cache', 'MISS');
+    // Coalesced, one would reach the service and four would wait for it.
+    await Promise.all(Array.from({ length: 5 }, () => get('/api/slow-plain?case=pass').expect(200)));
+    expect(upstream.slowPlainMaxInFlight()).toBe(5);
+  });
+
   it('leaves routes whose onResponse hook writes the answer uncached', async () => {
     const res = await get('/rewritten/numbers?case=hook').expect(200);
     expect(res.headers['x-cache']).toBeUndefined();

@@ -67,7 +67,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const raw = reply.request.raw;
     const res = reply.raw;
     if (entry && this.cache.varyMatches(entry, raw)) return this.sendHit(reply, raw, entry);
-    if (raw.method === 'HEAD') return this.fill(key, raw, res, next, false);
+    if (raw.method === 'HEAD' || this.cache.isUncacheable(key)) return this.fill(key, raw, res, next, false);
     const pending = this.cache.pendingFill(key);
     if (!pending) return this.fill(key, raw, res, next, true);
     return from(pending).pipe(

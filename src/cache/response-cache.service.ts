@@ -3,8 +3,11 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import type { Cache } from 'cache-manager';
 import type { CacheOptions } from '../config/gateway-options.interface.js';
+import { LRUCache } from 'lru-cache';
 import {
   CACHE_CONNECT_WAIT_MS,
+  CACHE_PASS_MEMORY_ENTRIES,
+  CACHE_PASS_MEMORY_MS,
   CACHE_READ_WAIT_MS,
   CACHE_WARNING_INTERVAL_MS,
   CACHE_WRITE_WAIT_MS,
@@ -34,6 +37,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   private readonly logger = new Logger(ResponseCacheService.name);
   private readonly fills = new Map<string, Promise<CacheEntry | undefined>>();
   private readonly badTtls = new Set<string>();
+  private readonly uncacheable = new LRUCache<string, true>({ max: CACHE_PASS_MEMORY_ENTRIES, ttl: CACHE_PASS_MEMORY_MS });
   private lastWarningAt = -Infinity;
   readonly maxEntryBytes: number;
 
@@ -98,7 +102,16 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   /** Lets concurrent misses for the key wait for this fill instead of reaching the target. */
   registerFill(key: string, fill: Promise<CacheEntry | undefined>): void {
     this.fills.set(key, fill);
-    void fill.finally(() => this.fills.delete(key));
+    void fill.then((entry) => {
+      this.fills.delete(key);
+      if (entry) this.uncacheable.delete(key);
+      else this.uncacheable.set(key, true);
+    });
+  }
+
+  /** Whether the last fill of the key stored nothing, lately: its misses then go straight through. */
+  isUncacheable(key: string): boolean {
+    return this.uncacheable.has(key);
   }
 
   /** How long to keep a response, or undefined when it must not be stored. */

@@ -5,8 +5,10 @@ import { startUpstream, type Upstream } from './upstream.js';
  * A service whose answers say what to cache: every body carries a serial number, so a test
  * can tell a cached answer from a fresh one, and `hits(path)` counts what reached it.
  */
-export async function startCachedUpstream(): Promise<Upstream & { hits(path: string): number }> {
+export async function startCachedUpstream(): Promise<Upstream & { hits(path: string): number; slowPlainMaxInFlight(): number }> {
   let serial = 0;
+  let slowPlainInFlight = 0;
+  let slowPlainMaxInFlight = 0;
   const binary = randomBytes(200_000);
   const upstream = await startUpstream((req, res) => {
     const url = new URL(req.url!, 'http://upstream');
@@ -38,6 +40,15 @@ export async function startCachedUpstream(): Promise<Upstream & { hits(path: str
         res.on('close', () => clearTimeout(timer));
         return;
       }
+      case '/slow-plain': {
+        slowPlainMaxInFlight = Math.max(slowPlainMaxInFlight, ++slowPlainInFlight);
+        const timer = setTimeout(() => json({}), 300);
+        res.on('close', () => {
+          slowPlainInFlight--;
+          clearTimeout(timer);
+        });
+        return;
+      }
       case '/binary':
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute' });
         return res.end(binary);
@@ -55,6 +66,8 @@ export async function startCachedUpstream(): Promise<Upstream & { hits(path: str
     }
   });
   return Object.assign(upstream, {
+    /** Most requests for `/slow-plain` (an uncacheable answer, 300 ms late) open at once. */
+    slowPlainMaxInFlight: () => slowPlainMaxInFlight,
     hits: (path: string) => upstream.seen.filter((seen) => new URL(seen.url, 'http://x').pathname === path).length,
   });
 }
