@@ -12,7 +12,7 @@ import {
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { createCache } from 'cache-manager';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
-import { ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
+import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
@@ -63,11 +63,14 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
+    applicationConfig: ApplicationConfig,
     @Optional() private readonly cacheInterceptor?: ResponseCacheInterceptor,
   ) {
     super();
     // Before Nest registers the routes (`forRoot`) or this module mounts them (`forRootAsync`).
-    installRouteHooks(this.fastify(), cacheInterceptor);
+    const hasGlobalGuards = () =>
+      applicationConfig.getGlobalGuards().length + applicationConfig.getGlobalRequestGuards().length > 0;
+    installRouteHooks(this.fastify(), hasGlobalGuards, cacheInterceptor);
   }
 
   /** Registers the gateway with options known now. Invalid options throw here. */

@@ -1,6 +1,9 @@
+import { type CanActivate, type ExecutionContext, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
 import request from 'supertest';
 import type { CacheOptions, ConnectMiddleware, GatewayOptions } from '../src/index.js';
-import { type MountMode, startGateway, type RunningGateway } from './support/gateway.js';
+import { gatewayModule, MOUNT_MODES, type MountMode, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 
@@ -229,6 +232,33 @@ describe('maxEntryBytes', () => {
       await request(gateway.url).get('/api/binary').expect('x-cache', 'MISS');
       await request(gateway.url).get('/api/numbers').expect('x-cache', 'MISS');
       await request(gateway.url).get('/api/numbers').expect('x-cache', 'HIT');
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
+/** A host application's global guard: the gateway's routes are its routes too. */
+class TicketGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToHttp().getRequest<FastifyRequest>().headers['x-ticket'] !== undefined;
+  }
+}
+
+describe.each(MOUNT_MODES)('a host app global guard (%s)', (mode) => {
+  it('refuses a request even when its answer is cached', async () => {
+    const upstream = await startCachedUpstream();
+    @Module({
+      imports: [gatewayModule({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: upstream.url }] }, mode)],
+      providers: [{ provide: APP_GUARD, useClass: TicketGuard }],
+    })
+    class GuardedHostModule {}
+    const gateway = await startApp(GuardedHostModule);
+    try {
+      await request(gateway.url).get('/api/numbers').set('x-ticket', '1').expect(200).expect('x-cache', 'MISS');
+      await request(gateway.url).get('/api/numbers').set('x-ticket', '1').expect(200).expect('x-cache', 'HIT');
+      await request(gateway.url).get('/api/numbers').expect(403);
     } finally {
       await gateway.close();
       await upstream.close();

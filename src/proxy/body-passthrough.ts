@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler, preValidationHookHandler } from 'fastify';
-import { GATEWAY_CACHE_FIRST, GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
+import { GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
 
 // Fastify picks a body parser by content type for every route of the instance, and the host
 // application may rely on its JSON parser. Proxied routes must see the raw stream instead, so
@@ -14,7 +14,6 @@ type ProxiedRequest = FastifyRequest & { [CONTENT_TYPE]?: string };
 declare module 'fastify' {
   interface FastifyContextConfig {
     [GATEWAY_ROUTE_CONFIG]?: boolean;
-    [GATEWAY_CACHE_FIRST]?: boolean;
   }
 }
 

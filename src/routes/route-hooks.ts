@@ -14,20 +14,31 @@ function withHook<T>(hooks: T | T[] | undefined, hook: T): T[] {
   return [...[hooks ?? []].flat(), hook] as T[];
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    [GATEWAY_CACHE_FIRST]?: boolean;
+  }
+}
+
 /**
  * Gives every gateway route, as fastify registers it, its own hooks: the body passthrough and,
- * where a cache hit needs no `onRequest` check first, the early cache lookup (after the
- * middlewares, which run in fastify's global `onRequest`). Must run before the routes are
- * registered; once per instance.
+ * where a cache hit needs no check first, the early cache lookup. That lookup runs after the
+ * middlewares (fastify's global `onRequest`) but before Nest's guards, so it is left out when the
+ * host application has global guards (`hasGlobalGuards` is asked as each route is registered,
+ * once they are known). Must run before the routes are registered; once per instance.
  */
-export function installRouteHooks(fastify: FastifyInstance, cacheInterceptor?: ResponseCacheInterceptor): void {
+export function installRouteHooks(
+  fastify: FastifyInstance,
+  hasGlobalGuards: () => boolean,
+  cacheInterceptor?: ResponseCacheInterceptor,
+): void {
   installPassthroughParser(fastify);
   fastify.addHook('onRoute', (route) => {
     const config = route.config;
     if (config?.[GATEWAY_ROUTE_CONFIG] !== true) return;
     route.preParsing = withHook(route.preParsing, hideContentType);
     route.preValidation = withHook(route.preValidation, restoreContentType);
-    if (config[GATEWAY_CACHE_FIRST] && cacheInterceptor) {
+    if (config[GATEWAY_CACHE_FIRST] && cacheInterceptor && !hasGlobalGuards()) {
       route.onRequest = withHook(route.onRequest, cacheInterceptor.serveHitsFirst);
     }
   });
