@@ -27,7 +27,6 @@ export const DEFAULT_CACHE_NAMESPACE = 'nest-gateway';
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
-/** Shortest interval between two warnings about the same cache store failure. */
 /**
  * How long a URL whose response could not be stored skips miss coalescing ("hit-for-pass"), so
  * that concurrent requests for an uncacheable URL do not queue behind one another.
@@ -35,6 +34,7 @@ export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
 export const CACHE_PASS_MEMORY_MS = 5_000;
 /** Most URLs remembered as uncacheable at once. */
 export const CACHE_PASS_MEMORY_ENTRIES = 10_000;
+/** Shortest interval between two warnings about the same cache store failure. */
 export const CACHE_WARNING_INTERVAL_MS = 30_000;
 /** Longest the gateway's start waits for the cache store to connect. */
 export const CACHE_CONNECT_WAIT_MS = 2000;

@@ -63,8 +63,9 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   /**
-   * The entry for a key, or undefined: at once from an in-process store, else as a promise. Keyv reports store errors as events and answers
-   * undefined, so a failing store reads as a miss; a store that hangs does too, after a wait.
+   * The entry for a key, or undefined: at once from an in-process store, else as a promise. A
+   * failing store reads as a miss (Keyv reports its errors as events and answers undefined); a
+   * store that hangs does too, after a wait.
    */
   read(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined> {
     if (this.store.readNow) return this.store.readNow(key);

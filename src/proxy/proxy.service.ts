@@ -65,19 +65,23 @@ export class ProxyService implements OnApplicationShutdown {
       const chunked = raw.headers['transfer-encoding'] !== undefined;
       raw.url = forward.rewriteUrl(req.originalUrl);
       stripHopByHopHeaders(raw.headers);
+      // Only a chunked body needs per-call options (its counted stream): the rest keep
+      // http-proxy's fast path, which copies the route's options without merging.
+      const send = () =>
+        chunked
+          ? server.web(raw, reply.raw, this.limitedBody(raw, reply.raw, forward.bodyLimit), onError)
+          : server.web(raw, reply.raw, onError);
 
       if (!forward.onResponse) {
         reply.hijack();
-        if (chunked) server.web(raw, reply.raw, this.limitedBody(raw, reply.raw, forward.bodyLimit), onError);
-        else server.web(raw, reply.raw, onError);
+        send();
         return;
       }
       const onResponse = forward.onResponse;
       return new Promise<void>((done) => {
         (raw as TrackedRequest)[EXCHANGE] = { req, reply, onResponse, done };
         reply.raw.once('close', done);
-        if (chunked) server.web(raw, reply.raw, this.limitedBody(raw, reply.raw, forward.bodyLimit), onError);
-        else server.web(raw, reply.raw, onError);
+        send();
       });
     };
   }

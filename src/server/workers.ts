@@ -42,9 +42,9 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
   if (exec) cluster.setupPrimary({ exec });
   const live = new Set<Worker>();
   let stopping = false;
-  let started = false;
   let restartDelayMs = 0;
   let listening = 0;
+  const started = () => listening === count;
   let resolveReady!: (port: number) => void;
   let rejectReady!: (error: Error) => void;
   const ready = new Promise<number>((resolve, reject) => {
@@ -60,16 +60,13 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
     worker.once('listening', (address) => {
       workerListening = true;
       restartDelayMs = 0;
-      if (!started && ++listening === count) {
-        started = true;
-        resolveReady(address.port);
-      }
+      if (!started() && ++listening === count) resolveReady(address.port);
     });
     worker.once('exit', (code, signal) => {
       live.delete(worker);
       if (live.size === 0) allExited.splice(0).forEach((done) => done());
       if (stopping) return;
-      if (!started) {
+      if (!started()) {
         stopping = true;
         for (const other of live) other.process.kill('SIGTERM');
         rejectReady(new Error(`a gateway worker exited before listening (${signal ?? `code ${code}`})`));
