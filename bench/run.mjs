@@ -15,6 +15,8 @@ const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
 const PEER_PORT = GATEWAY_PORT + 1;
 const NGINX_PORT = GATEWAY_PORT + 2;
 const WORKERS_PORT = GATEWAY_PORT + 3;
+// The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
+const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
 
 const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 const pinning = (await has('taskset')) && cpus().length >= 2;
@@ -89,14 +91,14 @@ const upstreamPort = Number(await waitForLine(upstream));
 const configFile = here('./results/bench-gateway.json');
 mkdirSync(here('./results'), { recursive: true });
 writeFileSync(configFile, JSON.stringify({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: `http://127.0.0.1:${upstreamPort}` }] }));
-const gateway = start(0, process.execPath, [here('../dist/main.js')], {
+const gateway = start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
   GATEWAY_CONFIG: configFile,
   PORT: String(GATEWAY_PORT),
   HOST: '127.0.0.1',
 });
 const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
 // Two workers need both cores: this one is not pinned, and shares them with the service and wrk.
-const workers = start('0,1', process.execPath, [here('../dist/main.js')], {
+const workers = start('0,1', process.execPath, [...START_FLAGS, here('../dist/main.js')], {
   GATEWAY_CONFIG: configFile,
   GATEWAY_WORKERS: '2',
   PORT: String(WORKERS_PORT),
@@ -159,7 +161,7 @@ try {
   if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
   await fetch(`${gatewayUrl}/api/cached`);
   await fetch(`${peerUrl}/api/cached`);
-  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; ` +
+  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; gateway runs with node ${START_FLAGS.join(' ') || '(no flags)'}; ` +
     (pinning ? 'gateway (and fast-gateway, nginx) pinned to core 0, service and wrk to core 1 (taskset); gateway-2-workers on both cores' : 'no CPU pinning (taskset or a second core missing)'));
   const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {

@@ -45,7 +45,7 @@ describe('worker pool (node:cluster)', () => {
 
     const res = await fetch(`http://127.0.0.1:${port}/api/hello`);
     expect(res.status).toBe(200);
-    expect((await res.json()).url).toBe('/hello');
+    expect(((await res.json()) as { url: string }).url).toBe('/hello');
 
     process.kill(first, 'SIGKILL');
     const deadline = Date.now() + 15_000;
