@@ -12,6 +12,8 @@ export const DEFAULT_PATH_REGEX = '/*';
 export const DEFAULT_PREFIX_REWRITE = '';
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** As nginx's default `large_client_header_buffers`: longer URLs get 414. */
+export const DEFAULT_MAX_URL_LENGTH = 8 * 1024;
 
 export const HTTP_METHODS = [
   'GET',

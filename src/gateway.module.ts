@@ -16,7 +16,13 @@ import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nes
 import type { FastifyInstance } from 'fastify';
 import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
-import { GATEWAY_CACHE_OPTIONS, GATEWAY_OPTIONS, GATEWAY_ROUTES, RESPONSE_STORE } from './gateway.constants.js';
+import {
+  DEFAULT_MAX_URL_LENGTH,
+  GATEWAY_CACHE_OPTIONS,
+  GATEWAY_OPTIONS,
+  GATEWAY_ROUTES,
+  RESPONSE_STORE,
+} from './gateway.constants.js';
 import {
   GATEWAY_ASYNC_OPTIONS_TYPE,
   GATEWAY_OPTIONS_TYPE,
@@ -60,6 +66,7 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
+    @Inject(VALIDATED_OPTIONS) options: GatewayOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
@@ -70,7 +77,11 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     // Before Nest registers the routes (`forRoot`) or this module mounts them (`forRootAsync`).
     const hasGlobalGuards = () =>
       applicationConfig.getGlobalGuards().length + applicationConfig.getGlobalRequestGuards().length > 0;
-    installRouteHooks(this.fastify(), hasGlobalGuards, cacheInterceptor);
+    installRouteHooks(this.fastify(), {
+      hasGlobalGuards,
+      maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
+      cacheInterceptor,
+    });
   }
 
   /** Registers the gateway with options known now. Invalid options throw here. */

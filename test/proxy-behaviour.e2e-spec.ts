@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
+import { rawGet, rawRequest } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
@@ -12,6 +13,11 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
       if (url.pathname === '/status') {
         res.writeHead(Number(url.searchParams.get('code')), { 'set-cookie': ['a=1', 'b=2'], 'x-multi': 'x' });
         res.end(req.method === 'HEAD' ? undefined : 'status body');
+        return;
+      }
+      if (url.pathname === '/hop-headers') {
+        res.writeHead(200, { connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': 'private', 'x-end': 'kept' });
+        res.end('ok');
         return;
       }
       if (url.pathname === '/no-content') {
@@ -99,6 +105,17 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
     expect(res.body.headers['proxy-authorization']).toBeUndefined();
     expect(res.body.headers.te).toBeUndefined();
     expect(res.body.headers['x-kept']).toBe('kept');
+  });
+
+  it("drops the service's hop-by-hop response headers and closes when the client asked", async () => {
+    const res = await request(gateway.url).get('/limited/hop-headers').expect(200);
+    expect(res.headers['keep-alive']).toBeUndefined();
+    expect(res.headers['x-hop']).toBeUndefined();
+    expect(res.headers['x-end']).toBe('kept');
+    const port = Number(new URL(gateway.url).port);
+    const closing = await rawRequest(port, rawGet('/limited/hop-headers'));
+    expect(closing.text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(closing.closedByServer).toBe(true);
   });
 
   it('returns 204 and 304 at once', async () => {

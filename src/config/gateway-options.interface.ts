@@ -103,4 +103,6 @@ export interface GatewayOptions {
   middlewares?: MiddlewareOption[];
   /** Response cache; off when absent. */
   cache?: CacheOptions;
+  /** Longest URL (path and query) a gateway route accepts; longer ones get 414. @default 8192 */
+  maxUrlLength?: number;
 }

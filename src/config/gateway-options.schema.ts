@@ -58,6 +58,7 @@ function buildSchema(allowFunctions: boolean) {
     pathRegex: z.string().optional(),
     middlewares: z.array(middleware).optional(),
     cache: cacheOptions.optional(),
+    maxUrlLength: z.number().int().positive().optional(),
   });
 }
 

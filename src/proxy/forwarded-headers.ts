@@ -14,7 +14,7 @@ const HOP_BY_HOP_HEADERS = [
   'upgrade',
 ];
 
-/** Removes hop-by-hop headers from a request's headers before they are forwarded. */
+/** Removes hop-by-hop headers from the headers of a request or response before they are forwarded. */
 export function stripHopByHopHeaders(headers: IncomingHttpHeaders): void {
   const connection = headers.connection;
   if (connection) {

@@ -104,6 +104,12 @@ export class ProxyService implements OnApplicationShutdown {
       proxyReq.setTimeout(timeout, () => proxyReq.destroy(new UpstreamTimeoutError(timeout)));
     });
     server.on('proxyRes', (proxyRes, req, res) => {
+      // The service's connection headers describe its connection to the gateway, not the
+      // client's: `keep-alive: timeout=5` or `connection: keep-alive` would be wrong, and the
+      // latter would keep open a connection the client asked to close. http-proxy copies what is
+      // left and sets `connection` when absent, so it is set from Node's own decision.
+      stripHopByHopHeaders(proxyRes.headers);
+      proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
       // A target that dies mid-body must not leave the client waiting, nor let it take the
       // truncated body for a whole one: cut the client connection too.
       proxyRes.on('error', () => undefined);

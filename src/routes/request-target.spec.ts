@@ -1,0 +1,49 @@
+import fc from 'fast-check';
+import { refuseRequestTarget } from './request-target.js';
+
+const LIMIT = 8192;
+const pathPart = (url: string) => url.split('?')[0];
+
+// Pieces that parsers treat specially, so that generated paths hit every rule and their mixes.
+const piece = fc.constantFrom('a', 'b.c', '.', '..', '...', '/', '%2e', '%2E', '%2f', '%5C', '\\', ';', '%41', '%00', '?', '=');
+const anyPath = fc.array(piece, { maxLength: 12 }).map((pieces) => `/${pieces.join('')}`);
+
+describe('refuseRequestTarget', () => {
+  it('never throws, whatever the string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (url) => {
+        const refused = refuseRequestTarget(url, LIMIT);
+        expect(refused === undefined || [400, 414].includes(refused.statusCode)).toBe(true);
+      }),
+    );
+  });
+
+  it('accepts only paths that a standard URL parser leaves exactly as they are', () => {
+    fc.assert(
+      fc.property(anyPath, (url) => {
+        fc.pre(refuseRequestTarget(url, LIMIT) === undefined);
+        // The WHATWG parser resolves `.`, `..`, `%2e` and turns `\` into `/`: nothing to resolve.
+        expect(new URL(`http://gateway.test${url}`).pathname).toBe(pathPart(url));
+        expect(pathPart(url)).not.toMatch(/%2f|%5c|\\|\/\/|\/\.\.;/i);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses every path that a standard URL parser would change', () => {
+    fc.assert(
+      fc.property(anyPath, (url) => {
+        const pathname = new URL(`http://gateway.test${url}`).pathname;
+        fc.pre(pathname !== pathPart(url));
+        expect(refuseRequestTarget(url, LIMIT)?.statusCode).toBe(400);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('answers 414 over the length limit and checks the path only up to the query', () => {
+    expect(refuseRequestTarget(`/${'a'.repeat(20)}`, 10)?.statusCode).toBe(414);
+    expect(refuseRequestTarget('/a?next=../../b//c', LIMIT)).toBeUndefined();
+    expect(refuseRequestTarget('http://other.test/a', LIMIT)?.message).toBe("path must start with '/'");
+  });
+});
