@@ -1,5 +1,7 @@
 /** Injection token of the validated {@link GatewayOptions}. */
 export const GATEWAY_OPTIONS = 'GATEWAY:OPTIONS';
+/** Injection token of the options once validated (defaults of `forRootAsync` factories applied). */
+export const GATEWAY_VALIDATED_OPTIONS = 'GATEWAY:VALIDATED_OPTIONS';
 /** Injection token of the routes compiled from the options. */
 export const GATEWAY_ROUTES = 'GATEWAY:ROUTES';
 
@@ -12,6 +14,14 @@ export const DEFAULT_PATH_REGEX = '/*';
 export const DEFAULT_PREFIX_REWRITE = '';
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' } as const;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Node's own default: a whole request, body included, in 5 minutes. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+/** Longer than the 60 s idle timeout of common load balancers, so they close first. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 /** As nginx's default `large_client_header_buffers`: longer URLs get 414. */
 export const DEFAULT_MAX_URL_LENGTH = 8 * 1024;
 

@@ -13,6 +13,7 @@ import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { createCache } from 'cache-manager';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import type { FastifyInstance } from 'fastify';
 import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
@@ -21,6 +22,7 @@ import {
   GATEWAY_CACHE_OPTIONS,
   GATEWAY_OPTIONS,
   GATEWAY_ROUTES,
+  GATEWAY_VALIDATED_OPTIONS,
   RESPONSE_STORE,
 } from './gateway.constants.js';
 import {
@@ -28,18 +30,21 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
+import { GatewayHealth } from './health/index.js';
 import { ProxyService } from './proxy/index.js';
 import { type CompiledRoute, compileRoutes, createRouteController, installRouteHooks, mountRoutes } from './routes/index.js';
 
 /** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
 const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
-const VALIDATED_OPTIONS = 'GATEWAY:VALIDATED_OPTIONS';
+
+/** terminus for the health endpoints; a failed check is logged on one line. */
+const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
 
 /** The response cache: a store from the options, cache-manager over it, the service and interceptor. */
 const cacheProviders: Provider[] = [
   {
     provide: GATEWAY_CACHE_OPTIONS,
-    inject: [VALIDATED_OPTIONS],
+    inject: [GATEWAY_VALIDATED_OPTIONS],
     useFactory: (options: GatewayOptions) => options.cache ?? {},
   },
   {
@@ -66,7 +71,7 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
-    @Inject(VALIDATED_OPTIONS) options: GatewayOptions,
+    @Inject(GATEWAY_VALIDATED_OPTIONS) options: GatewayOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
@@ -91,11 +96,13 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     const definition = super.forRoot(validated);
     return {
       ...definition,
+      imports: [HEALTH_CHECKS],
       controllers: routes.map((route) => createRouteController(route)),
       providers: [
         ...(definition.providers ?? []),
         ProxyService,
-        { provide: VALIDATED_OPTIONS, useValue: validated },
+        GatewayHealth,
+        { provide: GATEWAY_VALIDATED_OPTIONS, useValue: validated },
         { provide: GATEWAY_ROUTES, useValue: routes },
         { provide: ROUTES_AS_CONTROLLERS, useValue: true },
         ...(validated.cache ? cacheProviders : []),
@@ -108,15 +115,17 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     const definition = super.forRootAsync(options);
     return {
       ...definition,
+      imports: [...(definition.imports ?? []), HEALTH_CHECKS],
       providers: [
         ...(definition.providers ?? []),
         ProxyService,
+        GatewayHealth,
         {
-          provide: VALIDATED_OPTIONS,
+          provide: GATEWAY_VALIDATED_OPTIONS,
           inject: [GATEWAY_OPTIONS],
           useFactory: (resolved: GatewayOptions) => validateGatewayOptions(resolved),
         },
-        { provide: GATEWAY_ROUTES, inject: [VALIDATED_OPTIONS], useFactory: compileRoutes },
+        { provide: GATEWAY_ROUTES, inject: [GATEWAY_VALIDATED_OPTIONS], useFactory: compileRoutes },
         { provide: ROUTES_AS_CONTROLLERS, useValue: false },
         // Whether the cache is on is known only once the factory has run.
         ...cacheProviders,

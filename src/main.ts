@@ -6,7 +6,13 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { GatewayConfigError } from './config/gateway-options.schema.js';
 import { loadConfigFile } from './config/load-config-file.js';
 import { GatewayModule } from './gateway.module.js';
-import { parseWorkerCount, startWorkerPool } from './server/index.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+} from './gateway.constants.js';
+import { drainOnSignals, parseWorkerCount, startWorkerPool } from './server/index.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
@@ -18,10 +24,18 @@ async function serve(configFile: string): Promise<void> {
   @Module({ imports: [GatewayModule.forRoot(options)] })
   class GatewayAppModule {}
 
-  const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, new FastifyAdapter(), {
-    bodyParser: false,
+  const server = options.server ?? {};
+  const headersTimeout = server.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const adapter = new FastifyAdapter({
+    trustProxy: server.trustProxy ?? false,
+    requestTimeout: server.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: server.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    // Node drops clients that are late with their headers only when it checks its connections:
+    // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
+    http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
   });
-  app.enableShutdownHooks();
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, { bodyParser: false });
+  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'));
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
+import { gatewayModule, MOUNT_MODES, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { rawGet, rawRequest } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
@@ -85,11 +85,20 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
     expect((await request(gateway.url).get('/svc/x').expect(200)).body.url).toBe('/base/x');
   });
 
-  it('adds X-Forwarded-* headers and appends to a client X-Forwarded-For', async () => {
-    const res = await request(gateway.url).get('/limited/x').set('x-forwarded-for', '10.0.0.1').expect(200);
-    expect(res.body.headers['x-forwarded-for']).toBe('10.0.0.1,127.0.0.1');
+  it("appends the client's address to X-Forwarded-For and sets the protocol and host itself", async () => {
+    const res = await request(gateway.url)
+      .get('/limited/x')
+      .set('x-forwarded-for', '10.0.0.1')
+      .set('x-forwarded-proto', 'https')
+      .set('x-forwarded-host', 'evil.example')
+      .set('x-forwarded-port', '444')
+      .expect(200);
+    expect(res.body.headers['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
     expect(res.body.headers['x-forwarded-proto']).toBe('http');
-    expect(res.body.headers['x-forwarded-host']).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(res.body.headers['x-forwarded-host']).toBe(new URL(gateway.url).host);
+    expect(res.body.headers['x-forwarded-port']).toBeUndefined();
+    const direct = await request(gateway.url).get('/limited/x').expect(200);
+    expect(direct.body.headers['x-forwarded-for']).toBe('127.0.0.1');
   });
 
   it('drops hop-by-hop headers, including those named in Connection', async () => {
@@ -122,5 +131,33 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
     await request(gateway.url).get('/limited/no-content').timeout(2000).expect(204);
     const res = await request(gateway.url).get('/limited/not-modified').timeout(2000).expect(304);
     expect(res.headers.etag).toBe('"v1"');
+  });
+});
+
+describe('behind a trusted proxy (fastify trustProxy)', () => {
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startApp(gatewayModule({ routes: [{ prefix: '/api', target: upstream.url }] }), { trustProxy: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it("forwards the proxy's X-Forwarded-Proto and -Host and still appends to X-Forwarded-For", async () => {
+    const res = await request(gateway.url)
+      .get('/api/x')
+      .set('x-forwarded-for', '203.0.113.7')
+      .set('x-forwarded-proto', 'https')
+      .set('x-forwarded-host', 'api.example.com')
+      .expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(seen['x-forwarded-proto']).toBe('https');
+    expect(seen['x-forwarded-host']).toBe('api.example.com');
+    expect(res.status).toBe(200);
   });
 });

@@ -1,18 +1,7 @@
 import { spawn } from 'node:child_process';
-import { writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startWorkerPool, type WorkerPool } from '../src/server/index.js';
+import { configFile, MAIN } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
-
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-
-async function configFile(content: unknown): Promise<string> {
-  const file = join(await mkdtemp(join(tmpdir(), 'gw-workers-')), 'gateway.json');
-  await writeFile(file, JSON.stringify(content));
-  return file;
-}
 
 const alive = (pid: number) => {
   try {

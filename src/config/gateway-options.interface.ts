@@ -93,6 +93,36 @@ export interface CacheOptions {
   respectCacheControl?: boolean;
 }
 
+/** The health endpoints, answered by the gateway itself and never proxied. */
+export interface HealthOptions {
+  /** Liveness: the process serves requests. @default '/health' */
+  liveness?: string;
+  /** Readiness: the config is loaded and Redis, when configured, answers. @default '/ready' */
+  readiness?: string;
+}
+
+/**
+ * The HTTP server of the standalone gateway (`dist/main.js`). Inside a host application, these
+ * are the host's own fastify and Node settings; the gateway ignores this section there.
+ */
+export interface ServerOptions {
+  /**
+   * Whom to believe about the client (fastify's `trustProxy`): `true`, or the addresses/CIDRs of
+   * the proxies in front, comma-separated or as a list. When trusted, `X-Forwarded-Proto`/`-Host` from the client are forwarded as
+   * they came; otherwise the gateway sets them. `X-Forwarded-For` is always appended to.
+   * @default false
+   */
+  trustProxy?: boolean | string | string[];
+  /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, ms. @default 10000 */
+  shutdownGracePeriod?: number;
+  /** Longest time a client may take to send the request headers, ms (slow clients). @default 10000 */
+  headersTimeout?: number;
+  /** Longest time a client may take to send a whole request, body included, ms. @default 300000 */
+  requestTimeout?: number;
+  /** How long an idle keep-alive client connection stays open, ms. @default 72000 */
+  keepAliveTimeout?: number;
+}
+
 /** Options of `GatewayModule.forRoot` and of the config file (which has no functions). */
 export interface GatewayOptions {
   /** The routes, matched by prefix. Required. */
@@ -105,4 +135,8 @@ export interface GatewayOptions {
   cache?: CacheOptions;
   /** Longest URL (path and query) a gateway route accepts; longer ones get 414. @default 8192 */
   maxUrlLength?: number;
+  /** Paths of the health endpoints, or `false` for none. @default { liveness: '/health', readiness: '/ready' } */
+  health?: HealthOptions | false;
+  /** Standalone server settings. */
+  server?: ServerOptions;
 }

@@ -31,6 +31,20 @@ const cacheOptions = z.strictObject({
   respectCacheControl: z.boolean().optional(),
 });
 
+const healthOptions = z.union([
+  z.literal(false),
+  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional() }),
+]);
+
+const milliseconds = z.number().int().nonnegative();
+const serverOptions = z.strictObject({
+  trustProxy: z.union([z.boolean(), z.string().min(1), z.array(z.string().min(1))]).optional(),
+  shutdownGracePeriod: milliseconds.optional(),
+  headersTimeout: z.number().int().positive().optional(),
+  requestTimeout: milliseconds.optional(),
+  keepAliveTimeout: z.number().int().positive().optional(),
+});
+
 function buildSchema(allowFunctions: boolean) {
   const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
   const route = z.strictObject({
@@ -59,6 +73,8 @@ function buildSchema(allowFunctions: boolean) {
     middlewares: z.array(middleware).optional(),
     cache: cacheOptions.optional(),
     maxUrlLength: z.number().int().positive().optional(),
+    health: healthOptions.optional(),
+    server: serverOptions.optional(),
   });
 }
 

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { OnResponseHook } from '../config/gateway-options.interface.js';
 import { hookFailureBody } from '../gateway.errors.js';
 import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
 import { BodyLimitStream, exceedsDeclaredLength } from './body-limit.js';
-import { stripHopByHopHeaders } from './forwarded-headers.js';
+import { setForwardedHeaders, stripHopByHopHeaders } from './forwarded-headers.js';
 import { BodyTooLargeError, toProxyErrorResponse, UpstreamTimeoutError } from './proxy-errors.js';
 
 /** Where and how one route forwards: decided once, at start-up. */
@@ -43,10 +43,12 @@ type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
  * merged into a new object on every request, which costs more than the rest of http-proxy's work.
  */
 @Injectable()
-export class ProxyService implements OnApplicationShutdown {
+export class ProxyService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(ProxyService.name);
   private readonly agents = createUpstreamAgents();
   private readonly servers: ProxyServer[] = [];
+  /** Once the application shuts down, responses close their connections. */
+  private draining = false;
 
   /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
   prepare(forward: ForwardTarget): Forwarder {
@@ -65,6 +67,7 @@ export class ProxyService implements OnApplicationShutdown {
       const chunked = raw.headers['transfer-encoding'] !== undefined;
       raw.url = forward.rewriteUrl(req.originalUrl);
       stripHopByHopHeaders(raw.headers);
+      setForwardedHeaders(req);
       // Only a chunked body needs per-call options (its counted stream): the rest keep
       // http-proxy's fast path, which copies the route's options without merging.
       const send = () =>
@@ -86,6 +89,10 @@ export class ProxyService implements OnApplicationShutdown {
     };
   }
 
+  beforeApplicationShutdown(): void {
+    this.draining = true;
+  }
+
   onApplicationShutdown(): void {
     for (const server of this.servers) server.close();
     destroyUpstreamAgents(this.agents);
@@ -95,7 +102,6 @@ export class ProxyService implements OnApplicationShutdown {
     const server = createProxyServer({
       target: forward.target,
       agent: forward.target.protocol === 'https:' ? this.agents.https : this.agents.http,
-      xfwd: true,
       changeOrigin: true,
       selfHandleResponse: forward.onResponse !== undefined,
     });
@@ -109,7 +115,7 @@ export class ProxyService implements OnApplicationShutdown {
       // latter would keep open a connection the client asked to close. http-proxy copies what is
       // left and sets `connection` when absent, so it is set from Node's own decision.
       stripHopByHopHeaders(proxyRes.headers);
-      proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
+      proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive && !this.draining ? 'keep-alive' : 'close';
       // A target that dies mid-body must not leave the client waiting, nor let it take the
       // truncated body for a whole one: cut the client connection too.
       proxyRes.on('error', () => undefined);

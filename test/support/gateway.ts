@@ -14,10 +14,13 @@ export interface RunningGateway {
 }
 
 /** Starts an app importing `module` on an ephemeral port of 127.0.0.1. */
-export async function startApp(module: DynamicModule | (new () => unknown)): Promise<RunningGateway> {
+export async function startApp(
+  module: DynamicModule | (new () => unknown),
+  adapterOptions?: ConstructorParameters<typeof FastifyAdapter>[0],
+): Promise<RunningGateway> {
   @Module({ imports: [module] })
   class TestAppModule {}
-  const app = await NestFactory.create<NestFastifyApplication>(TestAppModule, new FastifyAdapter(), {
+  const app = await NestFactory.create<NestFastifyApplication>(TestAppModule, new FastifyAdapter(adapterOptions), {
     logger: false,
     abortOnError: false,
   });

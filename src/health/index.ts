@@ -1,0 +1,1 @@
+export { GatewayHealth } from './gateway-health.js';
