@@ -1,5 +1,7 @@
+import { connect, type Socket } from 'node:net';
 import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
 import { rawGet, rawRequest } from './support/raw-http.js';
+import { startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 const ADMIN = `Authorization: Basic ${Buffer.from('admin:pw').toString('base64')}\r\n`;
@@ -126,5 +128,44 @@ describe('malformed requests', () => {
     const res = await rawRequest(port, rawGet('/api/ok'));
     expect(res.status).toBe(200);
     expect(upstream.seen.at(-1)?.url).toBe('/ok');
+  });
+});
+
+describe('slow clients (standalone server)', () => {
+  let upstream: Upstream;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+  });
+  afterAll(() => upstream.close());
+
+  it('keeps serving while 200 clients dribble their headers, and drops them after headersTimeout', async () => {
+    const gateway = await startStandalone({ server: { headersTimeout: 1000 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    const port = Number(new URL(gateway.url).port);
+    const dribbling = () =>
+      new Promise<Socket>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => resolve(socket));
+        socket.on('error', () => undefined);
+        // Read, or the server's close would go unseen.
+        socket.resume();
+        socket.write('GET /api/slow HTTP/1.1\r\nHost: gateway.test\r\n');
+      });
+    const sockets = await Promise.all(Array.from({ length: 200 }, dribbling));
+    const started = Date.now();
+    const closed = sockets.map((socket) => new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started))));
+    try {
+      const res = await fetch(`${gateway.url}/api/normal`);
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(500);
+
+      // Node checks at a quarter of the timeout: each is gone within 1.25 × headersTimeout.
+      const lifetimes = await Promise.all(closed);
+      expect(Math.max(...lifetimes)).toBeLessThan(2000);
+      expect(upstream.seen.some((seen) => seen.url === '/slow')).toBe(false);
+    } finally {
+      sockets.forEach((socket) => socket.destroy());
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+    }
   });
 });
