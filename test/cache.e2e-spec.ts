@@ -130,6 +130,18 @@ describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
     expect((await get('/api/users?seg=1').set('x-user', 'ada').expect('x-cache', 'HIT')).body).toEqual(ada.body);
   });
 
+  it('keeps answers to one Authorization for that credential alone', async () => {
+    const before = upstream.hits('/numbers');
+    const path = '/api/numbers?case=auth';
+    await get(path).set('authorization', 'Bearer alice').expect('x-cache', 'MISS');
+    await get(path).set('authorization', 'Bearer alice').expect('x-cache', 'HIT');
+    await get(path).set('authorization', 'Bearer mallory').expect('x-cache', 'MISS');
+    await get(path).expect('x-cache', 'MISS');
+    await get(path).expect('x-cache', 'HIT');
+    await get(path).set('authorization', 'Bearer mallory').expect('x-cache', 'HIT');
+    expect(upstream.hits('/numbers')).toBe(before + 3);
+  });
+
   it('skips the cache when a middleware sets cacheDisabled', async () => {
     await get('/api/numbers?case=disabled').expect('x-cache', 'MISS');
     const before = upstream.hits('/numbers');

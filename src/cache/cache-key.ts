@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /** What a middleware may set on the request to steer the cache. */
@@ -11,10 +12,15 @@ export interface CacheDirectives {
 export type CacheAwareRequest = IncomingMessage & CacheDirectives;
 
 /**
- * `method + url` (the client's full URL, query included), plus what `cacheAppendKey` adds.
+ * `method + url` (the client's full URL, query included), plus what `cacheAppendKey` adds, plus,
+ * when the request carries `authorization`, a digest of it: an answer to one credential is never
+ * served to another, nor to anonymous requests. The digest keeps credentials out of the store.
  * HEAD reads the GET entry: it is the same response without its body.
  */
 export function buildCacheKey(req: CacheAwareRequest, originalUrl: string): string {
-  const key = (req.method === 'HEAD' ? 'GET' : req.method) + originalUrl;
-  return req.cacheAppendKey ? key + req.cacheAppendKey(req) : key;
+  let key = (req.method === 'HEAD' ? 'GET' : req.method) + originalUrl;
+  if (req.cacheAppendKey) key += req.cacheAppendKey(req);
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined) key += `#auth=${createHash('sha256').update(authorization).digest('base64url')}`;
+  return key;
 }
