@@ -55,6 +55,31 @@ describe('config validation', () => {
     expect(issuesOf(() => validateGatewayOptions({ routes: [] }))).toEqual([expect.stringMatching(/^routes: /)]);
   });
 
+  it('names routes that claim a method and path already taken, by a route or a health endpoint', () => {
+    const target = 'http://127.0.0.1:1';
+    expect(
+      issuesOf(() =>
+        validateGatewayOptions({
+          routes: [
+            { prefix: '/api', target, pathRegex: '/:id' },
+            { prefix: '/api', target, pathRegex: '/:name', methods: ['POST', 'HEAD'] },
+            { prefix: '/api', target, pathRegex: '/:id', methods: ['PUT'] },
+            { prefix: '/health', target, pathRegex: '' },
+          ],
+        }),
+      ),
+    ).toEqual([
+      'routes[1]: POST /api/:name is already served by routes[0]',
+      'routes[1]: HEAD /api/:name is already served by routes[0]',
+      'routes[2]: PUT /api/:id is already served by routes[0]',
+      'health.liveness: GET /health is already served by routes[3]',
+      'health.liveness: HEAD /health is already served by routes[3]',
+    ]);
+    expect(() =>
+      validateGatewayOptions({ health: false, routes: [{ prefix: '/health', target, pathRegex: '' }] }),
+    ).not.toThrow();
+  });
+
   it('names unknown built-in middlewares and bad middleware options', () => {
     expect(
       issuesOf(() =>

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
+import { findRouteConflicts } from '../routes/route-conflicts.js';
 import type { GatewayOptions } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
@@ -108,7 +109,10 @@ function validate(schema: z.ZodType, input: unknown, source: string): GatewayOpt
       result.error.issues.map((issue) => `${formatFieldPath(issue.path) || '(root)'}: ${issue.message}`),
     );
   }
-  return result.data as GatewayOptions;
+  const options = result.data as GatewayOptions;
+  const conflicts = findRouteConflicts(options);
+  if (conflicts.length) throw new GatewayConfigError(source, conflicts);
+  return options;
 }
 
 /** Validates options given in code (functions allowed). */
