@@ -1,13 +1,8 @@
 // `npm run bench`: measures the gateway against the limit of one hop on this machine.
 // Everything listens on 127.0.0.1; every load is bounded by DURATION.
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { has, here, pinning, rssMiB, start, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
 
-const run = promisify(execFile);
-const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
@@ -15,70 +10,8 @@ const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
 const PEER_PORT = GATEWAY_PORT + 1;
 const NGINX_PORT = GATEWAY_PORT + 2;
 const WORKERS_PORT = GATEWAY_PORT + 3;
-// The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
-const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
 
-const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
-const pinning = (await has('taskset')) && cpus().length >= 2;
-// The system under test gets core 0; the service and the load generator share core 1.
-const pinned = (core, command, args) => (pinning ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
-
-function start(core, command, args, env = {}) {
-  const [bin, argv] = pinned(core, command, args);
-  const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return child;
-}
-
-async function waitForLine(child) {
-  return new Promise((resolve, reject) => {
-    child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
-
-async function waitForHttp(url, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not answer`);
-}
-
-function rssMiB(pid) {
-  try {
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-    return kb / 1024;
-  } catch {
-    return 0;
-  }
-}
-
-const toMs = (text) => {
-  const [, value, unit] = /([\d.]+)(us|ms|s|m)/.exec(text);
-  return Number(value) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit];
-};
-const toMB = (text) => {
-  const [, value, unit] = /([\d.]+)(B|KB|MB|GB)/.exec(text);
-  return (Number(value) * { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[unit]) / 1024 ** 2;
-};
-
-async function load(url) {
-  const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url]);
-  const { stdout } = await run(bin, argv, { timeout: (DURATION + 30) * 1000 });
-  if (!/Requests\/sec/.test(stdout) || !/99%/.test(stdout)) throw new Error(`unexpected wrk output for ${url}:\n${stdout}`);
-  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]),
-    mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(stdout)[1]),
-    p50: toMs(/^\s*50%\s+(\S+)/m.exec(stdout)[1]),
-    p99: toMs(/^\s*99%\s+(\S+)/m.exec(stdout)[1]),
-    errors: (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
-  };
-}
-
+const load = (url) => wrk(url, { connections: CONNECTIONS, duration: DURATION });
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 if (!(await has('wrk'))) {

@@ -48,6 +48,8 @@ export const CACHE_PASS_MEMORY_MS = 5_000;
 export const CACHE_PASS_MEMORY_ENTRIES = 10_000;
 /** Shortest interval between two warnings about the same cache store failure. */
 export const CACHE_WARNING_INTERVAL_MS = 30_000;
+/** Shortest interval between two warnings about failed upstream exchanges. */
+export const UPSTREAM_WARNING_INTERVAL_MS = 10_000;
 /** Longest the gateway's start waits for the cache store to connect. */
 export const CACHE_CONNECT_WAIT_MS = 2000;
 /** Longest a request waits for a cache read before it is proxied as a miss. */

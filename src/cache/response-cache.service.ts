@@ -18,6 +18,7 @@ import {
 } from '../gateway.constants.js';
 import type { CacheEntry } from './cache-entry.js';
 import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
+import { throttledWarning } from '../throttled-warning.js';
 import type { ResponseStore } from './stores/index.js';
 
 // Statuses a shared cache may store (RFC 9111 §3 with the heuristically cacheable set of
@@ -38,7 +39,6 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   private readonly fills = new Map<string, Promise<CacheEntry | undefined>>();
   private readonly badTtls = new Set<string>();
   private readonly uncacheable = new LRUCache<string, true>({ max: CACHE_PASS_MEMORY_ENTRIES, ttl: CACHE_PASS_MEMORY_MS });
-  private lastWarningAt = -Infinity;
   readonly maxEntryBytes: number;
 
   constructor(
@@ -166,12 +166,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     }
   }
 
-  private warn(message: string): void {
-    const now = Date.now();
-    if (now - this.lastWarningAt < CACHE_WARNING_INTERVAL_MS) return;
-    this.lastWarningAt = now;
-    this.logger.warn(message);
-  }
+  private readonly warn = throttledWarning(this.logger, CACHE_WARNING_INTERVAL_MS);
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

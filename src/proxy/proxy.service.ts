@@ -3,7 +3,9 @@ import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationS
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { OnResponseHook } from '../config/gateway-options.interface.js';
+import { UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
 import { hookFailureBody } from '../gateway.errors.js';
+import { throttledWarning } from '../throttled-warning.js';
 import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
 import { BodyLimitStream, exceedsDeclaredLength } from './body-limit.js';
 import { setForwardedHeaders, stripHopByHopHeaders } from './forwarded-headers.js';
@@ -45,6 +47,7 @@ type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
 @Injectable()
 export class ProxyService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(ProxyService.name);
+  private readonly warnUpstreamError = throttledWarning(this.logger, UPSTREAM_WARNING_INTERVAL_MS);
   private readonly agents = createUpstreamAgents();
   private readonly servers: ProxyServer[] = [];
   /** Once the application shuts down, responses close their connections. */
@@ -167,7 +170,7 @@ export class ProxyService implements BeforeApplicationShutdown, OnApplicationShu
     }
     const body = toProxyErrorResponse(error);
     if (body.statusCode === 502) {
-      this.logger.warn(`Upstream error for ${req.method} ${req.url}: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
+      this.warnUpstreamError(`Upstream error for ${req.method} ${req.url}: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
     }
     const payload = JSON.stringify(body);
     // The unread rest of a refused body would otherwise be parsed as the next request.

@@ -1,0 +1,80 @@
+// Helpers shared by the bench and the soak: processes pinned to cores, wrk, RSS.
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const run = promisify(execFile);
+export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+// The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
+export const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
+
+export const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
+export const pinning = (await has('taskset')) && cpus().length >= 2;
+// The system under test gets core 0; the service and the load generator share core 1.
+export const pinned = (core, command, args) => (pinning ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
+
+export function start(core, command, args, env = {}) {
+  const [bin, argv] = pinned(core, command, args);
+  const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // Always read: an unread pipe fills, and the child's logging then stalls or piles up in its memory.
+  child.stdout.on('data', () => undefined);
+  return child;
+}
+
+export async function waitForLine(child) {
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+export async function waitForHttp(url, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+export function rssMiB(pid) {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const toMs = (text) => {
+  const [, value, unit] = /([\d.]+)(us|ms|s|m)/.exec(text);
+  return Number(value) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit];
+};
+const toMB = (text) => {
+  const [, value, unit] = /([\d.]+)(B|KB|MB|GB)/.exec(text);
+  return (Number(value) * { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[unit]) / 1024 ** 2;
+};
+
+/** Loads `url` with wrk (on core 1) for `duration` seconds; what it measured, errors included. */
+export async function wrk(url, { connections, duration }) {
+  const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', url]);
+  const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000 });
+  if (!/Requests\/sec/.test(stdout) || !/99%/.test(stdout)) throw new Error(`unexpected wrk output for ${url}:\n${stdout}`);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const sockets = socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+  return {
+    requests: Number(/(\d+) requests in/.exec(stdout)[1]),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]),
+    mbps: toMB(/Transfer\/sec:\s+(\S+)/.exec(stdout)[1]),
+    p50: toMs(/^\s*50%\s+(\S+)/m.exec(stdout)[1]),
+    p99: toMs(/^\s*99%\s+(\S+)/m.exec(stdout)[1]),
+    socketErrors: sockets,
+    non2xx,
+    errors: sockets + non2xx,
+  };
+}
