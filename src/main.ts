@@ -35,7 +35,7 @@ async function serve(configFile: string): Promise<void> {
     http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
   });
   const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, { bodyParser: false });
-  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'));
+  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), (code) => process.exit(code));
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');

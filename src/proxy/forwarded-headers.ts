@@ -36,7 +36,7 @@ export function stripHopByHopHeaders(headers: IncomingHttpHeaders): void {
  */
 export function setForwardedHeaders(request: FastifyRequest): void {
   const headers = request.raw.headers;
-  const client = request.raw.socket.remoteAddress ?? 'unknown';
+  const client = request.raw.socket.remoteAddress;
   const claimed = headers['x-forwarded-for'];
   headers['x-forwarded-for'] = claimed ? `${claimed}, ${client}` : client;
   headers['x-forwarded-proto'] = request.protocol;

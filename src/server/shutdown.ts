@@ -13,7 +13,7 @@ export function drainOnSignals(
   app: INestApplication,
   graceMs: number,
   logger: LoggerService,
-  exit: (code: number) => void = process.exit,
+  exit: (code: number) => void,
 ): () => void {
   const stopListening = () => {
     process.off('SIGTERM', drain);
