@@ -17,7 +17,8 @@ const route = (target: string) =>
       pathRegex: fc.constantFrom('', '/*', '/:id', '/:id/*'),
       methods: fc.uniqueArray(method, { minLength: 1, maxLength: 4 }),
       bodyLimit: fc.nat({ max: 1 << 20 }),
-      timeout: fc.integer({ min: 1, max: 60_000 }),
+      // Long enough that a 504 would be a fault, not the config asking for one.
+      timeout: fc.integer({ min: 5_000, max: 60_000 }),
       middlewares: fc.constantFrom([], [{ use: 'cors' }], [{ use: 'basicAuth', options: { users: { u: 'p' } } }]),
     },
     { requiredKeys: ['prefix', 'target'] },
