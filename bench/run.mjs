@@ -24,7 +24,10 @@ const upstreamPort = Number(await waitForLine(upstream));
 const configFile = here('./results/bench-gateway.json');
 mkdirSync(here('./results'), { recursive: true });
 writeFileSync(configFile, JSON.stringify({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: `http://127.0.0.1:${upstreamPort}` }] }));
+// No access log, as nginx here (access_log off) and fast-gateway (none): the rows compare proxying.
+const LOG_LEVEL = process.env.LOG_LEVEL ?? 'warn';
 const gateway = start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
+  LOG_LEVEL,
   GATEWAY_CONFIG: configFile,
   PORT: String(GATEWAY_PORT),
   HOST: '127.0.0.1',
@@ -32,6 +35,7 @@ const gateway = start(0, process.execPath, [...START_FLAGS, here('../dist/main.j
 const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
 // Two workers need both cores: this one is not pinned, and shares them with the service and wrk.
 const workers = start('0,1', process.execPath, [...START_FLAGS, here('../dist/main.js')], {
+  LOG_LEVEL,
   GATEWAY_CONFIG: configFile,
   GATEWAY_WORKERS: '2',
   PORT: String(WORKERS_PORT),
@@ -94,7 +98,7 @@ try {
   if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
   await fetch(`${gatewayUrl}/api/cached`);
   await fetch(`${peerUrl}/api/cached`);
-  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; gateway runs with node ${START_FLAGS.join(' ') || '(no flags)'}; ` +
+  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; gateway runs with node ${START_FLAGS.join(' ') || '(no flags)'}, LOG_LEVEL=${LOG_LEVEL}; ` +
     (pinning ? 'gateway (and fast-gateway, nginx) pinned to core 0, service and wrk to core 1 (taskset); gateway-2-workers on both cores' : 'no CPU pinning (taskset or a second core missing)'));
   const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {

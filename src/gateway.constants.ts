@@ -9,6 +9,13 @@ export const GATEWAY_ROUTES = 'GATEWAY:ROUTES';
 export const GATEWAY_ROUTE_CONFIG = 'nestGatewayRoute';
 /** Route config key: the route serves cache hits from a fastify hook, before Nest's pipeline. */
 export const GATEWAY_CACHE_FIRST = 'nestGatewayCacheFirst';
+/** Route config key: the route's prefix and target, for logs and metrics. */
+export const GATEWAY_ROUTE_LABEL = 'nestGatewayRouteLabel';
+/** Injection token of the gateway's Prometheus metrics. */
+export const GATEWAY_METRICS = 'GATEWAY:METRICS';
+export const DEFAULT_METRICS_PATH = '/metrics';
+/** Injection token of the gateway's pino logger. */
+export const GATEWAY_LOGGER = 'GATEWAY:LOGGER';
 
 export const DEFAULT_PATH_REGEX = '/*';
 export const DEFAULT_PREFIX_REWRITE = '';

@@ -20,6 +20,8 @@ import { validateGatewayOptions } from './config/gateway-options.schema.js';
 import {
   DEFAULT_MAX_URL_LENGTH,
   GATEWAY_CACHE_OPTIONS,
+  GATEWAY_LOGGER,
+  GATEWAY_METRICS,
   GATEWAY_OPTIONS,
   GATEWAY_ROUTES,
   GATEWAY_VALIDATED_OPTIONS,
@@ -31,11 +33,27 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { GatewayHealth } from './health/index.js';
+import { createGatewayLogger, type GatewayLogger } from './logging/index.js';
+import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService } from './proxy/index.js';
 import { type CompiledRoute, compileRoutes, createRouteController, installRouteHooks, mountRoutes } from './routes/index.js';
 
 /** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
 const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
+
+/** The options' pino logger, or a new one on stdout. */
+const loggerProvider: Provider = {
+  provide: GATEWAY_LOGGER,
+  inject: [GATEWAY_VALIDATED_OPTIONS],
+  useFactory: (options: GatewayOptions) => options.logger ?? createGatewayLogger(),
+};
+
+/** The metrics, with the memory store's figures when there is one. */
+const metricsProvider: Provider = {
+  provide: GATEWAY_METRICS,
+  inject: [{ token: RESPONSE_STORE, optional: true }],
+  useFactory: (store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store)),
+};
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -72,6 +90,8 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
     @Inject(GATEWAY_VALIDATED_OPTIONS) options: GatewayOptions,
+    @Inject(GATEWAY_LOGGER) logger: GatewayLogger,
+    @Inject(GATEWAY_METRICS) metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
@@ -86,6 +106,9 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
       hasGlobalGuards,
       maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
       cacheInterceptor,
+      // Decided once: a level that filters access lines out costs no call per request.
+      accessLog: options.accessLog !== false && logger.isLevelEnabled('info') ? logger : undefined,
+      metrics,
     });
   }
 
@@ -102,6 +125,9 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
         ...(definition.providers ?? []),
         ProxyService,
         GatewayHealth,
+        loggerProvider,
+        metricsProvider,
+        MetricsEndpoint,
         { provide: GATEWAY_VALIDATED_OPTIONS, useValue: validated },
         { provide: GATEWAY_ROUTES, useValue: routes },
         { provide: ROUTES_AS_CONTROLLERS, useValue: true },
@@ -120,6 +146,9 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
         ...(definition.providers ?? []),
         ProxyService,
         GatewayHealth,
+        loggerProvider,
+        metricsProvider,
+        MetricsEndpoint,
         {
           provide: GATEWAY_VALIDATED_OPTIONS,
           inject: [GATEWAY_OPTIONS],

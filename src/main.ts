@@ -6,6 +6,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { GatewayConfigError } from './config/gateway-options.schema.js';
 import { loadConfigFile } from './config/load-config-file.js';
 import { GatewayModule } from './gateway.module.js';
+import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
+import { serveClusterMetrics } from './metrics/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -18,10 +20,10 @@ const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = '0.0.0.0';
 
-async function serve(configFile: string): Promise<void> {
+async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
   const options = await loadConfigFile(configFile);
 
-  @Module({ imports: [GatewayModule.forRoot(options)] })
+  @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
   class GatewayAppModule {}
 
   const server = options.server ?? {};
@@ -34,7 +36,10 @@ async function serve(configFile: string): Promise<void> {
     // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
     http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, { bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, {
+    bodyParser: false,
+    logger: new PinoNestLogger(logger),
+  });
   drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), (code) => process.exit(code));
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
@@ -45,6 +50,7 @@ async function serve(configFile: string): Promise<void> {
 async function supervise(configFile: string, count: number): Promise<void> {
   await loadConfigFile(configFile);
   const logger = new Logger('Workers');
+  serveClusterMetrics();
   const pool = startWorkerPool({ count, log: (message) => logger.warn(message) });
   const stop = () => void pool.stop().then(() => process.exit(0));
   process.once('SIGTERM', stop);
@@ -55,9 +61,11 @@ async function supervise(configFile: string, count: number): Promise<void> {
 
 async function main(): Promise<void> {
   const configFile = process.env.GATEWAY_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const logger = createGatewayLogger();
+  Logger.overrideLogger(new PinoNestLogger(logger));
   const workers = cluster.isPrimary ? parseWorkerCount(process.env.GATEWAY_WORKERS) : 1;
   if (workers > 1) await supervise(configFile, workers);
-  else await serve(configFile);
+  else await serve(configFile, logger);
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startGateway, type RunningGateway } from './support/gateway.js';
+import { until } from './support/wait.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 setFlagsFromString('--expose-gc');
@@ -61,13 +62,6 @@ async function inBatches(count: number, run: () => Promise<void>): Promise<void>
   }
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const openSockets = () => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
 

@@ -2,17 +2,11 @@ import type { LoggerService } from '@nestjs/common';
 import { drainOnSignals } from '../src/server/index.js';
 import { startGateway } from './support/gateway.js';
 import { startStandalone } from './support/standalone.js';
+import { until } from './support/wait.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 const quiet: LoggerService = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const refusesConnections = (url: string) =>
   fetch(`${url}/api/new`).then(

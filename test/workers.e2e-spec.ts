@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { startWorkerPool, type WorkerPool } from '../src/server/index.js';
-import { configFile, MAIN } from './support/standalone.js';
+import { get as httpGet } from 'node:http';
+import { sample } from './support/prometheus.js';
+import { configFile, MAIN, startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
+import { until } from './support/wait.js';
 
 const alive = (pid: number) => {
   try {
@@ -100,5 +103,33 @@ describe('GATEWAY_WORKERS in the standalone server', () => {
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/routes\[0\]\.target/);
     expect(result.output).not.toMatch(/Nest application successfully started/);
+  });
+});
+
+describe('metrics across workers', () => {
+  it('answers /metrics from any worker with the sum over all of them', async () => {
+    const upstream = await startUpstream();
+    const gateway = await startStandalone({ routes: [{ prefix: '/api', target: upstream.url }] }, { GATEWAY_WORKERS: '2' });
+    try {
+      await until(() => /2 gateway workers listening/.test(gateway.output()));
+      // New connections each time, so that both workers take some.
+      const get = (path: string) =>
+        new Promise<string>((resolve, reject) => {
+          httpGet(`${gateway.url}${path}`, { agent: false }, (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk));
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        });
+      for (let i = 0; i < 20; i++) await get('/api/x');
+      for (let i = 0; i < 4; i++) {
+        const text = await get('/metrics');
+        expect(sample(text, 'nest_gateway_requests_total', { route: '/api', method: 'GET', status: '200' })).toBe(20);
+      }
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      await upstream.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 
 /** An HTTP method a route can be limited to. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -139,4 +140,10 @@ export interface GatewayOptions {
   health?: HealthOptions | false;
   /** Standalone server settings. */
   server?: ServerOptions;
+  /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
+  metrics?: { path?: string } | false;
+  /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */
+  accessLog?: boolean;
+  /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */
+  logger?: Logger;
 }

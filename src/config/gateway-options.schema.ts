@@ -5,6 +5,8 @@ import type { GatewayOptions } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
   typeof value === 'function';
+const isPinoLogger = (value: unknown) =>
+  typeof value === 'object' && value !== null && typeof (value as { isLevelEnabled?: unknown }).isLevelEnabled === 'function';
 const fn = () => z.custom<(...args: never[]) => unknown>(isFunction, 'expected a function');
 
 const httpUrl = z
@@ -76,6 +78,9 @@ function buildSchema(allowFunctions: boolean) {
     maxUrlLength: z.number().int().positive().optional(),
     health: healthOptions.optional(),
     server: serverOptions.optional(),
+    accessLog: z.boolean().optional(),
+    metrics: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
+    ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }
 

@@ -1,3 +1,4 @@
+import type { UpstreamErrorKind } from '../metrics/index.js';
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
   statusCode: number;
@@ -37,4 +38,13 @@ export function toProxyErrorResponse(error: unknown): ProxyErrorBody {
   }
   // Refused, DNS failure, reset before a response, TLS failure: the service could not be reached.
   return BAD_GATEWAY;
+}
+
+/** How an exchange with a service failed, for the metrics. */
+export function upstreamErrorKind(error: Error): UpstreamErrorKind {
+  if (error instanceof UpstreamTimeoutError) return 'timeout';
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+  return 'other';
 }

@@ -1,18 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { OnResponseHook } from '../config/gateway-options.interface.js';
-import { UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
+import { GATEWAY_METRICS, UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import { hookFailureBody } from '../gateway.errors.js';
 import { throttledWarning } from '../throttled-warning.js';
 import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
 import { BodyLimitStream, exceedsDeclaredLength } from './body-limit.js';
 import { setForwardedHeaders, stripHopByHopHeaders } from './forwarded-headers.js';
-import { BodyTooLargeError, toProxyErrorResponse, UpstreamTimeoutError } from './proxy-errors.js';
+import { BodyTooLargeError, toProxyErrorResponse, upstreamErrorKind, UpstreamTimeoutError } from './proxy-errors.js';
 
 /** Where and how one route forwards: decided once, at start-up. */
 export interface ForwardTarget {
+  /** The route's prefix, naming it in metrics. */
+  prefix: string;
   /** Base URL of the service. */
   target: URL;
   /** Turns the client's URL (path and query) into the path the service receives. */
@@ -53,11 +56,15 @@ export class ProxyService implements BeforeApplicationShutdown, OnApplicationShu
   /** Once the application shuts down, responses close their connections. */
   private draining = false;
 
+  constructor(@Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics) {}
+
   /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
   prepare(forward: ForwardTarget): Forwarder {
     const server = this.createServer(forward);
-    const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) =>
+    const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) => {
+      if (!(error instanceof BodyTooLargeError)) this.metrics.upstreamError(forward.prefix, upstreamErrorKind(error));
       this.fail(error, req, res as ServerResponse);
+    };
 
     return (req, reply) => {
       const raw = req.raw;
@@ -123,7 +130,9 @@ export class ProxyService implements BeforeApplicationShutdown, OnApplicationShu
       // truncated body for a whole one: cut the client connection too.
       proxyRes.on('error', () => undefined);
       proxyRes.on('close', () => {
-        if (!proxyRes.complete) (res as ServerResponse).destroy();
+        if (proxyRes.complete) return;
+        this.metrics.upstreamError(forward.prefix, 'reset');
+        (res as ServerResponse).destroy();
       });
       const exchange = (req as TrackedRequest)[EXCHANGE];
       if (exchange) void this.handOverResponse(exchange, proxyRes);

@@ -57,6 +57,7 @@ export function compileRoutes(options: GatewayOptions): CompiledRoute[] {
       onRequest: route.hooks?.onRequest,
       cached: options.cache !== undefined && route.hooks?.onResponse === undefined,
       forward: {
+        prefix: route.prefix,
         target: new URL(route.target),
         rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE),
         bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,

@@ -1,5 +1,5 @@
 import type { GatewayOptions } from '../config/gateway-options.interface.js';
-import { DEFAULT_HEALTH_PATHS, DEFAULT_PATH_REGEX, HTTP_METHODS } from '../gateway.constants.js';
+import { DEFAULT_HEALTH_PATHS, DEFAULT_METRICS_PATH, DEFAULT_PATH_REGEX, HTTP_METHODS } from '../gateway.constants.js';
 import { toRoutePaths } from './path-pattern.js';
 
 /** Fastify tells routes apart by path shape: `/:id` and `/:name` are the same route. */
@@ -32,5 +32,6 @@ export function findRouteConflicts(options: GatewayOptions): string[] {
     claim('health.liveness', ['GET'], [health.liveness]);
     claim('health.readiness', ['GET'], [health.readiness]);
   }
+  if (options.metrics !== false) claim('metrics.path', ['GET'], [options.metrics?.path ?? DEFAULT_METRICS_PATH]);
   return [...new Set(issues)];
 }

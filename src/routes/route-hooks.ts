@@ -1,14 +1,17 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { ResponseCacheInterceptor } from '../cache/index.js';
-import { GATEWAY_CACHE_FIRST, GATEWAY_ROUTE_CONFIG } from '../gateway.constants.js';
+import { GATEWAY_CACHE_FIRST, GATEWAY_ROUTE_CONFIG, GATEWAY_ROUTE_LABEL, X_CACHE } from '../gateway.constants.js';
+import { assignRequestId, type GatewayLogger, type RouteLabel, startAccessLine } from '../logging/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import { hideContentType, installPassthroughParser, restoreContentType } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { refuseRequestTarget } from './request-target.js';
 
-/** The fastify config of a route's handlers: marks them for the hooks below. */
-export function gatewayRouteConfig(route: CompiledRoute): Record<string, boolean> {
-  return { [GATEWAY_ROUTE_CONFIG]: true, [GATEWAY_CACHE_FIRST]: route.cached && !route.onRequest };
+/** The fastify config of a route's handlers: marks them for the hooks below, names them for the logs. */
+export function gatewayRouteConfig(route: CompiledRoute): Record<string, unknown> {
+  const label: RouteLabel = { prefix: route.prefix, target: route.forward.target.href };
+  return { [GATEWAY_ROUTE_CONFIG]: true, [GATEWAY_CACHE_FIRST]: route.cached && !route.onRequest, [GATEWAY_ROUTE_LABEL]: label };
 }
 
 /** A route's hooks of one kind with `hook` added last. */
@@ -19,6 +22,7 @@ function withHook<T>(hooks: T | T[] | undefined, hook: T): T[] {
 declare module 'fastify' {
   interface FastifyContextConfig {
     [GATEWAY_CACHE_FIRST]?: boolean;
+    [GATEWAY_ROUTE_LABEL]?: RouteLabel;
   }
 }
 
@@ -27,6 +31,9 @@ export interface RouteHooksOptions {
   hasGlobalGuards: () => boolean;
   maxUrlLength: number;
   cacheInterceptor?: ResponseCacheInterceptor;
+  /** Where access lines go; absent when they are off or filtered out by the level. */
+  accessLog?: GatewayLogger;
+  metrics: GatewayMetrics;
 }
 
 /**
@@ -38,11 +45,23 @@ export interface RouteHooksOptions {
  * middlewares' hook; once per instance.
  */
 export function installRouteHooks(fastify: FastifyInstance, options: RouteHooksOptions): void {
-  const { hasGlobalGuards, maxUrlLength, cacheInterceptor } = options;
+  const { hasGlobalGuards, maxUrlLength, cacheInterceptor, accessLog, metrics } = options;
   installPassthroughParser(fastify);
-  // Global, so that it runs before the middlewares: a refused path must not reach any of them.
+  // Global, so that it runs before every route-level hook (the early cache lookup among them).
+  // Nest's middlewares, registered on fastify before it, run first; they forward nothing.
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.routeOptions.config?.[GATEWAY_ROUTE_CONFIG] !== true) return done();
+    const config = request.routeOptions.config;
+    if (config?.[GATEWAY_ROUTE_CONFIG] !== true) return done();
+    const id = assignRequestId(request.raw, reply.raw);
+    const label = config[GATEWAY_ROUTE_LABEL]!;
+    const counted = metrics.startExchange(label.prefix, request.raw.method!);
+    const logLine = accessLog && startAccessLine(accessLog, request, label, id);
+    // One listener for both: the exchange ends here whichever way, answered, refused or cut.
+    reply.raw.once('close', () => {
+      const res = reply.raw;
+      counted(res.statusCode, res.getHeader(X_CACHE) as string | undefined);
+      if (logLine) logLine(res);
+    });
     const refused = refuseRequestTarget(request.url, maxUrlLength);
     if (!refused) return done();
     const { statusCode, message } = refused;

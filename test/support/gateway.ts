@@ -2,6 +2,7 @@ import type { DynamicModule } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { pino } from 'pino';
 import type { GatewayOptions } from '../../src/index.js';
 import { GatewayModule } from '../../src/index.js';
 
@@ -29,10 +30,14 @@ export async function startApp(
   return { url, app, close: () => app.close() };
 }
 
+// Access lines would bury the test output; the logging tests pass a logger of their own.
+const silent = pino({ level: 'silent' });
+
 /** The module for the given options, through `forRoot` or a `forRootAsync` factory. */
 export function gatewayModule(options: GatewayOptions, mode: MountMode = 'forRoot'): DynamicModule {
-  if (mode === 'forRoot') return GatewayModule.forRoot(options);
-  return GatewayModule.forRootAsync({ useFactory: async () => options });
+  const withLogger = { logger: silent, ...options };
+  if (mode === 'forRoot') return GatewayModule.forRoot(withLogger);
+  return GatewayModule.forRootAsync({ useFactory: async () => withLogger });
 }
 
 /** Starts a gateway with the given options. */

@@ -24,6 +24,8 @@ describe('memory store', () => {
     for (let i = 0; i < 5; i++) await cache.set(`GET/${i}`, entry(10), 60_000);
     expect(await cache.get('GET/0')).toBeUndefined();
     expect(await cache.get('GET/4')).toBeDefined();
+    // Two pushed out for room; what is kept is counted with its bookkeeping.
+    expect(store.stats!()).toEqual({ entries: 3, bytes: 3 * (10 + 512), evictions: 2 });
   });
 
   it('expires by pattern with matcher rules', async () => {

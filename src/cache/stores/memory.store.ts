@@ -21,7 +21,11 @@ const ENTRY_OVERHEAD_BYTES = 512;
 
 /** In-process LRU bounded by entry count and bytes; entries are kept as objects, unserialised. */
 export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
+  let evictions = 0;
   const lru = new LRUCache<string, KeyvRecord>({
+    dispose: (_record, _key, reason) => {
+      if (reason === 'evict') evictions += 1;
+    },
     max: options.maxEntries,
     maxSize: options.maxBytes,
     maxEntrySize: options.maxEntryBytes + ENTRY_OVERHEAD_BYTES,
@@ -50,6 +54,7 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
       }
       return record?.value;
     },
+    stats: () => ({ entries: lru.size, bytes: lru.calculatedSize, evictions }),
     isAvailable: () => true,
     whenReady: async () => undefined,
     track: async () => undefined,

@@ -1,6 +1,13 @@
 import type Keyv from 'keyv';
 import type { CacheEntry } from '../cache-entry.js';
 
+export interface StoreStats {
+  entries: number;
+  bytes: number;
+  /** Entries pushed out to make room, since start. */
+  evictions: number;
+}
+
 /** Where entries live. Reads and writes go through cache-manager; this adds what it lacks. */
 export interface ResponseStore {
   /** The Keyv instance handed to cache-manager. */
@@ -10,6 +17,8 @@ export interface ResponseStore {
    * `undefined` is a miss. Stores across the network leave it out.
    */
   readNow?(key: string): CacheEntry | undefined;
+  /** What an in-process store holds, for metrics; stores across the network leave it out. */
+  stats?(): StoreStats;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
   isAvailable(): boolean;
   /** Resolves when the store can answer, or after `timeoutMs` whatever its state. */

@@ -1,0 +1,32 @@
+import cluster from 'node:cluster';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import type { GatewayOptions } from '../config/gateway-options.interface.js';
+import { DEFAULT_METRICS_PATH, GATEWAY_METRICS, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
+import { workerClusterMetrics } from './cluster-metrics.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+
+/**
+ * `GET /metrics` in Prometheus' text format, answered by the gateway itself (never proxied). In a
+ * worker pool, any worker answers with the sum over all workers, gathered by the primary.
+ */
+@Injectable()
+export class MetricsEndpoint implements OnModuleInit {
+  constructor(
+    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
+    @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  onModuleInit(): void {
+    if (this.options.metrics === false) return;
+    const registry = this.metrics.registry;
+    const read = cluster.isWorker ? workerClusterMetrics(registry) : () => registry.metrics();
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    fastify.get(this.options.metrics?.path ?? DEFAULT_METRICS_PATH, async (_request, reply) => {
+      const text = await read();
+      return reply.type(registry.contentType).send(text);
+    });
+  }
+}
