@@ -19,6 +19,7 @@ import type { CacheOptions, GatewayOptions } from './config/gateway-options.inte
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
 import {
   DEFAULT_MAX_URL_LENGTH,
+  DEFAULT_ROUTE_LISTING_PATH,
   GATEWAY_CACHE_OPTIONS,
   GATEWAY_LOGGER,
   GATEWAY_METRICS,
@@ -36,7 +37,14 @@ import { GatewayHealth } from './health/index.js';
 import { createGatewayLogger, type GatewayLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService } from './proxy/index.js';
-import { type CompiledRoute, compileRoutes, createRouteController, installRouteHooks, mountRoutes } from './routes/index.js';
+import {
+  type CompiledRoute,
+  compileRoutes,
+  createRouteController,
+  installRouteHooks,
+  listRoutes,
+  mountRoutes,
+} from './routes/index.js';
 
 /** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
 const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
@@ -89,7 +97,7 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
-    @Inject(GATEWAY_VALIDATED_OPTIONS) options: GatewayOptions,
+    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
     @Inject(GATEWAY_LOGGER) logger: GatewayLogger,
     @Inject(GATEWAY_METRICS) metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
@@ -174,6 +182,10 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
   onModuleInit(): void {
     if (!this.routesAsControllers) {
       mountRoutes(this.fastify(), this.routes, this.proxy, this.contextCreator, this.cacheInterceptor!);
+    }
+    if (this.options.routeListing) {
+      const listing = listRoutes(this.routes);
+      this.fastify().get(this.options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH, () => listing);
     }
   }
 

@@ -52,6 +52,26 @@ describe('health endpoint options', () => {
     }
   });
 
+  it('lists the routes at /services.json when asked, without credentials, and not by default', async () => {
+    const routes = [
+      { prefix: '/users', target: upstream.url, methods: ['GET' as const] },
+      { prefix: '/admin', target: `http://svc:s3cret@127.0.0.1:${upstream.port}/base` },
+    ];
+    const listed = await startGateway({ routeListing: {}, routes });
+    const unlisted = await startGateway({ routes });
+    try {
+      const res = await request(listed.url).get('/services.json').expect(200);
+      expect(res.body).toEqual([
+        { prefix: '/users', methods: ['GET', 'HEAD'], target: `${upstream.url}/` },
+        { prefix: '/admin', methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], target: `${upstream.url}/base` },
+      ]);
+      await request(unlisted.url).get('/services.json').expect(404);
+    } finally {
+      await listed.close();
+      await unlisted.close();
+    }
+  });
+
   it('serves none with health: false', async () => {
     const gateway = await startGateway({ health: false, routes: [{ prefix: '/', target: upstream.url }] });
     try {

@@ -142,6 +142,8 @@ export interface GatewayOptions {
   server?: ServerOptions;
   /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
   metrics?: { path?: string } | false;
+  /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
+  routeListing?: { path?: string } | false;
   /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */
   accessLog?: boolean;
   /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */

@@ -1,5 +1,11 @@
 import type { GatewayOptions } from '../config/gateway-options.interface.js';
-import { DEFAULT_HEALTH_PATHS, DEFAULT_METRICS_PATH, DEFAULT_PATH_REGEX, HTTP_METHODS } from '../gateway.constants.js';
+import {
+  DEFAULT_HEALTH_PATHS,
+  DEFAULT_METRICS_PATH,
+  DEFAULT_PATH_REGEX,
+  DEFAULT_ROUTE_LISTING_PATH,
+  HTTP_METHODS,
+} from '../gateway.constants.js';
 import { toRoutePaths } from './path-pattern.js';
 
 /** Fastify tells routes apart by path shape: `/:id` and `/:name` are the same route. */
@@ -33,5 +39,6 @@ export function findRouteConflicts(options: GatewayOptions): string[] {
     claim('health.readiness', ['GET'], [health.readiness]);
   }
   if (options.metrics !== false) claim('metrics.path', ['GET'], [options.metrics?.path ?? DEFAULT_METRICS_PATH]);
+  if (options.routeListing) claim('routeListing.path', ['GET'], [options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH]);
   return [...new Set(issues)];
 }

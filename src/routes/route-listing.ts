@@ -1,0 +1,21 @@
+import { HTTP_METHODS } from '../gateway.constants.js';
+import type { CompiledRoute } from './compile-routes.js';
+
+/** One route as the listing shows it. */
+export interface ListedRoute {
+  prefix: string;
+  methods: string[];
+  target: string;
+}
+
+/** The routes as `GET /services.json` shows them; credentials in a target URL are left out. */
+export function listRoutes(routes: CompiledRoute[]): ListedRoute[] {
+  return routes.map((route) => {
+    const target = new URL(route.forward.target);
+    target.username = '';
+    target.password = '';
+    // What the route answers: fastify answers HEAD for every GET route.
+    const methods = HTTP_METHODS.filter((method) => route.methods.includes(method) || (method === 'HEAD' && route.methods.includes('GET')));
+    return { prefix: route.prefix, methods, target: target.href };
+  });
+}
