@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 
 // A handler returns the body, or [body, extra headers].
-function service(name, port, routes) {
+function service(name, port, host, routes) {
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://service');
     const handler = routes[`${req.method} ${url.pathname}`];
@@ -10,7 +10,7 @@ function service(name, port, routes) {
     res.writeHead(handler ? 200 : 404, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ service: name, ...body }));
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
 
 // Slow on purpose, so that a cached answer is visibly faster.
@@ -20,9 +20,9 @@ function numbers() {
   return [4, 8, 15, 16, 23, 42];
 }
 
-export function startServices({ usersPort = 3001, adminPort = 3002 } = {}) {
+export function startServices({ usersPort = 3001, adminPort = 3002, host = '127.0.0.1' } = {}) {
   return Promise.all([
-    service('users', usersPort, {
+    service('users', usersPort, host, {
       'GET /': () => ({ users: ['ada', 'linus'] }),
       'GET /ada': () => ({ name: 'Ada Lovelace', born: 1815 }),
       // The service decides: the gateway keeps this answer for 30 seconds...
@@ -30,13 +30,18 @@ export function startServices({ usersPort = 3001, adminPort = 3002 } = {}) {
       // ...and drops it as soon as a change says so.
       'PATCH /numbers': () => [{ updated: true }, { 'x-cache-expire': '*/numbers' }],
     }),
-    service('admin', adminPort, {
+    service('admin', adminPort, host, {
       'GET /stats': (req) => ({ requests: 42, by: req.headers['x-forwarded-for'] }),
     }),
   ]);
 }
 
+// `node demo/services.mjs` runs both; HOST, USERS_PORT and ADMIN_PORT move them (in containers).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await startServices();
-  console.log('demo services on 127.0.0.1:3001 (users) and 127.0.0.1:3002 (admin)');
+  const host = process.env.HOST ?? '127.0.0.1';
+  const usersPort = Number(process.env.USERS_PORT ?? 3001);
+  const adminPort = Number(process.env.ADMIN_PORT ?? 3002);
+  const servers = await startServices({ usersPort, adminPort, host });
+  console.log(`demo services on ${host}:${usersPort} (users) and ${host}:${adminPort} (admin)`);
+  process.on('SIGTERM', () => servers.forEach((server) => server.close()));
 }

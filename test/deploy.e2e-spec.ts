@@ -1,0 +1,125 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { parse as parseYaml } from 'yaml';
+import { validateGatewayConfigFile } from '../src/config/gateway-options.schema.js';
+import { startRedisServer, type RedisServer } from './support/redis-server.js';
+import { startStandalone, type StandaloneGateway } from './support/standalone.js';
+
+const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const read = (path: string) => readFileSync(root(path), 'utf8');
+
+interface ComposeService {
+  build?: string;
+  image?: string;
+  command?: string[];
+  ports?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  deploy?: { replicas?: number };
+  depends_on?: Record<string, { condition: string }>;
+  networks?: { default?: { aliases?: string[] } };
+}
+
+// No Docker engine here: the compose file is checked for what the README promises, and the same
+// topology runs below as processes.
+describe('docker-compose.yml', () => {
+  const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
+  const { redis, services, gateway, lb } = compose.services;
+
+  it('runs two gateway replicas from the Dockerfile, sharing one Redis, behind one published port', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'lb', 'redis', 'services']);
+    expect(gateway.build).toBe('.');
+    expect(gateway.deploy?.replicas).toBe(2);
+    expect(gateway.ports).toBeUndefined();
+    expect(gateway.environment).toEqual({
+      GATEWAY_CONFIG: '/etc/nest-gateway/gateway.yaml',
+      REDIS_URL: 'redis://redis:6379',
+      LOG_LEVEL: 'info',
+    });
+    expect(redis.image).toMatch(/^redis:/);
+    expect(lb.ports).toEqual(['8080:8080']);
+    expect(gateway.depends_on).toEqual({ redis: { condition: 'service_healthy' }, services: { condition: 'service_healthy' } });
+    expect(lb.depends_on).toEqual({ gateway: { condition: 'service_healthy' } });
+  });
+
+  it('mounts files that exist, the gateway config where GATEWAY_CONFIG points', () => {
+    for (const service of Object.values(compose.services)) {
+      for (const volume of service.volumes ?? []) {
+        const [source] = volume.split(':');
+        expect(existsSync(root(source))).toBe(true);
+      }
+    }
+    expect(gateway.volumes).toEqual([`./deploy/gateway.yaml:${gateway.environment!.GATEWAY_CONFIG}:ro`]);
+    expect(read('deploy/nginx.conf')).toMatch(/server gateway:8080;[\s\S]*listen 8080;[\s\S]*proxy_pass http:\/\/gateways;/);
+  });
+
+  it("gives the gateway a valid config whose targets are the services' compose names", () => {
+    const config = validateGatewayConfigFile(parseYaml(read('deploy/gateway.yaml')), 'deploy/gateway.yaml');
+    expect(config.cache?.store).toBe('redis');
+    expect(config.routes.map((route) => new URL(route.target).hostname).sort()).toEqual(['admin', 'users']);
+    expect(services.networks?.default?.aliases?.sort()).toEqual(['admin', 'users']);
+    expect(services.environment).toMatchObject({ HOST: '0.0.0.0', USERS_PORT: '3001', ADMIN_PORT: '3002' });
+    expect(config.routes.map((route) => new URL(route.target).port).sort()).toEqual(['3001', '3002']);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+
+  it('builds in one stage and runs production dependencies as a non-root user', () => {
+    expect(dockerfile.match(/^FROM node:20\S* AS build$/m)).not.toBeNull();
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/GATEWAY_CONFIG=\/etc\/nest-gateway\/gateway\.yaml/);
+  });
+
+  it('checks its health on the liveness endpoint and starts the standalone server', () => {
+    expect(dockerfile).toMatch(/^HEALTHCHECK [\s\S]*\/health/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "--max-semi-space-size=4", "dist\/main\.js"\]$/m);
+  });
+});
+
+describe('the compose topology as processes: 2 gateways, 1 Redis, the demo services', () => {
+  let redis: RedisServer;
+  let servers: Server[];
+  const gateways: StandaloneGateway[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const { startServices } = (await import(root('demo/services.mjs'))) as {
+      startServices: (options: { usersPort: number; adminPort: number }) => Promise<Server[]>;
+    };
+    servers = await startServices({ usersPort: 0, adminPort: 0 });
+    const [users, admin] = servers.map((server) => (server.address() as AddressInfo).port);
+    // deploy/gateway.yaml as it is, with the compose names pointed at this machine.
+    const text = read('deploy/gateway.yaml').replace('http://users:3001', `http://127.0.0.1:${users}`).replace('http://admin:3002', `http://127.0.0.1:${admin}`);
+    const config = parseYaml(text) as unknown;
+    for (let i = 0; i < 2; i++) gateways.push(await startStandalone(config, { REDIS_URL: redis.url, LOG_LEVEL: 'info' }));
+  });
+  afterAll(async () => {
+    for (const gateway of gateways) {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+    }
+    servers.forEach((server) => server.close());
+    await redis.stop();
+  });
+
+  it('fills through one gateway, hits through the other, and expires for both', async () => {
+    const [a, b] = gateways;
+    await request(a.url).get('/users/numbers').expect(200).expect('x-cache', 'MISS');
+    const hit = await request(b.url).get('/users/numbers').expect(200).expect('x-cache', 'HIT');
+    expect(hit.body.service).toBe('users');
+    await request(b.url).patch('/users/numbers').expect(200);
+    await request(a.url).get('/users/numbers').expect(200).expect('x-cache', 'MISS');
+
+    await request(a.url).get('/admin/stats').expect(401);
+    await request(b.url).get('/admin/stats').auth('admin', 's3cr3t-pass').expect(200);
+    for (const gateway of gateways) await request(gateway.url).get('/ready').expect(200);
+  });
+});
