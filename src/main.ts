@@ -14,11 +14,24 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from './gateway.constants.js';
-import { drainOnSignals, parseWorkerCount, startWorkerPool } from './server/index.js';
+import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = '0.0.0.0';
+
+/**
+ * A worker leaves its pool through `disconnect()`: the primary may have handed it a connection
+ * just before it learnt that the worker's server closed, and a worker that exited at once would
+ * take that connection with it, leaving its client hanging. Disconnecting waits for the
+ * primary's answer, which comes after any such hand-off, and the worker hands those back.
+ */
+function exitProcess(code: number): void {
+  const worker = cluster.worker;
+  if (!worker?.isConnected()) process.exit(code);
+  worker.once('disconnect', () => process.exit(code));
+  worker.disconnect();
+}
 
 async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
   const options = await loadConfigFile(configFile);
@@ -32,6 +45,9 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     trustProxy: server.trustProxy ?? false,
     requestTimeout: server.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
     keepAliveTimeout: server.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    // A request that reaches a draining gateway is served, with `connection: close`: a 503 here
+    // would fail it, where a reload or a rolling restart promises that nothing fails.
+    return503OnClosing: false,
     // Node drops clients that are late with their headers only when it checks its connections:
     // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
     http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
@@ -40,18 +56,22 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
   });
-  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), (code) => process.exit(code));
+  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), exitProcess);
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');
 }
 
-/** Several processes on one port: the config is checked once here, before any worker starts. */
+/**
+ * Worker processes on one port, supervised here: the config is checked before any worker starts
+ * and before every reload (SIGHUP, or a change of the file with `watch: true`).
+ */
 async function supervise(configFile: string, count: number): Promise<void> {
-  await loadConfigFile(configFile);
+  const options = await loadConfigFile(configFile);
   const logger = new Logger('Workers');
   serveClusterMetrics();
   const pool = startWorkerPool({ count, log: (message) => logger.warn(message) });
+  reloadOnChange(pool, configFile, logger, options.watch === true);
   const stop = () => void pool.stop().then(() => process.exit(0));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -63,8 +83,9 @@ async function main(): Promise<void> {
   const configFile = process.env.GATEWAY_CONFIG ?? DEFAULT_CONFIG_FILE;
   const logger = createGatewayLogger();
   Logger.overrideLogger(new PinoNestLogger(logger));
-  const workers = cluster.isPrimary ? parseWorkerCount(process.env.GATEWAY_WORKERS) : 1;
-  if (workers > 1) await supervise(configFile, workers);
+  // GATEWAY_WORKERS (even 1) asks for supervised workers, which reloads need; unset, one process.
+  const supervised = cluster.isPrimary && process.env.GATEWAY_WORKERS !== undefined;
+  if (supervised) await supervise(configFile, parseWorkerCount(process.env.GATEWAY_WORKERS));
   else await serve(configFile, logger);
 }
 

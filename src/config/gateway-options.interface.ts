@@ -140,6 +140,8 @@ export interface GatewayOptions {
   health?: HealthOptions | false;
   /** Standalone server settings. */
   server?: ServerOptions;
+  /** With supervised workers (`GATEWAY_WORKERS` set), reload when this file changes, as on SIGHUP. @default false */
+  watch?: boolean;
   /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
   metrics?: { path?: string } | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */

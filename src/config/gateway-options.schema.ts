@@ -79,6 +79,7 @@ function buildSchema(allowFunctions: boolean) {
     health: healthOptions.optional(),
     server: serverOptions.optional(),
     accessLog: z.boolean().optional(),
+    watch: z.boolean().optional(),
     metrics: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
     routeListing: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),

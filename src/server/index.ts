@@ -1,2 +1,3 @@
 export { parseWorkerCount, startWorkerPool, type WorkerPool, type WorkerPoolOptions } from './workers.js';
+export { reloadOnChange } from './reload.js';
 export { drainOnSignals } from './shutdown.js';

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { GatewayConfigError } from '../config/gateway-options.schema.js';
 
@@ -31,6 +32,12 @@ export interface WorkerPool {
   pids(): number[];
   /** Asks every worker to stop (SIGTERM) and resolves when all have exited. */
   stop(): Promise<void>;
+  /**
+   * Replaces the workers one by one: a new one starts (and reads the config again); once it
+   * listens, an old one drains. Resolves once the old ones have exited; rejects, leaving the old
+   * workers that remain, when a new one exits before it listens.
+   */
+  reload(): Promise<void>;
 }
 
 /**
@@ -52,20 +59,33 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
     rejectReady = reject;
   });
   const allExited: (() => void)[] = [];
+  // Workers a reload has asked to drain: their exit is no reason to start another.
+  const retiring = new Set<Worker>();
+  let reloading = false;
 
-  const fork = (): void => {
+  /** Starts a worker; resolves once it listens, rejects if it exits first. */
+  const fork = (): Promise<void> => {
     const worker = cluster.fork(env);
     live.add(worker);
     let workerListening = false;
+    let settleListening!: (error?: Error) => void;
+    const listened = new Promise<void>((resolve, reject) => {
+      settleListening = (error) => (error ? reject(error) : resolve());
+    });
+    listened.catch(() => undefined);
     worker.once('listening', (address) => {
       workerListening = true;
       restartDelayMs = 0;
+      settleListening();
       if (!started() && ++listening === count) resolveReady(address.port);
     });
     worker.once('exit', (code, signal) => {
       live.delete(worker);
+      const retired = retiring.delete(worker);
       if (live.size === 0) allExited.splice(0).forEach((done) => done());
-      if (stopping) return;
+      settleListening(new Error(`a gateway worker exited before listening (${signal ?? `code ${code}`})`));
+      // A reload's new worker that failed is the reload's to report; the old ones still serve.
+      if (stopping || retired || (reloading && !workerListening)) return;
       if (!started()) {
         stopping = true;
         for (const other of live) other.process.kill('SIGTERM');
@@ -74,10 +94,11 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
       }
       restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
       log(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another in ${restartDelayMs} ms`);
-      setTimeout(() => stopping || fork(), restartDelayMs).unref();
+      setTimeout(() => stopping || void fork(), restartDelayMs).unref();
     });
+    return listened;
   };
-  for (let i = 0; i < count; i++) fork();
+  for (let i = 0; i < count; i++) void fork();
 
   return {
     ready,
@@ -88,6 +109,22 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
       const exited = new Promise<void>((resolve) => allExited.push(resolve));
       for (const worker of live) worker.process.kill('SIGTERM');
       return exited;
+    },
+    async reload() {
+      if (reloading) throw new Error('a reload is already running');
+      reloading = true;
+      const drained: Promise<unknown>[] = [];
+      try {
+        for (const old of [...live]) {
+          await fork();
+          retiring.add(old);
+          drained.push(once(old, 'exit'));
+          old.process.kill('SIGTERM');
+        }
+        await Promise.all(drained);
+      } finally {
+        reloading = false;
+      }
     },
   };
 }

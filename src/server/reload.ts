@@ -1,0 +1,61 @@
+import { watch as watchDirectory } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { LoggerService } from '@nestjs/common';
+import { loadConfigFile } from '../config/load-config-file.js';
+import type { WorkerPool } from './workers.js';
+
+/** Editors write a file in several steps: one reload once they are done. */
+const WATCH_SETTLE_MS = 300;
+
+/**
+ * Reloads the pool's config on SIGHUP and, with `watch`, when the file changes. The file is
+ * validated first: an invalid one is logged with each field at fault and the running workers
+ * keep serving; a valid one replaces the workers one by one. Requests during a reload queue one
+ * more. Returns a function that stops listening.
+ */
+export function reloadOnChange(pool: WorkerPool, configFile: string, logger: LoggerService, watch: boolean): () => void {
+  let running = false;
+  let again = false;
+
+  const reload = async (): Promise<void> => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        try {
+          await loadConfigFile(configFile);
+        } catch (error) {
+          logger.error(`Reload refused, the running config stays: ${(error as Error).message}`);
+          continue;
+        }
+        logger.log(`Reloading ${configFile}: replacing the workers one by one`);
+        await pool.reload().then(
+          () => logger.log(`Reload done: workers ${pool.pids().join(', ')}`),
+          (error: Error) => logger.error(`Reload stopped, the workers left keep serving: ${error.message}`),
+        );
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+
+  const onSignal = () => void reload();
+  process.on('SIGHUP', onSignal);
+  let settle: NodeJS.Timeout | undefined;
+  const watcher = watch
+    ? watchDirectory(dirname(configFile), (_event, name) => {
+        if (name !== basename(configFile)) return;
+        clearTimeout(settle);
+        settle = setTimeout(onSignal, WATCH_SETTLE_MS);
+      })
+    : undefined;
+  return () => {
+    process.off('SIGHUP', onSignal);
+    clearTimeout(settle);
+    watcher?.close();
+  };
+}

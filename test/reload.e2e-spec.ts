@@ -1,0 +1,121 @@
+import { writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import type { LoggerService } from '@nestjs/common';
+import { reloadOnChange, startWorkerPool, type WorkerPool } from '../src/server/index.js';
+import { configFile, MAIN } from './support/standalone.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+import { until } from './support/wait.js';
+
+/** One GET on a new connection, as a client behind many others would come; the body as text. */
+const getText = (port: number, path: string) =>
+  new Promise<string>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}: ${body}`))));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const SLOW_MS = 3_000;
+
+describe('zero-downtime reload (supervised workers)', () => {
+  let serviceA: Upstream;
+  let serviceB: Upstream;
+  let pool: WorkerPool;
+  let port: number;
+  let file: string;
+  let stopReloading: () => void;
+  const logs: string[] = [];
+  const logger: LoggerService = {
+    log: (message: string) => logs.push(message),
+    warn: (message: string) => logs.push(`WARN ${message}`),
+    error: (message: string) => logs.push(`ERROR ${message}`),
+  };
+  const config = (target: string) => JSON.stringify({ routes: [{ prefix: '/api', target }] });
+
+  beforeAll(async () => {
+    // `/api/slow` answers after the old workers were told to drain: it is in flight through them.
+    serviceA = await startUpstream((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('A slow'), SLOW_MS) : res.end('A')));
+    serviceB = await startUpstream((_req, res) => res.end('B'));
+    file = await configFile({ routes: [{ prefix: '/api', target: serviceA.url }] });
+    pool = startWorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' } });
+    port = await pool.ready;
+    stopReloading = reloadOnChange(pool, file, logger, false);
+  });
+  afterAll(async () => {
+    stopReloading();
+    await pool.stop();
+    await serviceA.close();
+    await serviceB.close();
+  });
+
+  it('replaces the workers one by one under a steady stream: no request, new or in flight, fails; the new target takes over', async () => {
+    let streaming = true;
+    const answers: string[] = [];
+    const failures: string[] = [];
+    const stream = async () => {
+      while (streaming) await getText(port, '/api/x').then((text) => answers.push(text), (error: Error) => failures.push(error.message));
+    };
+    const streams = Array.from({ length: 4 }, stream);
+    await until(() => answers.length >= 20, 'the stream to flow');
+
+    const before = pool.pids();
+    await writeFile(file, config(serviceB.url));
+    process.emit('SIGHUP', 'SIGHUP');
+    const inFlight = Promise.all(Array.from({ length: 4 }, () => getText(port, '/api/slow')));
+    await until(() => logs.some((line) => line.startsWith('Reload done')), 'the reload');
+    // Done means drained: the old workers are gone by then.
+    expect(before.filter(alive)).toEqual([]);
+    const doneAt = answers.length;
+    await until(() => answers.length >= doneAt + 20, 'the stream to go on');
+    streaming = false;
+    await Promise.all(streams);
+
+    expect(failures).toEqual([]);
+    expect(await inFlight).toEqual(Array(4).fill('A slow'));
+    expect(answers.slice(0, 20)).toEqual(Array(20).fill('A'));
+    expect(new Set(answers.slice(doneAt))).toEqual(new Set(['B']));
+    expect(pool.pids()).toHaveLength(2);
+    expect(pool.pids().some((pid) => before.includes(pid))).toBe(false);
+  });
+
+  it('keeps the running config when the new one is invalid, and says which field is wrong', async () => {
+    const before = pool.pids();
+    await writeFile(file, config('ftp://nope'));
+    process.emit('SIGHUP', 'SIGHUP');
+    await until(() => logs.some((line) => line.startsWith('ERROR Reload refused')), 'the refusal');
+    expect(logs.find((line) => line.startsWith('ERROR Reload refused'))).toContain('routes[0].target: expected an http:// or https:// URL');
+    expect(await getText(port, '/api/x')).toBe('B');
+    expect(pool.pids()).toEqual(before);
+  });
+
+  it('stops a reload whose new worker cannot start; the old ones keep serving', async () => {
+    const before = pool.pids();
+    // Past the primary's check: the new worker is the first to read it.
+    await writeFile(file, '{ not json');
+    const reloading = pool.reload();
+    await expect(pool.reload()).rejects.toThrow('a reload is already running');
+    await expect(reloading).rejects.toThrow(/a gateway worker exited before listening \(code 1\)/);
+    expect(pool.pids()).toEqual(before);
+    expect(await getText(port, '/api/x')).toBe('B');
+  });
+
+  it('reloads when the file changes, with watch', async () => {
+    stopReloading();
+    stopReloading = reloadOnChange(pool, file, logger, true);
+    const reloads = logs.filter((line) => line.startsWith('Reload done')).length;
+    await writeFile(file, config(serviceA.url));
+    await until(() => logs.filter((line) => line.startsWith('Reload done')).length > reloads, 'a reload on change', 20_000);
+    expect(await getText(port, '/api/x')).toBe('A');
+  });
+});
