@@ -57,6 +57,10 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     logger: new PinoNestLogger(logger),
   });
   drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), exitProcess);
+  // SIGHUP would end the process; a reload is the supervising primary's to run.
+  process.on('SIGHUP', () => {
+    if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');
+  });
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');

@@ -38,6 +38,7 @@ describe('docker-compose.yml', () => {
       GATEWAY_CONFIG: '/etc/nest-gateway/gateway.yaml',
       REDIS_URL: 'redis://redis:6379',
       LOG_LEVEL: 'info',
+      GATEWAY_WORKERS: '1',
     });
     expect(redis.image).toMatch(/^redis:/);
     expect(lb.ports).toEqual(['8080:8080']);
@@ -52,12 +53,14 @@ describe('docker-compose.yml', () => {
         expect(existsSync(root(source))).toBe(true);
       }
     }
-    expect(gateway.volumes).toEqual([`./deploy/gateway.yaml:${gateway.environment!.GATEWAY_CONFIG}:ro`]);
+    expect(gateway.volumes).toEqual(['./deploy/gateway:/etc/nest-gateway:ro']);
+    expect(gateway.environment!.GATEWAY_CONFIG).toBe('/etc/nest-gateway/gateway.yaml');
+    expect(existsSync(root('deploy/gateway/gateway.yaml'))).toBe(true);
     expect(read('deploy/nginx.conf')).toMatch(/server gateway:8080;[\s\S]*listen 8080;[\s\S]*proxy_pass http:\/\/gateways;/);
   });
 
   it("gives the gateway a valid config whose targets are the services' compose names", () => {
-    const config = validateGatewayConfigFile(parseYaml(read('deploy/gateway.yaml')), 'deploy/gateway.yaml');
+    const config = validateGatewayConfigFile(parseYaml(read('deploy/gateway/gateway.yaml')), 'deploy/gateway/gateway.yaml');
     expect(config.cache?.store).toBe('redis');
     expect(config.routes.map((route) => new URL(route.target).hostname).sort()).toEqual(['admin', 'users']);
     expect(services.networks?.default?.aliases?.sort()).toEqual(['admin', 'users']);
@@ -96,8 +99,8 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
     };
     servers = await startServices({ usersPort: 0, adminPort: 0 });
     const [users, admin] = servers.map((server) => (server.address() as AddressInfo).port);
-    // deploy/gateway.yaml as it is, with the compose names pointed at this machine.
-    const text = read('deploy/gateway.yaml').replace('http://users:3001', `http://127.0.0.1:${users}`).replace('http://admin:3002', `http://127.0.0.1:${admin}`);
+    // deploy/gateway/gateway.yaml as it is, with the compose names pointed at this machine.
+    const text = read('deploy/gateway/gateway.yaml').replace('http://users:3001', `http://127.0.0.1:${users}`).replace('http://admin:3002', `http://127.0.0.1:${admin}`);
     const config = parseYaml(text) as unknown;
     for (let i = 0; i < 2; i++) gateways.push(await startStandalone(config, { REDIS_URL: redis.url, LOG_LEVEL: 'info' }));
   });

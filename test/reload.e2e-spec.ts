@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import type { LoggerService } from '@nestjs/common';
 import { reloadOnChange, startWorkerPool, type WorkerPool } from '../src/server/index.js';
-import { configFile, MAIN } from './support/standalone.js';
+import { configFile, isAlive, MAIN, startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
@@ -16,15 +16,6 @@ const getText = (port: number, path: string) =>
       res.on('error', reject);
     }).on('error', reject);
   });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const SLOW_MS = 3_000;
 
@@ -75,7 +66,7 @@ describe('zero-downtime reload (supervised workers)', () => {
     const inFlight = Promise.all(Array.from({ length: 4 }, () => getText(port, '/api/slow')));
     await until(() => logs.some((line) => line.startsWith('Reload done')), 'the reload');
     // Done means drained: the old workers are gone by then.
-    expect(before.filter(alive)).toEqual([]);
+    expect(before.filter(isAlive)).toEqual([]);
     const doneAt = answers.length;
     await until(() => answers.length >= doneAt + 20, 'the stream to go on');
     streaming = false;
@@ -110,12 +101,78 @@ describe('zero-downtime reload (supervised workers)', () => {
     expect(await getText(port, '/api/x')).toBe('B');
   });
 
+  it('runs a SIGHUP that comes during a reload once that reload is done', async () => {
+    const reloadsDone = () => logs.filter((line) => line.startsWith('Reload done')).length;
+    const before = reloadsDone();
+    await writeFile(file, config(serviceA.url));
+    process.emit('SIGHUP', 'SIGHUP');
+    process.emit('SIGHUP', 'SIGHUP');
+    await until(() => reloadsDone() === before + 2, 'two reloads', 25_000);
+    expect(logs.filter((line) => line.startsWith('ERROR'))).not.toContainEqual(expect.stringContaining('already running'));
+    expect(await getText(port, '/api/x')).toBe('A');
+  });
+
+  it('stops a reload when the file turns invalid before the new worker reads it', async () => {
+    const reloadsStarted = logs.filter((line) => line.startsWith('Reloading')).length;
+    const before = pool.pids();
+    await writeFile(file, config(serviceB.url));
+    process.emit('SIGHUP', 'SIGHUP');
+    await until(() => logs.filter((line) => line.startsWith('Reloading')).length > reloadsStarted, 'the reload to start');
+    await writeFile(file, config('ftp://nope'));
+    await until(() => logs.some((line) => line.startsWith('ERROR Reload stopped')), 'the reload to stop');
+    expect(logs.find((line) => line.startsWith('ERROR Reload stopped'))).toContain('a gateway worker exited before listening (code 1)');
+    expect(pool.pids()).toEqual(before);
+    expect(await getText(port, '/api/x')).toBe('A');
+  });
+
   it('reloads when the file changes, with watch', async () => {
     stopReloading();
     stopReloading = reloadOnChange(pool, file, logger, true);
     const reloads = logs.filter((line) => line.startsWith('Reload done')).length;
-    await writeFile(file, config(serviceA.url));
+    await writeFile(file, config(serviceB.url));
     await until(() => logs.filter((line) => line.startsWith('Reload done')).length > reloads, 'a reload on change', 20_000);
-    expect(await getText(port, '/api/x')).toBe('A');
+    expect(await getText(port, '/api/x')).toBe('B');
+  });
+});
+
+describe('SIGHUP to the standalone gateway', () => {
+  let serviceA: Upstream;
+  let serviceB: Upstream;
+
+  beforeAll(async () => {
+    serviceA = await startUpstream((_req, res) => res.end('A'));
+    serviceB = await startUpstream((_req, res) => res.end('B'));
+  });
+  afterAll(async () => {
+    await serviceA.close();
+    await serviceB.close();
+  });
+
+  it('reloads a supervised gateway (GATEWAY_WORKERS=1) with the new file', async () => {
+    const file = await configFile({ routes: [{ prefix: '/api', target: serviceA.url }] });
+    const gateway = await startStandalone({}, { GATEWAY_CONFIG: file, GATEWAY_WORKERS: '1' });
+    const port = Number(new URL(gateway.url).port);
+    try {
+      expect(await getText(port, '/api/x')).toBe('A');
+      await writeFile(file, JSON.stringify({ routes: [{ prefix: '/api', target: serviceB.url }] }));
+      gateway.child.kill('SIGHUP');
+      await until(() => gateway.output().includes('Reload done'), 'the reload');
+      expect(await getText(port, '/api/x')).toBe('B');
+    } finally {
+      gateway.child.kill('SIGTERM');
+      expect(await gateway.exited).toBe(0);
+    }
+  });
+
+  it('keeps a single-process gateway serving its config, and says reloading needs workers', async () => {
+    const gateway = await startStandalone({ routes: [{ prefix: '/api', target: serviceA.url }] });
+    try {
+      gateway.child.kill('SIGHUP');
+      await until(() => gateway.output().includes('SIGHUP: reloading needs supervised workers'), 'the warning');
+      expect(await getText(Number(new URL(gateway.url).port), '/api/x')).toBe('A');
+    } finally {
+      gateway.child.kill('SIGTERM');
+      expect(await gateway.exited).toBe(0);
+    }
   });
 });

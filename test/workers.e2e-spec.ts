@@ -2,18 +2,9 @@ import { spawn } from 'node:child_process';
 import { startWorkerPool, type WorkerPool } from '../src/server/index.js';
 import { get as httpGet } from 'node:http';
 import { sample } from './support/prometheus.js';
-import { configFile, MAIN, startStandalone } from './support/standalone.js';
+import { configFile, isAlive, MAIN, startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('worker pool (node:cluster)', () => {
   let upstream: Upstream;
@@ -50,7 +41,7 @@ describe('worker pool (node:cluster)', () => {
 
     const pids = pool.pids();
     await pool.stop();
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
     expect(pids).toContain(second);
   });
 

@@ -83,17 +83,18 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
       live.delete(worker);
       const retired = retiring.delete(worker);
       if (live.size === 0) allExited.splice(0).forEach((done) => done());
-      settleListening(new Error(`a gateway worker exited before listening (${signal ?? `code ${code}`})`));
+      const how = signal ?? `code ${code}`;
+      settleListening(new Error(`a gateway worker exited before listening (${how})`));
       // A reload's new worker that failed is the reload's to report; the old ones still serve.
       if (stopping || retired || (reloading && !workerListening)) return;
       if (!started()) {
         stopping = true;
         for (const other of live) other.process.kill('SIGTERM');
-        rejectReady(new Error(`a gateway worker exited before listening (${signal ?? `code ${code}`})`));
+        rejectReady(new Error(`a gateway worker exited before listening (${how})`));
         return;
       }
       restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
-      log(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another in ${restartDelayMs} ms`);
+      log(`worker ${worker.process.pid} exited (${how}); starting another in ${restartDelayMs} ms`);
       setTimeout(() => stopping || void fork(), restartDelayMs).unref();
     });
     return listened;

@@ -41,3 +41,13 @@ export async function startStandalone(config: unknown, env: NodeJS.ProcessEnv = 
   });
   return { child, url, output: () => output, exited };
 }
+
+/** Whether a process of this id still runs. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
