@@ -10,6 +10,12 @@ export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 // The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
 export const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
 
+/** Debian's jemalloc (`apt-get install -y libjemalloc2`) to preload; undefined when absent. */
+export async function findJemalloc() {
+  const { stdout } = await run('sh', ['-c', 'ldconfig -p | grep -o "/[^ ]*/libjemalloc.so.2" | head -1']).catch(() => ({ stdout: '' }));
+  return stdout.trim() || undefined;
+}
+
 export const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 export const pinning = (await has('taskset')) && cpus().length >= 2;
 // The system under test gets core 0; the service and the load generator share core 1.

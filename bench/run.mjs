@@ -1,7 +1,7 @@
 // `npm run bench`: measures the gateway against the limit of one hop on this machine.
 // Everything listens on 127.0.0.1; every load is bounded by DURATION.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { has, here, pinning, rssMiB, start, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
+import { findJemalloc, has, here, pinning, rssMiB, start, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
@@ -10,6 +10,7 @@ const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
 const PEER_PORT = GATEWAY_PORT + 1;
 const NGINX_PORT = GATEWAY_PORT + 2;
 const WORKERS_PORT = GATEWAY_PORT + 3;
+const JEMALLOC_PORT = GATEWAY_PORT + 4;
 
 const load = (url) => wrk(url, { connections: CONNECTIONS, duration: DURATION });
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -42,6 +43,18 @@ const workers = start('0,1', process.execPath, [...START_FLAGS, here('../dist/ma
   HOST: '127.0.0.1',
 });
 const workersUrl = `http://127.0.0.1:${WORKERS_PORT}`;
+// The same gateway with jemalloc preloaded instead of glibc's malloc: an operator's choice, measured.
+const jemalloc = await findJemalloc();
+const gatewayJemalloc = jemalloc
+  ? start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
+      LOG_LEVEL,
+      GATEWAY_CONFIG: configFile,
+      PORT: String(JEMALLOC_PORT),
+      HOST: '127.0.0.1',
+      LD_PRELOAD: jemalloc,
+    })
+  : undefined;
+const jemallocUrl = `http://127.0.0.1:${JEMALLOC_PORT}`;
 const peer = start(0, process.execPath, [here('./fast-gateway.mjs')], {
   TARGET: `http://127.0.0.1:${upstreamPort}`,
   PORT: String(PEER_PORT),
@@ -49,7 +62,11 @@ const peer = start(0, process.execPath, [here('./fast-gateway.mjs')], {
 const peerUrl = `http://127.0.0.1:${PEER_PORT}`;
 const nginx = (await has('nginx')) ? startNginx(upstreamPort) : undefined;
 let peakRss = 0;
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(gateway.pid))), 200);
+let peakRssJemalloc = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, rssMiB(gateway.pid));
+  if (gatewayJemalloc) peakRssJemalloc = Math.max(peakRssJemalloc, rssMiB(gatewayJemalloc.pid));
+}, 200);
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
 function startNginx(port) {
@@ -79,12 +96,19 @@ http {
   return start(0, 'nginx', ['-p', prefix, '-c', `${prefix}nginx.conf`]);
 }
 
+// `peer`: the fast-gateway row a gateway row is compared with.
 const scenarios = [
   { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/hello` },
-  { name: 'gateway', url: `${gatewayUrl}/api/hello` },
-  { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached` },
-  { name: 'gateway-big', url: `${gatewayUrl}/api/big` },
-  { name: 'gateway-2-workers', url: `${workersUrl}/api/hello` },
+  { name: 'gateway', url: `${gatewayUrl}/api/hello`, peer: 'fast-gateway' },
+  { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached`, peer: 'fast-gateway-cache-hit' },
+  { name: 'gateway-big', url: `${gatewayUrl}/api/big`, peer: 'fast-gateway-big' },
+  { name: 'gateway-2-workers', url: `${workersUrl}/api/hello`, peer: 'fast-gateway' },
+  ...(gatewayJemalloc
+    ? [
+        { name: 'gateway-jemalloc', url: `${jemallocUrl}/api/hello`, peer: 'fast-gateway' },
+        { name: 'gateway-jemalloc-big', url: `${jemallocUrl}/api/big`, peer: 'fast-gateway-big' },
+      ]
+    : []),
   { name: 'fast-gateway', url: `${peerUrl}/api/hello` },
   { name: 'fast-gateway-cache-hit', url: `${peerUrl}/api/cached` },
   { name: 'fast-gateway-big', url: `${peerUrl}/api/big` },
@@ -94,6 +118,7 @@ const scenarios = [
 try {
   await waitForHttp(`${gatewayUrl}/api/hello`);
   await waitForHttp(`${workersUrl}/api/hello`);
+  if (gatewayJemalloc) await waitForHttp(`${jemallocUrl}/api/hello`);
   await waitForHttp(`${peerUrl}/api/hello`);
   if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
   await fetch(`${gatewayUrl}/api/cached`);
@@ -120,7 +145,7 @@ try {
   const byName = Object.fromEntries(rows.map((row) => [row.scenario, row]));
   const direct = byName.direct;
   // Each scenario against its fast-gateway counterpart (same path), and against our proxied path.
-  const peerOf = (name) => byName[name.replace(/^gateway(-2-workers)?/, 'fast-gateway')];
+  const peerOf = (name) => byName[scenarios.find((scenario) => scenario.name === name).peer];
   console.table(
     rows.map((row) => ({
       scenario: row.scenario,
@@ -130,18 +155,19 @@ try {
       'p99 ms': row.p99.toFixed(2),
       errors: row.errors,
       '× direct': (row.rps / direct.rps).toFixed(2),
-      '× fast-gateway': peerOf(row.scenario) && row.scenario.startsWith('gateway') ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
+      '× fast-gateway': peerOf(row.scenario) ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
     })),
   );
   console.log(`cache hit / proxied: ${(byName['gateway-cache-hit'].rps / byName.gateway.rps).toFixed(2)}×`);
-  console.log(`gateway peak RSS: ${peakRss.toFixed(1)} MiB`);
+  console.log(`gateway peak RSS: ${peakRss.toFixed(1)} MiB` + (gatewayJemalloc ? `; with jemalloc: ${peakRssJemalloc.toFixed(1)} MiB` : '; jemalloc rows left out (apt-get install -y libjemalloc2)'));
   const file = here(`./results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, duration: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinning, peakRssMiB: peakRss, rows }, null, 2));
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, duration: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinning, peakRssMiB: peakRss, peakRssJemallocMiB: gatewayJemalloc ? peakRssJemalloc : null, rows }, null, 2));
   console.log(`written to ${file}`);
 } finally {
   clearInterval(sampler);
   gateway.kill('SIGTERM');
   workers.kill('SIGTERM');
+  gatewayJemalloc?.kill('SIGTERM');
   peer.kill('SIGTERM');
   nginx?.kill('SIGQUIT');
   upstream.kill('SIGTERM');
