@@ -59,8 +59,8 @@ const loggerProvider: Provider = {
 /** The metrics, with the memory store's figures when there is one. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
-  inject: [{ token: RESPONSE_STORE, optional: true }],
-  useFactory: (store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store)),
+  inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }],
+  useFactory: (options: GatewayOptions, store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store), options.metrics !== false),
 };
 
 /** terminus for the health endpoints; a failed check is logged on one line. */

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gateway.js';
 import { rawGet, rawRequest } from './support/raw-http.js';
 import { until } from './support/wait.js';
-import { startUpstream, type Upstream } from './support/upstream.js';
+import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -22,7 +22,6 @@ function capturingLogger(level = 'info') {
   return { logger: pino({ level }, stream), lines };
 }
 
-
 describe.each(MOUNT_MODES)('access log and request ids (%s)', (mode) => {
   let upstream: Upstream;
   let gateway: RunningGateway;
@@ -31,13 +30,14 @@ describe.each(MOUNT_MODES)('access log and request ids (%s)', (mode) => {
 
   beforeAll(async () => {
     upstream = await startUpstream((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'x-cache-timeout': req.url === '/cached' ? '1 minute' : '' });
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-cache-timeout': req.url!.startsWith('/cached') ? '1 minute' : '' });
       if (req.url !== '/stream') return res.end('hello');
       // Never ends on its own: the client leaves first.
       const timer = setInterval(() => res.write('more '), 5);
       res.on('close', () => clearInterval(timer));
     });
-    gateway = await startGateway({ logger, cache: {}, routes: [{ prefix: '/api', target: upstream.url }] }, mode);
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    gateway = await startGateway({ logger, cache: {}, routes: [{ prefix: '/api', target: upstream.url }, { prefix: '/dead', target: dead }] }, mode);
   });
   afterAll(async () => {
     await gateway.close();
@@ -98,6 +98,18 @@ describe.each(MOUNT_MODES)('access log and request ids (%s)', (mode) => {
     }
     const generated = await request(gateway.url).get('/api/c').expect(200);
     expect(generated.headers['x-request-id']).toMatch(UUID);
+  });
+
+  it('returns the id on every kind of answer: cache hit, 304, refused request, failed service', async () => {
+    await request(gateway.url).get('/api/cached?ids').expect(200).expect('x-cache', 'MISS');
+    const hit = await request(gateway.url).get('/api/cached?ids').set('x-request-id', 'hit-1').expect(200).expect('x-cache', 'HIT');
+    expect(hit.headers['x-request-id']).toBe('hit-1');
+    const notModified = await request(gateway.url).get('/api/cached?ids').set('if-none-match', hit.headers.etag).set('x-request-id', 'hit-2').expect(304);
+    expect(notModified.headers['x-request-id']).toBe('hit-2');
+    const refused = await request(gateway.url).get('/api/a/../b').set('x-request-id', 'refused-1').expect(400);
+    expect(refused.headers['x-request-id']).toBe('refused-1');
+    const failed = await request(gateway.url).get('/dead/x').set('x-request-id', 'dead-1').expect(502);
+    expect(failed.headers['x-request-id']).toBe('dead-1');
   });
 });
 

@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { GATEWAY_METRICS } from '../src/gateway.constants.js';
+import type { GatewayMetrics } from '../src/metrics/index.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { sample } from './support/prometheus.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
@@ -80,6 +82,10 @@ describe('metrics options', () => {
       expect((await request(moved.url).get('/internal/metrics').expect(200)).text).toContain('nest_gateway_requests_total');
       expect((await request(off.url).get('/metrics').expect(200)).body.url).toBe('/metrics');
       expect(upstream.seen.map((seen) => seen.url)).toEqual(['/metrics']);
+      // Off means nothing counted or sampled, not only nothing served.
+      const registry = off.app.get<GatewayMetrics>(GATEWAY_METRICS).registry;
+      expect(await registry.metrics()).not.toMatch(/^nest_gateway_(requests_total|process_cpu)/m);
+      expect(await moved.app.get<GatewayMetrics>(GATEWAY_METRICS).registry.metrics()).toMatch(/^nest_gateway_process_cpu/m);
     } finally {
       await moved.close();
       await off.close();

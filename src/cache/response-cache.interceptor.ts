@@ -3,7 +3,9 @@ import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestI
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { from, type Observable, of, switchMap } from 'rxjs';
 import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_HIT } from '../gateway.constants.js';
+import { requestIdHeader } from '../logging/index.js';
 import { type CacheEntry, createCacheEntry, matchesIfNoneMatch } from './cache-entry.js';
+import { markServedFromCache } from './cache-result.js';
 import { parseExpirePatterns } from './cache-expiry.js';
 import { buildCacheKey, type CacheAwareRequest } from './cache-key.js';
 import { ResponseCacheService } from './response-cache.service.js';
@@ -165,14 +167,15 @@ export class ResponseCacheInterceptor implements NestInterceptor {
   private writeHit(reply: FastifyReply, req: IncomingMessage, entry: CacheEntry): void {
     reply.hijack();
     const res = reply.raw;
+    markServedFromCache(res);
     const age = String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
     if (matchesIfNoneMatch(req.headers['if-none-match'] as string | undefined, entry.etag)) {
-      res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
+      res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, ...requestIdHeader(req) });
       res.end();
       return;
     }
     const length = entry.status === 204 ? {} : { 'content-length': entry.body.length };
-    res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age });
+    res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, ...requestIdHeader(req) });
     res.end(req.method === 'HEAD' ? undefined : entry.body);
   }
 }

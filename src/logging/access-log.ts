@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyRequest } from 'fastify';
-import { X_CACHE } from '../gateway.constants.js';
 import type { GatewayLogger } from './logger.js';
 
 /** What the access log says of the route a request matched. */
@@ -15,11 +14,11 @@ export function startAccessLine(
   request: FastifyRequest,
   route: RouteLabel,
   id: string,
-): (res: ServerResponse) => void {
+): (res: ServerResponse, cache: string | undefined) => void {
   const started = process.hrtime.bigint();
   const socket = request.raw.socket;
   const writtenBefore = socket.bytesWritten;
-  return (res) =>
+  return (res, cache) =>
     logger.info({
       reqId: id,
       method: request.raw.method,
@@ -28,7 +27,7 @@ export function startAccessLine(
       target: route.target,
       status: res.statusCode,
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      cache: res.getHeader(X_CACHE) ?? '-',
+      cache: cache ?? '-',
       bytes: socket.bytesWritten - writtenBefore,
       ...(res.writableFinished ? {} : { aborted: true }),
     });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 
 export const X_REQUEST_ID = 'x-request-id';
 // What a client may choose: enough for UUIDs, ULIDs and trace ids, nothing that could break a log line.
@@ -7,12 +7,19 @@ const VALID_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 /**
  * The request's id: the client's `x-request-id` when it is a sane token, a new UUID otherwise.
- * Set on the request (so the service gets it) and on the response (so the client sees it).
+ * Set on the request, so the service gets it. Whatever writes the response head adds it there
+ * (`requestIdHeader`): set on the response now, it would push every later `writeHead` onto
+ * Node's slow path, which costs a cache hit about a tenth of its time.
  */
-export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
+export function assignRequestId(req: IncomingMessage): string {
   const sent = req.headers[X_REQUEST_ID];
   const id = typeof sent === 'string' && VALID_REQUEST_ID.test(sent) ? sent : randomUUID();
   req.headers[X_REQUEST_ID] = id;
-  res.setHeader(X_REQUEST_ID, id);
   return id;
+}
+
+/** The `x-request-id` header for the response to a gateway route's request, to spread into a head. */
+export function requestIdHeader(req: IncomingMessage): { [X_REQUEST_ID]?: string } {
+  const id = req.headers[X_REQUEST_ID];
+  return id === undefined ? {} : { [X_REQUEST_ID]: id as string };
 }

@@ -5,6 +5,7 @@ import type { StoreStats } from '../cache/stores/response-store.interface.js';
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
 const PREFIX = 'nest_gateway_';
+const ignoreExchange = () => undefined;
 
 /**
  * The gateway's Prometheus metrics, in a registry of its own (a host application's global
@@ -44,7 +45,15 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  constructor(storeStats?: () => StoreStats) {
+  /**
+   * @param counting false when nobody reads the metrics (`metrics: false`): no process metrics
+   *   are sampled and requests cost no metrics call.
+   */
+  constructor(
+    storeStats?: () => StoreStats,
+    private readonly counting = true,
+  ) {
+    if (!counting) return;
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     if (!storeStats) return;
     const stat = (name: string, help: string, read: (stats: StoreStats) => number) =>
@@ -63,6 +72,7 @@ export class GatewayMetrics {
 
   /** Counts a request now and returns what to call when its response has ended. */
   startExchange(route: string, method: string): (status: number, cache: string | undefined) => void {
+    if (!this.counting) return ignoreExchange;
     this.inFlight.inc();
     const stopTimer = this.duration.startTimer({ route });
     return (status, cache) => {

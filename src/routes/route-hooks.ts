@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { ResponseCacheInterceptor } from '../cache/index.js';
-import { GATEWAY_CACHE_FIRST, GATEWAY_ROUTE_CONFIG, GATEWAY_ROUTE_LABEL, X_CACHE } from '../gateway.constants.js';
-import { assignRequestId, type GatewayLogger, type RouteLabel, startAccessLine } from '../logging/index.js';
+import { cacheResultOf, type ResponseCacheInterceptor } from '../cache/index.js';
+import { GATEWAY_CACHE_FIRST, GATEWAY_ROUTE_CONFIG, GATEWAY_ROUTE_LABEL } from '../gateway.constants.js';
+import { assignRequestId, type GatewayLogger, type RouteLabel, startAccessLine, X_REQUEST_ID } from '../logging/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import { hideContentType, installPassthroughParser, restoreContentType } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
@@ -52,20 +52,27 @@ export function installRouteHooks(fastify: FastifyInstance, options: RouteHooksO
   fastify.addHook('onRequest', (request, reply, done) => {
     const config = request.routeOptions.config;
     if (config?.[GATEWAY_ROUTE_CONFIG] !== true) return done();
-    const id = assignRequestId(request.raw, reply.raw);
+    const id = assignRequestId(request.raw);
     const label = config[GATEWAY_ROUTE_LABEL]!;
     const counted = metrics.startExchange(label.prefix, request.raw.method!);
     const logLine = accessLog && startAccessLine(accessLog, request, label, id);
     // One listener for both: the exchange ends here whichever way, answered, refused or cut.
     reply.raw.once('close', () => {
       const res = reply.raw;
-      counted(res.statusCode, res.getHeader(X_CACHE) as string | undefined);
-      if (logLine) logLine(res);
+      const cache = cacheResultOf(res);
+      counted(res.statusCode, cache);
+      if (logLine) logLine(res, cache);
     });
     const refused = refuseRequestTarget(request.url, maxUrlLength);
     if (!refused) return done();
     const { statusCode, message } = refused;
     void reply.code(statusCode).header('connection', 'close').send({ statusCode, error: STATUS_CODES[statusCode], message });
+  });
+  // Answers fastify sends for a gateway route (errors from hooks, guards, the body limit) carry
+  // the id too; proxied responses and cache hits add it where they write their head.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (request.routeOptions.config?.[GATEWAY_ROUTE_CONFIG] === true) void reply.header(X_REQUEST_ID, request.raw.headers[X_REQUEST_ID]);
+    done(null, payload);
   });
   fastify.addHook('onRoute', (route) => {
     const config = route.config;
