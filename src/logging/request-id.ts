@@ -18,8 +18,10 @@ export function assignRequestId(req: IncomingMessage): string {
   return id;
 }
 
-/** The `x-request-id` header for the response to a gateway route's request, to spread into a head. */
-export function requestIdHeader(req: IncomingMessage): { [X_REQUEST_ID]?: string } {
-  const id = req.headers[X_REQUEST_ID];
-  return id === undefined ? {} : { [X_REQUEST_ID]: id as string };
+/**
+ * The `x-request-id` header for the response, to spread into a head. Every gateway route's
+ * request has its id by then: the first gateway hook assigns it.
+ */
+export function requestIdHeader(req: IncomingMessage): { [X_REQUEST_ID]: string } {
+  return { [X_REQUEST_ID]: req.headers[X_REQUEST_ID] as string };
 }

@@ -5,7 +5,7 @@ import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-pr
 import type { OnResponseHook } from '../config/gateway-options.interface.js';
 import { GATEWAY_METRICS, UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import { requestIdHeader } from '../logging/index.js';
+import { requestIdHeader, X_REQUEST_ID } from '../logging/index.js';
 import { hookFailureBody } from '../gateway.errors.js';
 import { throttledWarning } from '../throttled-warning.js';
 import { createUpstreamAgents, destroyUpstreamAgents } from './agents.js';
@@ -126,7 +126,7 @@ export class ProxyService implements BeforeApplicationShutdown, OnApplicationShu
       // latter would keep open a connection the client asked to close. http-proxy copies what is
       // left and sets `connection` when absent, so it is set from Node's own decision.
       stripHopByHopHeaders(proxyRes.headers);
-      Object.assign(proxyRes.headers, requestIdHeader(req));
+      proxyRes.headers[X_REQUEST_ID] = req.headers[X_REQUEST_ID];
       proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive && !this.draining ? 'keep-alive' : 'close';
       // A target that dies mid-body must not leave the client waiting, nor let it take the
       // truncated body for a whole one: cut the client connection too.

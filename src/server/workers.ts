@@ -84,13 +84,14 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
       const retired = retiring.delete(worker);
       if (live.size === 0) allExited.splice(0).forEach((done) => done());
       const how = signal ?? `code ${code}`;
-      settleListening(new Error(`a gateway worker exited before listening (${how})`));
+      const exitedEarly = new Error(`a gateway worker exited before listening (${how})`);
+      settleListening(exitedEarly);
       // A reload's new worker that failed is the reload's to report; the old ones still serve.
       if (stopping || retired || (reloading && !workerListening)) return;
       if (!started()) {
         stopping = true;
         for (const other of live) other.process.kill('SIGTERM');
-        rejectReady(new Error(`a gateway worker exited before listening (${how})`));
+        rejectReady(exitedEarly);
         return;
       }
       restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
