@@ -1,6 +1,7 @@
 // Helpers shared by the bench and the soak: processes pinned to cores, wrk, RSS.
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -10,22 +11,20 @@ export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 // The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
 export const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
 
-/** Debian's jemalloc (`apt-get install -y libjemalloc2`) to preload; undefined when absent. */
-export async function findJemalloc() {
-  const { stdout } = await run('sh', ['-c', 'ldconfig -p | grep -o "/[^ ]*/libjemalloc.so.2" | head -1']).catch(() => ({ stdout: '' }));
-  return stdout.trim() || undefined;
-}
-
 export const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 export const pinning = (await has('taskset')) && cpus().length >= 2;
 // The system under test gets core 0; the service and the load generator share core 1.
 export const pinned = (core, command, args) => (pinning ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
 
-export function start(core, command, args, env = {}) {
+/**
+ * Starts `command` pinned to `core`. `stdout: 'pipe'` (default) reads the child's stdout (for
+ * waitForLine); `stdout: 'ignore'` gives the child /dev/null as its fd 1, so nobody reads it.
+ */
+export function start(core, command, args, env = {}, { stdout = 'pipe' } = {}) {
   const [bin, argv] = pinned(core, command, args);
-  const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
   // Always read: an unread pipe fills, and the child's logging then stalls or piles up in its memory.
-  child.stdout.on('data', () => undefined);
+  child.stdout?.on('data', () => undefined);
   return child;
 }
 
@@ -33,6 +32,32 @@ export async function waitForLine(child) {
   return new Promise((resolve, reject) => {
     child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()));
     child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+const exited = (child) => child.exitCode !== null || child.signalCode !== null;
+
+/** Ends each child by its PID (`signal`, then SIGKILL after `graceMs`) and waits until all have exited. */
+export async function stopAll(children, { signal = 'SIGTERM', graceMs = 5000 } = {}) {
+  await Promise.all(
+    children.map(async (child) => {
+      if (!child.pid || exited(child)) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(child.stopSignal ?? signal);
+      const timer = setTimeout(() => exited(child) || child.kill('SIGKILL'), graceMs);
+      await gone;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** A port nothing listens on at the moment, on 127.0.0.1. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
   });
 }
 
@@ -65,10 +90,10 @@ const toMB = (text) => {
   return (Number(value) * { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[unit]) / 1024 ** 2;
 };
 
-/** Loads `url` with wrk (on core 1) for `duration` seconds; what it measured, errors included. */
-export async function wrk(url, { connections, duration }) {
+/** Loads `url` with wrk (on core 1) for `duration` seconds; what it measured, errors included. `signal` ends wrk early. */
+export async function wrk(url, { connections, duration, signal }) {
   const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', url]);
-  const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000 });
+  const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000, signal });
   if (!/Requests\/sec/.test(stdout) || !/99%/.test(stdout)) throw new Error(`unexpected wrk output for ${url}:\n${stdout}`);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const sockets = socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;

@@ -1,75 +1,66 @@
-// `npm run bench`: measures the gateway against the limit of one hop on this machine.
-// Everything listens on 127.0.0.1; every load is bounded by DURATION.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { findJemalloc, has, here, pinning, rssMiB, start, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
+// `npm run bench`: our gateway against fast-gateway 5, nginx and two Node floors, like for like,
+// all in one run. Everything listens on 127.0.0.1; every load is bounded by DURATION; every
+// process it starts is ended by its PID when the run ends, fails or is interrupted.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { report } from './report.mjs';
+import { freePort, has, here, pinning, rssMiB, run, start, START_FLAGS, stopAll, waitForHttp, waitForLine, wrk } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
-const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 18181);
-const PEER_PORT = GATEWAY_PORT + 1;
-const NGINX_PORT = GATEWAY_PORT + 2;
-const WORKERS_PORT = GATEWAY_PORT + 3;
-const JEMALLOC_PORT = GATEWAY_PORT + 4;
-
-const load = (url) => wrk(url, { connections: CONNECTIONS, duration: DURATION });
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+// One unmeasured load per scenario before the first round, so that no row is measured cold.
+const WARMUP = Number(process.env.WARMUP ?? 1);
 
 if (!(await has('wrk'))) {
   console.error('bench needs wrk (Debian: apt-get install -y wrk)');
   process.exit(1);
 }
 
-const upstream = start(1, process.execPath, [here('./upstream.mjs')]);
-const upstreamPort = Number(await waitForLine(upstream));
-const configFile = here('./results/bench-gateway.json');
-mkdirSync(here('./results'), { recursive: true });
-writeFileSync(configFile, JSON.stringify({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: `http://127.0.0.1:${upstreamPort}` }] }));
-// No access log, as nginx here (access_log off) and fast-gateway (none): the rows compare proxying.
-const LOG_LEVEL = process.env.LOG_LEVEL ?? 'warn';
-const gateway = start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
-  LOG_LEVEL,
-  GATEWAY_CONFIG: configFile,
-  PORT: String(GATEWAY_PORT),
-  HOST: '127.0.0.1',
-});
-const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}`;
-// Two workers need both cores: this one is not pinned, and shares them with the service and wrk.
-const workers = start('0,1', process.execPath, [...START_FLAGS, here('../dist/main.js')], {
-  LOG_LEVEL,
-  GATEWAY_CONFIG: configFile,
-  GATEWAY_WORKERS: '2',
-  PORT: String(WORKERS_PORT),
-  HOST: '127.0.0.1',
-});
-const workersUrl = `http://127.0.0.1:${WORKERS_PORT}`;
-// The same gateway with jemalloc preloaded instead of glibc's malloc: an operator's choice, measured.
-const jemalloc = await findJemalloc();
-const gatewayJemalloc = jemalloc
-  ? start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
-      LOG_LEVEL,
-      GATEWAY_CONFIG: configFile,
-      PORT: String(JEMALLOC_PORT),
-      HOST: '127.0.0.1',
-      LD_PRELOAD: jemalloc,
-    })
-  : undefined;
-const jemallocUrl = `http://127.0.0.1:${JEMALLOC_PORT}`;
-const peer = start(0, process.execPath, [here('./fast-gateway.mjs')], {
-  TARGET: `http://127.0.0.1:${upstreamPort}`,
-  PORT: String(PEER_PORT),
-});
-const peerUrl = `http://127.0.0.1:${PEER_PORT}`;
-const nginx = (await has('nginx')) ? startNginx(upstreamPort) : undefined;
-let peakRss = 0;
-let peakRssJemalloc = 0;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, rssMiB(gateway.pid));
-  if (gatewayJemalloc) peakRssJemalloc = Math.max(peakRssJemalloc, rssMiB(gatewayJemalloc.pid));
-}, 200);
+const version = (name) => JSON.parse(readFileSync(here(`../node_modules/${name}/package.json`), 'utf8')).version;
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+// Every child, so that the end of the run (normal, failed or interrupted) stops each by its PID.
+const children = [];
+const stopLoad = new AbortController();
+let stopping;
+let sampler;
+const cleanUp = () => {
+  stopping ??= (clearInterval(sampler), stopLoad.abort(), stopAll(children));
+  return stopping;
+};
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    console.error(`bench: ${signal}, stopping what it started`);
+    cleanUp().then(() => process.exit(130));
+  });
+}
+// A system that exits during the run ends the run: its rows would be meaningless.
+let reportDeath;
+const died = new Promise((_, reject) => (reportDeath = reject));
+died.catch(() => undefined);
+const guard = (promise) => Promise.race([promise, died]);
+
+function launch(name, core, command, args, env, options) {
+  const child = start(core, command, args, env, options);
+  children.push(child);
+  child.once('exit', (code, signal) => stopping || reportDeath(new Error(`${name} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`)));
+  child.once('error', (error) => stopping || reportDeath(new Error(`${name}: ${error.message}`)));
+  return child;
+}
+
+const node = (name, core, script, env, options) => launch(name, core, process.execPath, [script], env, options);
+const gatewayProcess = (name, core, config, env) => {
+  const file = here(`./results/${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  return launch(name, core, process.execPath, [...START_FLAGS, here('../dist/main.js')], { GATEWAY_CONFIG: file, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, { stdout: 'ignore' });
+};
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
-function startNginx(port) {
+async function startNginx(upstreamPort, port) {
   const prefix = here('./results/nginx/');
   mkdirSync(prefix, { recursive: true });
   writeFileSync(
@@ -81,9 +72,14 @@ error_log ${prefix}error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
-  upstream service { server 127.0.0.1:${port}; keepalive 64; }
+  client_body_temp_path ${prefix}client_body;
+  proxy_temp_path ${prefix}proxy;
+  # Room for a 64 KiB answer in memory, so that nginx never spills it to a temporary file.
+  proxy_buffer_size 16k;
+  proxy_buffers 8 16k;
+  upstream service { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
-    listen 127.0.0.1:${NGINX_PORT};
+    listen 127.0.0.1:${port};
     location /api/ {
       proxy_pass http://service/;
       proxy_http_version 1.1;
@@ -93,82 +89,133 @@ http {
 }
 `,
   );
-  return start(0, 'nginx', ['-p', prefix, '-c', `${prefix}nginx.conf`]);
+  const child = launch('nginx', 0, 'nginx', ['-e', `${prefix}error.log`, '-p', prefix, '-c', `${prefix}nginx.conf`], {}, { stdout: 'ignore' });
+  child.stopSignal = 'SIGQUIT';
+  return child;
 }
 
-// `peer`: the fast-gateway row a gateway row is compared with.
-const scenarios = [
-  { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/hello` },
-  { name: 'gateway', url: `${gatewayUrl}/api/hello`, peer: 'fast-gateway' },
-  { name: 'gateway-cache-hit', url: `${gatewayUrl}/api/cached`, peer: 'fast-gateway-cache-hit' },
-  { name: 'gateway-big', url: `${gatewayUrl}/api/big`, peer: 'fast-gateway-big' },
-  { name: 'gateway-2-workers', url: `${workersUrl}/api/hello`, peer: 'fast-gateway' },
-  ...(gatewayJemalloc
-    ? [
-        { name: 'gateway-jemalloc', url: `${jemallocUrl}/api/hello`, peer: 'fast-gateway' },
-        { name: 'gateway-jemalloc-big', url: `${jemallocUrl}/api/big`, peer: 'fast-gateway-big' },
-      ]
-    : []),
-  { name: 'fast-gateway', url: `${peerUrl}/api/hello` },
-  { name: 'fast-gateway-cache-hit', url: `${peerUrl}/api/cached` },
-  { name: 'fast-gateway-big', url: `${peerUrl}/api/big` },
-  ...(nginx ? [{ name: 'nginx', url: `http://127.0.0.1:${NGINX_PORT}/api/hello` }] : []),
-];
+const paths = { hello: '/api/hello', big: '/api/big' };
 
 try {
-  await waitForHttp(`${gatewayUrl}/api/hello`);
-  await waitForHttp(`${workersUrl}/api/hello`);
-  if (gatewayJemalloc) await waitForHttp(`${jemallocUrl}/api/hello`);
-  await waitForHttp(`${peerUrl}/api/hello`);
-  if (nginx) await waitForHttp(`http://127.0.0.1:${NGINX_PORT}/api/hello`);
-  await fetch(`${gatewayUrl}/api/cached`);
-  await fetch(`${peerUrl}/api/cached`);
-  console.log(`nest-gateway bench: ${DURATION}s × ${ROUNDS} rounds per scenario, ${CONNECTIONS} connections, wrk -t1; gateway runs with node ${START_FLAGS.join(' ') || '(no flags)'}, LOG_LEVEL=${LOG_LEVEL}; ` +
-    (pinning ? 'gateway (and fast-gateway, nginx) pinned to core 0, service and wrk to core 1 (taskset); gateway-2-workers on both cores' : 'no CPU pinning (taskset or a second core missing)'));
-  const samples = Object.fromEntries(scenarios.map(({ name }) => [name, []]));
+  mkdirSync(here('./results'), { recursive: true });
+  const upstream = node('upstream', 1, here('./upstream.mjs'));
+  const upstreamPort = Number(await guard(waitForLine(upstream)));
+  const target = `http://127.0.0.1:${upstreamPort}`;
+  const nginxVersion = (await has('nginx')) ? (await run('nginx', ['-v'])).stderr.trim().replace(/^nginx version: /, '') : undefined;
+  if (!nginxVersion) console.log('nginx is not installed: its row is left out (Debian: apt-get install -y nginx)');
+  const gatewayFlags = START_FLAGS.join(' ') || '(no flags)';
+
+  // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
+  const systems = [
+    { key: 'direct', label: 'direct', paths: { hello: '/hello', big: '/big', hit: '/cached' }, setup: 'bench/upstream.mjs alone (node:http, keep-alive), core 1 beside wrk; its cache-hit cell is the upstream answering /cached itself' },
+    { key: 'floor-node-http', label: 'floor: node:http', paths, run: (port) => node('floor-node-http', 0, here('./floor-node-http.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: 'bench/floor-node-http.mjs, core 0: node:http server, node:http client with a keep-alive Agent, bodies piped both ways' },
+    { key: 'floor-undici', label: 'floor: undici', paths, run: (port) => node('floor-undici', 0, here('./floor-undici.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `bench/floor-undici.mjs, core 0: node:http server, undici ${version('undici')} Pool.dispatch, streamed request body, legacy handler writing raw headers and chunks with back-pressure` },
+    ...(nginxVersion ? [{ key: 'nginx', label: 'nginx', paths, run: (port) => startNginx(upstreamPort, port), setup: `${nginxVersion}, core 0: worker_processes 1, upstream keepalive 64, access_log off, proxy_buffers 8 16k` }] : []),
+    { key: 'fast-gateway', label: 'fast-gateway', paths, run: (port) => node('fast-gateway', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} (bench/fast-gateway.mjs), core 0: no middlewares` },
+    { key: 'fast-gateway-cache', label: 'fast-gateway + http-cache-middleware', paths: { hit: '/api/cached' }, run: (port) => node('fast-gateway-cache', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port), CACHE: '1' }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} with http-cache-middleware ${version('http-cache-middleware')} (CACHE=1), core 0: memory store, /cached kept by x-cache-timeout` },
+    { key: 'gateway', label: 'gateway', paths, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (node ${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)` },
+    { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout is /dev/null at the fd level' },
+    { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
+    { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
+  ];
+  const taken = new Set([upstreamPort]);
+  for (const system of systems) {
+    if (!system.run) {
+      system.base = target;
+      continue;
+    }
+    let port;
+    do port = await freePort();
+    while (taken.has(port));
+    taken.add(port);
+    system.base = `http://127.0.0.1:${port}`;
+    system.child = await system.run(port);
+  }
+  const peakRss = {};
+  sampler = setInterval(() => {
+    for (const { key, rss, child } of systems) if (rss) peakRss[key] = Math.max(peakRss[key] ?? 0, rssMiB(child.pid));
+  }, 200);
+
+  // Each system answers every path it is measured on, in full (as many bytes as the upstream
+  // alone, which comes first); the cache rows hit, the others never do.
+  const expectedBytes = {};
+  for (const system of systems) {
+    await guard(waitForHttp(system.base + Object.values(system.paths)[0]));
+    for (const [kind, path] of Object.entries(system.paths)) {
+      const answers = [];
+      for (let i = 0; i < 2; i++) answers.push(await guard(fetch(system.base + path).then(async (res) => ({ res, bytes: (await res.arrayBuffer()).byteLength }))));
+      const { res, bytes } = answers[1];
+      expectedBytes[kind] ??= bytes;
+      const expected = expectedBytes[kind];
+      const hit = res.headers.get('x-cache-hit') === '1';
+      if (res.status !== 200 || bytes !== expected) throw new Error(`${system.label} ${path}: ${res.status} with ${bytes} bytes, expected 200 with ${expected}`);
+      if (hit !== (kind === 'hit' && system.key !== 'direct')) throw new Error(`${system.label} ${path}: the second answer ${hit ? 'was' : 'was not'} a cache hit`);
+    }
+  }
+
+  const scenarios = systems.flatMap((system) => Object.entries(system.paths).map(([kind, path]) => ({ system, kind, url: system.base + path })));
+  const load = (url, duration) => guard(wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal }));
+  console.log(
+    `nest-gateway bench: ${scenarios.length} scenarios × ${ROUNDS} rounds of ${DURATION}s (after ${WARMUP}s warm-up each), alternating order, medians; ` +
+      `wrk -t1 -c${CONNECTIONS}; node ${process.version}; ` +
+      (pinning ? 'systems under test on core 0, upstream and wrk on core 1 (taskset)' : 'NO CPU pinning (taskset or a second core missing)'),
+  );
+  const warmUpErrors = {};
+  if (WARMUP > 0) {
+    for (const { system, kind, url } of scenarios) {
+      const result = await load(url, WARMUP);
+      if (result.errors) warmUpErrors[`${system.key} ${kind}`] = result.errors;
+    }
+  }
+  const samples = new Map(scenarios.map((scenario) => [scenario, []]));
   for (let round = 0; round < ROUNDS; round++) {
     // Alternating order, so that drift of a shared machine hits every scenario alike.
     const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
-    for (const { name, url } of order) samples[name].push(await load(url));
+    for (const scenario of order) samples.get(scenario).push(await load(scenario.url, DURATION));
   }
-  const rows = scenarios.map(({ name }) => {
-    const runs = samples[name];
-    return {
-      scenario: name,
+  clearInterval(sampler);
+
+  const results = Object.fromEntries(systems.map((system) => [system.key, {}]));
+  for (const [{ system, kind }, runs] of samples) {
+    results[system.key][kind] = {
       rps: median(runs.map((r) => r.rps)),
       mbps: median(runs.map((r) => r.mbps)),
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
-      errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      socketErrors: runs.reduce((sum, r) => sum + r.socketErrors, 0),
+      non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+      runs,
     };
-  });
-  const byName = Object.fromEntries(rows.map((row) => [row.scenario, row]));
-  const direct = byName.direct;
-  // Each scenario against its fast-gateway counterpart (same path), and against our proxied path.
-  const peerOf = (name) => byName[scenarios.find((scenario) => scenario.name === name).peer];
-  console.table(
-    rows.map((row) => ({
-      scenario: row.scenario,
-      'req/s': Math.round(row.rps),
-      'MB/s': row.mbps.toFixed(1),
-      'p50 ms': row.p50.toFixed(2),
-      'p99 ms': row.p99.toFixed(2),
-      errors: row.errors,
-      '× direct': (row.rps / direct.rps).toFixed(2),
-      '× fast-gateway': peerOf(row.scenario) ? (row.rps / peerOf(row.scenario).rps).toFixed(2) : '',
-    })),
-  );
-  console.log(`cache hit / proxied: ${(byName['gateway-cache-hit'].rps / byName.gateway.rps).toFixed(2)}×`);
-  console.log(`gateway peak RSS: ${peakRss.toFixed(1)} MiB` + (gatewayJemalloc ? `; with jemalloc: ${peakRssJemalloc.toFixed(1)} MiB` : '; jemalloc rows left out (apt-get install -y libjemalloc2)'));
+  }
+  const { table, targets } = report(systems, results, peakRss);
+  console.log(`\n${table.join('\n')}\n`);
+  console.log(`Targets (${targets.filter((t) => t.pass).length}/${targets.length} pass):`);
+  for (const { target: name, pass, figures } of targets) console.log(`${pass ? 'PASS' : 'FAIL'}  ${name}: ${figures}`);
+  if (Object.keys(warmUpErrors).length) console.log(`(warm-up loads, not counted above, had errors: ${JSON.stringify(warmUpErrors)})`);
+
   const file = here(`./results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, duration: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinning, peakRssMiB: peakRss, peakRssJemallocMiB: gatewayJemalloc ? peakRssJemalloc : null, rows }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        gatewayFlags: START_FLAGS,
+        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, pinning },
+        systems: systems.map(({ key, label, setup, paths: measured }) => ({ key, label, setup, paths: measured, peakRssMiB: peakRss[key] ?? null, results: results[key] })),
+        warmUpErrors,
+        targets,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`written to ${file}`);
+} catch (error) {
+  console.error(`bench failed: ${error.message}`);
+  process.exitCode = 1;
 } finally {
-  clearInterval(sampler);
-  gateway.kill('SIGTERM');
-  workers.kill('SIGTERM');
-  gatewayJemalloc?.kill('SIGTERM');
-  peer.kill('SIGTERM');
-  nginx?.kill('SIGQUIT');
-  upstream.kill('SIGTERM');
+  await cleanUp();
 }
+// Nothing of ours is left running; leftover timers (a readiness poll cut short) need not be waited for.
+process.exit();
