@@ -75,3 +75,6 @@ export const X_CACHE_HIT = 'x-cache-hit';
 export const RESPONSE_STORE = 'GATEWAY:RESPONSE_STORE';
 /** Injection token of the cache options (empty when the cache is off). */
 export const GATEWAY_CACHE_OPTIONS = 'GATEWAY:CACHE_OPTIONS';
+
+/** The request id header: kept from the client when sane, sent to the service and on every answer. */
+export const X_REQUEST_ID = 'x-request-id';

@@ -1,20 +1,11 @@
-import {
-  type DynamicModule,
-  Inject,
-  type MiddlewareConsumer,
-  Module,
-  type NestModule,
-  type OnModuleInit,
-  Optional,
-  type Provider,
-  RequestMethod,
-} from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { createCache } from 'cache-manager';
-import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
+import { type CacheResult, createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import type { FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
 import { validateGatewayOptions } from './config/gateway-options.schema.js';
 import {
@@ -27,6 +18,7 @@ import {
   GATEWAY_ROUTES,
   GATEWAY_VALIDATED_OPTIONS,
   RESPONSE_STORE,
+  UPSTREAM_WARNING_INTERVAL_MS,
 } from './gateway.constants.js';
 import {
   GATEWAY_ASYNC_OPTIONS_TYPE,
@@ -34,20 +26,31 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger } from './logging/index.js';
+import { createGatewayLogger, type GatewayLogger, startAccessLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService } from './proxy/index.js';
 import {
   type CompiledRoute,
   compileRoutes,
-  createRouteController,
-  installRouteHooks,
+  type Exchange,
+  type ExchangeObserver,
+  type GuardedStages,
   listRoutes,
   mountRoutes,
+  RoutePipeline,
 } from './routes/index.js';
+import { throttledWarning } from './throttled-warning.js';
 
-/** Whether routes are Nest controllers (`forRoot`) or mounted on fastify at init (`forRootAsync`). */
-const ROUTES_AS_CONTROLLERS = 'GATEWAY:ROUTES_AS_CONTROLLERS';
+// Handlers get fastify's (request, reply) as they are: with param metadata, Nest would await each
+// argument, and a FastifyReply is a thenable that settles only once the response is sent.
+const NO_PARAM_METADATA = 'nest-gateway:no-param-metadata';
+// Node's default `maxHeadersCount`, when the server leaves it unset.
+const NODE_MAX_HEADERS_COUNT = 2000;
+
+/** What the host application's global guards and interceptors see as the handler of a gateway route. */
+class GatewayRouteHandler {
+  constructor(readonly forward: GuardedStages) {}
+}
 
 /** The options' pino logger, or a new one on stdout. */
 const loggerProvider: Provider = {
@@ -62,6 +65,9 @@ const metricsProvider: Provider = {
   inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }],
   useFactory: (options: GatewayOptions, store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store), options.metrics !== false),
 };
+
+/** What both ways of registering the module provide. */
+const commonProviders: Provider[] = [ProxyService, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -87,37 +93,33 @@ const cacheProviders: Provider[] = [
   ResponseCacheInterceptor,
 ];
 
+/** What a host application's controllers may use: `@UseInterceptors(ResponseCacheInterceptor)`. */
+const cacheExports = [ResponseCacheService, ResponseCacheInterceptor];
+
 /**
- * The gateway as a Nest module. `forRoot` validates the options at once and registers one
- * controller per route; `forRootAsync` resolves the options through Nest's DI and mounts the
- * same routes on fastify when the module initialises.
+ * The gateway as a Nest module. `forRoot` validates the options at once; `forRootAsync` resolves
+ * them through Nest's DI. Both mount the same route pipelines on fastify as the module
+ * initialises (Nest reads `controllers` before any async factory has run, so routes known only
+ * then could not be controllers; @nestjs/serve-static mounts its routes the same way).
  */
 @Module({})
-export class GatewayModule extends GatewayConfigurableModule implements NestModule, OnModuleInit {
+export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit {
+  private readonly logger = new Logger('Gateway');
+  private readonly warnUpstreamError = throttledWarning(this.logger, UPSTREAM_WARNING_INTERVAL_MS);
+
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
-    @Inject(ROUTES_AS_CONTROLLERS) private readonly routesAsControllers: boolean,
     @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
-    @Inject(GATEWAY_LOGGER) logger: GatewayLogger,
-    @Inject(GATEWAY_METRICS) metrics: GatewayMetrics,
+    @Inject(GATEWAY_LOGGER) private readonly gatewayLogger: GatewayLogger,
+    @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
     private readonly proxy: ProxyService,
-    applicationConfig: ApplicationConfig,
-    @Optional() private readonly cacheInterceptor?: ResponseCacheInterceptor,
+    private readonly applicationConfig: ApplicationConfig,
+    @Optional() private readonly cache?: ResponseCacheService,
   ) {
     super();
-    // Before Nest registers the routes (`forRoot`) or this module mounts them (`forRootAsync`).
-    const hasGlobalGuards = () =>
-      applicationConfig.getGlobalGuards().length + applicationConfig.getGlobalRequestGuards().length > 0;
-    installRouteHooks(this.fastify(), {
-      hasGlobalGuards,
-      maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
-      cacheInterceptor,
-      // Decided once: a level that filters access lines out costs no call per request.
-      accessLog: options.accessLog !== false && logger.isLevelEnabled('info') ? logger : undefined,
-      metrics,
-    });
+    this.fastify();
   }
 
   /** Registers the gateway with options known now. Invalid options throw here. */
@@ -128,19 +130,14 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
     return {
       ...definition,
       imports: [HEALTH_CHECKS],
-      controllers: routes.map((route) => createRouteController(route)),
       providers: [
         ...(definition.providers ?? []),
-        ProxyService,
-        GatewayHealth,
-        loggerProvider,
-        metricsProvider,
-        MetricsEndpoint,
+        ...commonProviders,
         { provide: GATEWAY_VALIDATED_OPTIONS, useValue: validated },
         { provide: GATEWAY_ROUTES, useValue: routes },
-        { provide: ROUTES_AS_CONTROLLERS, useValue: true },
         ...(validated.cache ? cacheProviders : []),
       ],
+      exports: validated.cache ? cacheExports : [],
     };
   }
 
@@ -152,41 +149,77 @@ export class GatewayModule extends GatewayConfigurableModule implements NestModu
       imports: [...(definition.imports ?? []), HEALTH_CHECKS],
       providers: [
         ...(definition.providers ?? []),
-        ProxyService,
-        GatewayHealth,
-        loggerProvider,
-        metricsProvider,
-        MetricsEndpoint,
+        ...commonProviders,
         {
           provide: GATEWAY_VALIDATED_OPTIONS,
           inject: [GATEWAY_OPTIONS],
           useFactory: (resolved: GatewayOptions) => validateGatewayOptions(resolved),
         },
         { provide: GATEWAY_ROUTES, inject: [GATEWAY_VALIDATED_OPTIONS], useFactory: compileRoutes },
-        { provide: ROUTES_AS_CONTROLLERS, useValue: false },
         // Whether the cache is on is known only once the factory has run.
         ...cacheProviders,
       ],
+      exports: cacheExports,
     };
   }
 
-  configure(consumer: MiddlewareConsumer): void {
-    for (const route of this.routes) {
-      if (route.middlewares.length === 0) continue;
-      consumer
-        .apply(...route.middlewares)
-        .forRoutes(...route.middlewarePaths.map((path) => ({ path, method: RequestMethod.ALL })));
+  onModuleInit(): void {
+    const fastify = this.fastify();
+    const server = this.adapterHost.httpAdapter.getHttpServer() as Server | undefined;
+    const context = {
+      proxy: this.proxy,
+      cache: this.options.cache ? this.cache : undefined,
+      observe: (route: CompiledRoute) => this.exchangeObserver(route),
+      maxUrlLength: this.options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
+      maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
+      hostPipeline: this.hostPipeline(),
+      upstreamFailed: (route: CompiledRoute, kind: Parameters<GatewayMetrics['upstreamError']>[1], exchange: Exchange) => {
+        this.metrics.upstreamError(route.prefix, kind);
+        if (kind !== 'timeout') {
+          this.warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
+        }
+      },
+    };
+    mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
+    if (this.options.routeListing) {
+      const listing = listRoutes(this.routes);
+      fastify.get(this.options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH, () => listing);
     }
   }
 
-  onModuleInit(): void {
-    if (!this.routesAsControllers) {
-      mountRoutes(this.fastify(), this.routes, this.proxy, this.contextCreator, this.cacheInterceptor!);
-    }
-    if (this.options.routeListing) {
-      const listing = listRoutes(this.routes);
-      this.fastify().get(this.options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH, () => listing);
-    }
+  /** Metrics and access lines of a route, decided once: a level that filters access lines out costs no call per request. */
+  private exchangeObserver(route: CompiledRoute): ExchangeObserver {
+    const metrics = this.metrics;
+    const accessLog = this.options.accessLog !== false && this.gatewayLogger.isLevelEnabled('info') ? this.gatewayLogger : undefined;
+    const label = { prefix: route.prefix, target: route.forward.target.href };
+    return {
+      start(request: FastifyRequest, id: string) {
+        const counted = metrics.startExchange(label.prefix, request.raw.method!);
+        const logLine = accessLog && startAccessLine(accessLog, request, label, id);
+        if (!logLine) return (res, cache) => counted(res.statusCode, cache);
+        return (res, cache) => {
+          counted(res.statusCode, cache);
+          logLine(res, cache);
+        };
+      },
+    };
+  }
+
+  /** The host application's global guards and interceptors around a route's stages, when it has any. */
+  private hostPipeline(): ((stages: GuardedStages) => GuardedStages) | undefined {
+    const config = this.applicationConfig;
+    const count =
+      config.getGlobalGuards().length +
+      config.getGlobalRequestGuards().length +
+      config.getGlobalInterceptors().length +
+      config.getGlobalRequestInterceptors().length;
+    if (count === 0) return undefined;
+    return (stages) => {
+      const handler = new GatewayRouteHandler(stages);
+      const options = { guards: true, interceptors: true, filters: false };
+      const run = this.contextCreator.create(handler, handler.forward as (...args: unknown[]) => unknown, 'forward', NO_PARAM_METADATA, undefined, undefined, undefined, options, 'http');
+      return (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => run(request, reply, exchange) as Promise<void>;
+    };
   }
 
   private fastify(): FastifyInstance {

@@ -1,5 +1,7 @@
-export { cacheResultOf } from './cache-result.js';
+export { type CacheFill, type CacheResult } from './cache-fill.js';
+export type { CacheEntry } from './cache-entry.js';
+export type { CacheDirectives } from './cache-key.js';
+export { hitHeaders, lookUpResponse, writeHit } from './cache-lookup.js';
 export { ResponseCacheInterceptor } from './response-cache.interceptor.js';
 export { ResponseCacheService } from './response-cache.service.js';
 export { createResponseStore, type ResponseStore } from './stores/index.js';
-export type { CacheDirectives } from './cache-key.js';

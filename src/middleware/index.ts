@@ -1,2 +1,3 @@
-export { HooksInterceptor } from './hooks.interceptor.js';
+export { composeMiddlewares, type MiddlewareChain } from './connect-chain.js';
 export { resolveMiddleware, BUILTIN_MIDDLEWARES } from './middleware-registry.js';
+export { OnResponseReceiver, runOnRequest, runOnResponseWith } from './route-hooks.js';

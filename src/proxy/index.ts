@@ -1,3 +1,5 @@
-export { ProxyService, type ForwardTarget, type Forwarder } from './proxy.service.js';
-export { hideContentType, installPassthroughParser, restoreContentType } from './body-passthrough.js';
-export { toProxyErrorResponse, UpstreamTimeoutError, BodyTooLargeError } from './proxy-errors.js';
+export { ProxyService } from './proxy.service.js';
+export { type ForwardTarget, Forwarder } from './forwarder.js';
+export type { ProxyReport, ResponseReceiver, ResponseTap } from './response-tap.js';
+export type { ClientView, ResponseHeaders } from './upstream-headers.js';
+export type { UpstreamErrorKind } from './proxy-errors.js';

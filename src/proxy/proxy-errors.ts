@@ -1,4 +1,5 @@
-import type { UpstreamErrorKind } from '../metrics/index.js';
+import { STATUS_CODES } from 'node:http';
+
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
   statusCode: number;
@@ -6,13 +7,8 @@ export interface ProxyErrorBody {
   message: string;
 }
 
-/** The target stayed silent longer than the route's `timeout`. */
-export class UpstreamTimeoutError extends Error {
-  readonly code = 'GATEWAY_UPSTREAM_TIMEOUT';
-  constructor(readonly timeoutMs: number) {
-    super(`The service did not answer within ${timeoutMs} ms`);
-  }
-}
+/** How an exchange with a service failed, as the metrics count it. */
+export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
 /** The request body is larger than the route's `bodyLimit`. */
 export class BodyTooLargeError extends Error {
@@ -22,29 +18,56 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-const BAD_GATEWAY: ProxyErrorBody = {
-  statusCode: 502,
-  error: 'Bad Gateway',
-  message: 'The service is unavailable',
-};
-
-/** Maps any failure of a forwarded request to what the client is told. */
-export function toProxyErrorResponse(error: unknown): ProxyErrorBody {
-  if (error instanceof UpstreamTimeoutError) {
-    return { statusCode: 504, error: 'Gateway Timeout', message: error.message };
+/** The client framed its body in a way the gateway does not forward. */
+export class UnsupportedFramingError extends Error {
+  readonly code = 'GATEWAY_UNSUPPORTED_FRAMING';
+  constructor(transferEncoding: string) {
+    super(`Transfer-Encoding '${transferEncoding}' is not supported (only 'chunked')`);
   }
-  if (error instanceof BodyTooLargeError) {
-    return { statusCode: 413, error: 'Payload Too Large', message: error.message };
-  }
-  // Refused, DNS failure, reset before a response, TLS failure: the service could not be reached.
-  return BAD_GATEWAY;
 }
 
-/** How an exchange with a service failed, for the metrics. */
-export function upstreamErrorKind(error: Error): UpstreamErrorKind {
-  if (error instanceof UpstreamTimeoutError) return 'timeout';
+interface ErrorRow {
+  statusCode: number;
+  message: string;
+  /** What the metrics count it as; absent for failures that are the client's, not the service's. */
+  kind?: UpstreamErrorKind;
+}
+
+const row = (statusCode: number, message: string, kind?: UpstreamErrorKind): ErrorRow => ({ statusCode, message, kind });
+const UNAVAILABLE = 'The service is unavailable';
+const TIMED_OUT = 'The service did not answer in time';
+
+// One table from every failure of a forwarded exchange to what the client is told, as
+// @fastify/reply-from `lib/errors.js`: undici's codes, Node's socket codes, the gateway's own.
+const ERROR_TABLE: Record<string, ErrorRow> = {
+  ECONNREFUSED: row(502, UNAVAILABLE, 'refused'),
+  ECONNRESET: row(502, UNAVAILABLE, 'reset'),
+  EPIPE: row(502, UNAVAILABLE, 'reset'),
+  UND_ERR_SOCKET: row(502, UNAVAILABLE, 'reset'),
+  UND_ERR_CLOSED: row(502, UNAVAILABLE, 'reset'),
+  UND_ERR_CONNECT_TIMEOUT: row(504, TIMED_OUT, 'timeout'),
+  UND_ERR_HEADERS_TIMEOUT: row(504, TIMED_OUT, 'timeout'),
+  UND_ERR_BODY_TIMEOUT: row(504, TIMED_OUT, 'timeout'),
+  UND_ERR_INFO: row(502, UNAVAILABLE, 'other'),
+  GATEWAY_NO_TARGET: row(503, 'No target of the route is available', 'other'),
+};
+
+/** Maps a failure of a forwarded exchange to its status, message and metrics kind. */
+function errorRow(error: Error): ErrorRow {
+  if (error instanceof BodyTooLargeError) return row(413, error.message);
+  if (error instanceof UnsupportedFramingError) return row(501, error.message);
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
-  return 'other';
+  // Refused, DNS failure, TLS failure, a response undici could not parse: unreachable.
+  return (code && ERROR_TABLE[code]) || row(502, UNAVAILABLE, 'other');
+}
+
+/** What the client is told of a failed exchange. */
+export function toProxyErrorResponse(error: Error): ProxyErrorBody {
+  const { statusCode, message } = errorRow(error);
+  return { statusCode, error: STATUS_CODES[statusCode]!, message };
+}
+
+/** How the exchange failed on the service's side, or undefined when the client was at fault. */
+export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
+  return errorRow(error).kind;
 }

@@ -3,6 +3,7 @@ import type {
   GatewayOptions,
   HttpMethod,
   OnRequestHook,
+  OnResponseHook,
 } from '../config/gateway-options.interface.js';
 import {
   DEFAULT_BODY_LIMIT_BYTES,
@@ -13,7 +14,7 @@ import {
 } from '../gateway.constants.js';
 import { resolveMiddleware } from '../middleware/index.js';
 import type { ForwardTarget } from '../proxy/index.js';
-import { createUrlRewriter, toMiddlewarePath, toRoutePaths } from './path-pattern.js';
+import { createUrlRewriter, toRoutePaths } from './path-pattern.js';
 
 /** A route with every default filled in and everything the request path needs precomputed. */
 export interface CompiledRoute {
@@ -22,14 +23,13 @@ export interface CompiledRoute {
   prefix: string;
   /** Fastify paths the route answers. */
   paths: string[];
-  /** The same paths in Nest middleware syntax. */
-  middlewarePaths: string[];
   /** Methods forwarded, in a stable order. */
   methods: HttpMethod[];
   /** Global middlewares first, then the route's. */
   middlewares: ConnectMiddleware[];
   onRequest?: OnRequestHook;
-  /** Whether the response cache wraps this route (cache on, no `onResponse` rewriting the body). */
+  onResponse?: OnResponseHook;
+  /** Whether the response cache serves this route. */
   cached: boolean;
   forward: ForwardTarget;
 }
@@ -51,18 +51,16 @@ export function compileRoutes(options: GatewayOptions): CompiledRoute[] {
       index,
       prefix: route.prefix,
       paths,
-      middlewarePaths: paths.map(toMiddlewarePath),
       methods,
       middlewares: [...globalMiddlewares, ...routeMiddlewares],
       onRequest: route.hooks?.onRequest,
-      cached: options.cache !== undefined && route.hooks?.onResponse === undefined,
+      onResponse: route.hooks?.onResponse,
+      cached: options.cache !== undefined,
       forward: {
-        prefix: route.prefix,
         target: new URL(route.target),
         rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE),
         bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
         timeout: route.timeout ?? DEFAULT_TIMEOUT_MS,
-        onResponse: route.hooks?.onResponse,
       },
     };
   });

@@ -1,54 +1,38 @@
-import type { NestInterceptor } from '@nestjs/common';
-import type { ExternalContextCreator } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
-import type { ProxyService } from '../proxy/index.js';
-import type { CompiledRoute } from './compile-routes.js';
-import { gatewayRouteConfig } from './route-hooks.js';
-import { createRouteController, handlerName, mappedMethods } from './route-controller.factory.js';
+import type { FastifyInstance, onSendHookHandler } from 'fastify';
+import type { HttpMethod } from '../config/gateway-options.interface.js';
+import { X_REQUEST_ID } from '../gateway.constants.js';
+import type { RoutePipeline } from './route-pipeline.js';
 
-// Handlers get fastify's (request, reply) as they are: with param metadata, Nest would await each
-// argument, and a FastifyReply is a thenable that settles only once the response is sent.
-const NO_PARAM_METADATA = 'nest-gateway:no-param-metadata';
+// Answers fastify sends for a route (those of its hooks) carry the request id too; the
+// gateway's own answers add it where they write their head.
+const addRequestId: onSendHookHandler = (request, reply, payload, done) => {
+  void reply.header(X_REQUEST_ID, request.raw.headers[X_REQUEST_ID]);
+  done(null, payload);
+};
+
+/** The methods a route is mounted for: a GET route answers HEAD too, forwarded as HEAD. */
+export function mountedMethods(methods: HttpMethod[]): HttpMethod[] {
+  return methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods;
+}
 
 /**
- * Mounts routes on fastify directly, for `forRootAsync`, whose routes are known only after Nest
- * has read the module's controllers. Each handler is the same generated controller method that
- * `forRoot` registers, wrapped by Nest's context creator so its interceptors run as they do on a
- * controller (the approach @nestjs/graphql takes for resolvers).
+ * Mounts the routes' pipelines on fastify, the same way for `forRoot` and `forRootAsync`: in a
+ * plugin scope of their own whose only content-type parser accepts every body unread, so that
+ * the forwarder streams it (as @fastify/http-proxy does), while the host application's routes
+ * keep their parsers.
  */
-export function mountRoutes(
-  fastify: FastifyInstance,
-  routes: CompiledRoute[],
-  proxy: ProxyService,
-  contextCreator: ExternalContextCreator,
-  cacheInterceptor: NestInterceptor,
-): void {
-  for (const route of routes) {
-    const controller = new (createRouteController(route, cacheInterceptor))(proxy) as unknown as Record<
-      string,
-      (...args: unknown[]) => unknown
-    >;
-    for (const method of mappedMethods(route.methods)) {
-      const name = handlerName(method);
-      const handler = contextCreator.create(
-        controller,
-        controller[name],
-        name,
-        NO_PARAM_METADATA,
-        undefined,
-        undefined,
-        undefined,
-        { guards: true, interceptors: true, filters: false },
-        'http',
-      );
-      for (const url of route.paths) {
-        fastify.route({
-          method,
-          url,
-          config: gatewayRouteConfig(route),
-          handler: (req, reply) => handler(req, reply),
-        });
+export function mountRoutes(fastify: FastifyInstance, pipelines: RoutePipeline[]): void {
+  void fastify.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    for (const pipeline of pipelines) {
+      const { route } = pipeline;
+      const onSend = route.onRequest || route.onResponse ? addRequestId : undefined;
+      for (const method of mountedMethods(route.methods)) {
+        for (const url of route.paths) {
+          scope.route({ method, url, handler: pipeline.handle, exposeHeadRoute: false, ...(onSend ? { onSend } : {}) });
+        }
       }
     }
-  }
+  });
 }

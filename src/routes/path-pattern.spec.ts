@@ -1,4 +1,4 @@
-import { createUrlRewriter, toMiddlewarePath, toRoutePaths } from './path-pattern.js';
+import { createUrlRewriter, toRoutePaths } from './path-pattern.js';
 
 describe('toRoutePaths', () => {
   it.each([
@@ -11,14 +11,6 @@ describe('toRoutePaths', () => {
     ['/users', ':id', ['/users/:id']],
   ])('%s + %j → %j', (prefix, pathRegex, expected) => {
     expect(toRoutePaths(prefix, pathRegex)).toEqual(expected);
-  });
-});
-
-describe('toMiddlewarePath', () => {
-  it('turns a trailing wildcard into an optional named one', () => {
-    expect(toMiddlewarePath('/admin/*')).toBe('/admin{/*path}');
-    expect(toMiddlewarePath('/admin')).toBe('/admin');
-    expect(toMiddlewarePath('/users/:id')).toBe('/users/:id');
   });
 });
 

@@ -10,14 +10,6 @@ export function toRoutePaths(prefix: string, pathRegex: string): string[] {
   return [`${base}${pattern}`];
 }
 
-/**
- * The same paths in the syntax of Nest middleware (path-to-regexp 8), which has no bare `*`:
- * a trailing wildcard becomes an optional named one.
- */
-export function toMiddlewarePath(routePath: string): string {
-  return routePath.endsWith('/*') ? `${routePath.slice(0, -2)}{/*path}` : routePath;
-}
-
 /** Replaces the prefix at the start of a URL (path and query) by `prefixRewrite`. */
 export function createUrlRewriter(prefix: string, prefixRewrite: string): (url: string) => string {
   const prefixLength = prefix === '/' ? 0 : prefix.replace(/\/+$/, '').length;

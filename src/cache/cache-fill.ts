@@ -1,0 +1,71 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { X_CACHE, X_CACHE_EXPIRE } from '../gateway.constants.js';
+import { type CacheEntry, createCacheEntry } from './cache-entry.js';
+import { parseExpirePatterns } from './cache-expiry.js';
+import type { ResponseCacheService, StoreDecision } from './response-cache.service.js';
+
+/** The result of a cached route's lookup, as the exchange reports it. */
+export type CacheResult = 'HIT' | 'MISS' | 'BYPASS';
+
+/**
+ * Watches one response of a cached route as it streams to the client (the forwarder's tap):
+ * a response carrying `x-cache-expire` is held until the entries it names are gone, so no client
+ * can read an expired entry after seeing the answer that expired it; a storable GET response
+ * is copied chunk by chunk (up to `maxEntryBytes`) and stored before its end reaches the client,
+ * since a client that has the whole answer may send the request that expires it.
+ */
+export class CacheFill {
+  private decision?: StoreDecision;
+  private status = 0;
+  private headers?: OutgoingHttpHeaders;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private settle!: (entry: CacheEntry | undefined) => void;
+  /** The stored entry, or undefined when nothing was stored: concurrent misses wait for it. */
+  readonly stored = new Promise<CacheEntry | undefined>((resolve) => (this.settle = resolve));
+
+  /**
+   * @param key where a storable response goes; undefined when it is only watched for expiry.
+   * @param result what the response says in `x-cache`; undefined for methods the cache never serves.
+   */
+  constructor(
+    private readonly cache: ResponseCacheService,
+    private readonly req: IncomingMessage,
+    private readonly key: string | undefined,
+    readonly result: CacheResult | undefined,
+  ) {}
+
+  head(status: number, headers: OutgoingHttpHeaders): void | Promise<void> {
+    if (this.result) headers[X_CACHE] = this.result;
+    const expire = headers[X_CACHE_EXPIRE];
+    if (expire !== undefined) {
+      this.settle(undefined);
+      return this.cache.expire(parseExpirePatterns(expire as string | string[]));
+    }
+    if (this.key === undefined) return;
+    this.decision = this.cache.decide(status, headers, this.req);
+    if (!this.decision) return this.settle(undefined);
+    this.status = status;
+    this.headers = headers;
+  }
+
+  chunk(chunk: Buffer): void {
+    if (!this.decision) return;
+    this.size += chunk.length;
+    if (this.size <= this.cache.maxEntryBytes) this.chunks.push(chunk);
+    else this.abort();
+  }
+
+  end(): void | Promise<void> {
+    if (!this.decision) return;
+    const entry = createCacheEntry(this.status, this.headers!, Buffer.concat(this.chunks, this.size), this.decision.vary);
+    this.chunks = [];
+    return this.cache.write(this.key!, entry, this.decision.ttl).then(() => this.settle(entry));
+  }
+
+  abort(): void {
+    this.decision = undefined;
+    this.chunks = [];
+    this.settle(undefined);
+  }
+}

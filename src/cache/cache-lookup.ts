@@ -1,0 +1,63 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { X_CACHE, X_CACHE_HIT, X_REQUEST_ID } from '../gateway.constants.js';
+import { type CacheEntry, matchesIfNoneMatch } from './cache-entry.js';
+import { CacheFill } from './cache-fill.js';
+import { buildCacheKey, type CacheAwareRequest } from './cache-key.js';
+import type { ResponseCacheService } from './response-cache.service.js';
+
+/** What a lookup tells the pipeline: answer with this entry, or forward through this fill. */
+export interface CacheOutcome {
+  hit(entry: CacheEntry): void;
+  miss(fill: CacheFill): void;
+}
+
+/**
+ * Answers GET and HEAD from the store, or lets the request through with the fill that will store
+ * its response. Concurrent misses of one key wait for the first one's fill (one request reaches
+ * the service); a key whose last response was not storable skips that wait for a while
+ * ("hit-for-pass"), so misses of an uncacheable URL never queue. Every other method, and a
+ * request a middleware opted out (`cacheDisabled`), passes with a fill that only honours
+ * `x-cache-expire`.
+ */
+export function lookUpResponse(cache: ResponseCacheService, req: CacheAwareRequest, originalUrl: string, outcome: CacheOutcome): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, undefined));
+  if (req.cacheDisabled || !cache.isAvailable()) return outcome.miss(new CacheFill(cache, req, undefined, 'BYPASS'));
+  const key = buildCacheKey(req, originalUrl);
+  const found = cache.read(key);
+  if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, entry, outcome));
+  else answer(cache, req, key, found, outcome);
+}
+
+function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string, entry: CacheEntry | undefined, outcome: CacheOutcome): void {
+  if (entry && cache.varyMatches(entry, req)) return outcome.hit(entry);
+  // HEAD has no body to store: it reads the GET entry, never fills it.
+  if (req.method === 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, 'MISS'));
+  if (cache.isUncacheable(key)) return outcome.miss(new CacheFill(cache, req, key, 'MISS'));
+  const pending = cache.pendingFill(key);
+  if (!pending) {
+    const fill = new CacheFill(cache, req, key, 'MISS');
+    cache.registerFill(key, fill.stored);
+    return outcome.miss(fill);
+  }
+  void pending.then((filled) =>
+    filled && cache.varyMatches(filled, req) ? outcome.hit(filled) : outcome.miss(new CacheFill(cache, req, key, 'MISS')),
+  );
+}
+
+/** The headers every hit carries on top of the stored ones. */
+export function hitHeaders(entry: CacheEntry): OutgoingHttpHeaders {
+  return { [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age: String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))) };
+}
+
+/** Writes a hit to the client whole, in one head and one body write (or a 304 for a matching ETag). */
+export function writeHit(res: ServerResponse, req: CacheAwareRequest, entry: CacheEntry, requestId: string): void {
+  const age = String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
+  if (matchesIfNoneMatch(req.headers['if-none-match'], entry.etag)) {
+    res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, [X_REQUEST_ID]: requestId });
+    res.end();
+    return;
+  }
+  const length = entry.status === 204 ? {} : { 'content-length': entry.body.length };
+  res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, [X_REQUEST_ID]: requestId });
+  res.end(req.method === 'HEAD' ? undefined : entry.body);
+}

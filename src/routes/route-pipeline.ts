@@ -1,0 +1,143 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
+import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
+import type { Forwarder, ProxyService, UpstreamErrorKind } from '../proxy/index.js';
+import type { CompiledRoute } from './compile-routes.js';
+import { Exchange, type ExchangeObserver, type ExchangeStages } from './exchange.js';
+import { refuseRequestTarget } from './request-target.js';
+
+/** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
+export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => void | Promise<void>;
+
+/** What every route's pipeline shares, built once by the module. */
+export interface PipelineContext {
+  proxy: ProxyService;
+  /** Present when the cache is on. */
+  cache?: ResponseCacheService;
+  /** The observer of a route's exchanges (metrics, access line). */
+  observe(route: CompiledRoute): ExchangeObserver;
+  maxUrlLength: number;
+  /** Node's `maxHeadersCount`: a request with that many header lines may have lost some. */
+  maxHeadersCount: number;
+  /** Wraps stages in the host's global guards and interceptors; absent when it has none. */
+  hostPipeline?: (stages: GuardedStages) => GuardedStages;
+  /** Told of every failed exchange with a service. */
+  upstreamFailed(route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange): void;
+}
+
+/**
+ * The request path of one route, composed once at start-up; a stage is present only on routes
+ * that use it. In order:
+ *
+ *   1. start the exchange: request id, metrics, access line (observed at its end, however it ends)
+ *   2. refuse a request target not in normal form (400/414) or with too many headers (431)
+ *   3. the middlewares, global then the route's
+ *   4. the host application's global guards and interceptors, when it has any
+ *   5. the route's `onRequest` hook
+ *   6. the cache lookup: a hit is answered here (through `onResponse` when the route has it)
+ *   7. forward to the target; the response streams back through the cache fill (a tap) and
+ *      to the client, or to the route's `onResponse` hook
+ *
+ * The body is never read by fastify (the routes are mounted with a pass-through parser); the
+ * forwarder streams it.
+ */
+export class RoutePipeline implements ExchangeStages {
+  private readonly forwarder: Forwarder;
+  private readonly middlewares?: MiddlewareChain;
+  private readonly guarded: GuardedStages;
+  private readonly cache?: ResponseCacheService;
+  private readonly observer: ExchangeObserver;
+  /** Hooks answer through fastify's reply; every other answer is written to Node's response. */
+  private readonly hijack: boolean;
+
+  constructor(
+    readonly route: CompiledRoute,
+    private readonly context: PipelineContext,
+  ) {
+    this.forwarder = context.proxy.forwarder(route.forward);
+    this.observer = context.observe(route);
+    this.middlewares = composeMiddlewares(route.middlewares);
+    this.cache = route.cached ? context.cache : undefined;
+    this.hijack = !route.onRequest && !route.onResponse;
+    this.guarded = context.hostPipeline ? context.hostPipeline(this.guardedStages) : this.guardedStages;
+  }
+
+  /** The fastify handler of every method and path of the route. */
+  readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
+    const exchange = new Exchange(this, this.observer, request, reply);
+    if (this.hijack) reply.hijack();
+    const refused = this.refusal(request);
+    if (refused) return exchange.answer(refused.statusCode, { statusCode: refused.statusCode, error: STATUS_CODES[refused.statusCode], message: refused.message }, true);
+    if (this.middlewares) this.middlewares(request.raw, reply.raw, () => this.runGuarded(request, reply, exchange));
+    else this.runGuarded(request, reply, exchange);
+  };
+
+  answerHit(exchange: Exchange, entry: CacheEntry): void {
+    const { request, reply } = exchange;
+    if (this.route.onResponse) {
+      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry) }, entry.body);
+    }
+    writeHit(reply.raw, request.raw, entry, exchange.id);
+  }
+
+  forward(exchange: Exchange, fill?: CacheFill): void {
+    const { request, reply } = exchange;
+    const onResponse = this.route.onResponse;
+    this.forwarder.forward({
+      req: request.raw,
+      res: reply.raw,
+      originalUrl: request.originalUrl,
+      client: { address: request.raw.socket.remoteAddress, protocol: request.protocol, host: request.host },
+      report: exchange,
+      tap: fill,
+      receiver: onResponse && new OnResponseReceiver(onResponse, request, reply),
+    });
+  }
+
+  upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void {
+    this.context.upstreamFailed(this.route, kind, exchange);
+  }
+
+  private refusal(request: FastifyRequest): { statusCode: 400 | 414 | 431; message: string } | undefined {
+    if (request.raw.rawHeaders.length >= this.context.maxHeadersCount * 2) {
+      return { statusCode: 431, message: `more than ${this.context.maxHeadersCount - 1} header lines` };
+    }
+    return refuseRequestTarget(request.url, this.context.maxUrlLength);
+  }
+
+  private runGuarded(request: FastifyRequest, reply: FastifyReply, exchange: Exchange): void {
+    const ran = this.guarded(request, reply, exchange);
+    if (ran) ran.catch((error: unknown) => answerHostError(exchange, error));
+  }
+
+  /** Stages 5 to 7. */
+  private readonly guardedStages: GuardedStages = (request, reply, exchange) => {
+    const onRequest = this.route.onRequest;
+    if (!onRequest) return this.lookUp(exchange);
+    return runOnRequest(onRequest, request, reply).then((proceed) => {
+      if (proceed) this.lookUp(exchange);
+    });
+  };
+
+  private lookUp(exchange: Exchange): void {
+    if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange);
+    else this.forward(exchange);
+  }
+}
+
+interface HostError {
+  getStatus?: () => number;
+  getResponse?: () => string | object;
+}
+
+/** A guard that refused (a Nest `HttpException`) answers with its own response; anything else is a 500. */
+function answerHostError(exchange: Exchange, error: unknown): void {
+  const { getStatus, getResponse } = (error ?? {}) as HostError;
+  if (typeof getStatus === 'function' && typeof getResponse === 'function') {
+    const status = getStatus.call(error);
+    const response = getResponse.call(error);
+    return exchange.answer(status, typeof response === 'object' ? response : { statusCode: status, message: response });
+  }
+  exchange.answer(500, { statusCode: 500, message: 'Internal server error' });
+}
