@@ -1,7 +1,7 @@
 import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { createCache } from 'cache-manager';
-import { type CacheResult, createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
+import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
@@ -26,14 +26,14 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger, startAccessLine } from './logging/index.js';
+import { createGatewayLogger, type GatewayLogger, writeAccessLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
-import { ProxyService } from './proxy/index.js';
+import { ProxyService, type UpstreamErrorKind } from './proxy/index.js';
 import {
   type CompiledRoute,
   compileRoutes,
   type Exchange,
-  type ExchangeObserver,
+  type ExchangeStages,
   type GuardedStages,
   listRoutes,
   mountRoutes,
@@ -169,12 +169,12 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     const context = {
       proxy: this.proxy,
       cache: this.options.cache ? this.cache : undefined,
-      observe: (route: CompiledRoute) => this.exchangeObserver(route),
+      countersFor: (route: CompiledRoute) => this.metrics.forRoute(route.prefix),
+      accessLineFor: (route: CompiledRoute) => this.accessLineFor(route),
       maxUrlLength: this.options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
       maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
       hostPipeline: this.hostPipeline(),
-      upstreamFailed: (route: CompiledRoute, kind: Parameters<GatewayMetrics['upstreamError']>[1], exchange: Exchange) => {
-        this.metrics.upstreamError(route.prefix, kind);
+      upstreamFailed: (route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange) => {
         if (kind !== 'timeout') {
           this.warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
         }
@@ -187,22 +187,12 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     }
   }
 
-  /** Metrics and access lines of a route, decided once: a level that filters access lines out costs no call per request. */
-  private exchangeObserver(route: CompiledRoute): ExchangeObserver {
-    const metrics = this.metrics;
-    const accessLog = this.options.accessLog !== false && this.gatewayLogger.isLevelEnabled('info') ? this.gatewayLogger : undefined;
+  /** A route's access line, decided once: a level that filters access lines out costs no call per request. */
+  private accessLineFor(route: CompiledRoute): ExchangeStages['accessLine'] {
+    const logger = this.gatewayLogger;
+    if (this.options.accessLog === false || !logger.isLevelEnabled('info')) return undefined;
     const label = { prefix: route.prefix, target: route.forward.target.href };
-    return {
-      start(request: FastifyRequest, id: string) {
-        const counted = metrics.startExchange(label.prefix, request.raw.method!);
-        const logLine = accessLog && startAccessLine(accessLog, request, label, id);
-        if (!logLine) return (res, cache) => counted(res.statusCode, cache);
-        return (res, cache) => {
-          counted(res.statusCode, cache);
-          logLine(res, cache);
-        };
-      },
-    };
+    return (exchange, res, cache) => writeAccessLine(logger, label, exchange, res, cache);
   }
 
   /** The host application's global guards and interceptors around a route's stages, when it has any. */

@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { FastifyRequest } from 'fastify';
 import type { GatewayLogger } from './logger.js';
 
@@ -8,27 +10,37 @@ export interface RouteLabel {
   target: string;
 }
 
-/** Starts timing a request; the returned function writes its access line once the response has ended. */
-export function startAccessLine(
+/** One ended request, as the exchange knows it. */
+export interface LoggedExchange {
+  readonly id: string;
+  readonly request: FastifyRequest;
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt: number;
+  /** The client's connection: Node detaches it from the request once the response is done. */
+  readonly socket: Socket;
+  /** What the client's connection had been sent before this response. */
+  readonly bytesBefore: number;
+}
+
+/** Writes the access line of a request whose response has ended (or was cut). */
+export function writeAccessLine(
   logger: GatewayLogger,
-  request: FastifyRequest,
   route: RouteLabel,
-  id: string,
-): (res: ServerResponse, cache: string | undefined) => void {
-  const started = process.hrtime.bigint();
-  const socket = request.raw.socket;
-  const writtenBefore = socket.bytesWritten;
-  return (res, cache) =>
-    logger.info({
-      reqId: id,
-      method: request.raw.method,
-      url: request.originalUrl,
-      route: route.prefix,
-      target: route.target,
-      status: res.statusCode,
-      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      cache: cache ?? '-',
-      bytes: socket.bytesWritten - writtenBefore,
-      ...(res.writableFinished ? {} : { aborted: true }),
-    });
+  exchange: LoggedExchange,
+  res: ServerResponse,
+  cache: string | undefined,
+): void {
+  const request = exchange.request;
+  logger.info({
+    reqId: exchange.id,
+    method: request.raw.method,
+    url: request.originalUrl,
+    route: route.prefix,
+    target: route.target,
+    status: res.statusCode,
+    durationMs: performance.now() - exchange.startedAt,
+    cache: cache ?? '-',
+    bytes: exchange.socket.bytesWritten - exchange.bytesBefore,
+    ...(res.writableFinished ? {} : { aborted: true }),
+  });
 }

@@ -1,53 +1,22 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type MetricValueWithName, Registry } from 'prom-client';
 import type { StoreStats } from '../cache/stores/response-store.interface.js';
-
-/** Why an exchange with a service failed, as the metrics count it. */
-export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
+import { DURATION_BUCKETS, RouteCounters } from './route-counters.js';
 
 const PREFIX = 'nest_gateway_';
-const ignoreExchange = () => undefined;
+const DURATION = `${PREFIX}request_duration_seconds`;
 
 /**
  * The gateway's Prometheus metrics, in a registry of its own (a host application's global
- * registry is left alone). Everything is counted where the exchange ends, from what the
- * response says; cache store figures are read when scraped.
+ * registry is left alone). Exchanges count into plain {@link RouteCounters}; the metrics read
+ * them when scraped, as do the cache store's figures.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
-    name: `${PREFIX}requests_total`,
-    help: 'Requests to gateway routes, by route prefix, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-  private readonly duration = new Histogram({
-    name: `${PREFIX}request_duration_seconds`,
-    help: 'Time from the request to the end of its response, by route prefix',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
-  private readonly inFlight = new Gauge({
-    name: `${PREFIX}requests_in_flight`,
-    help: 'Requests to gateway routes being served',
-    registers: [this.registry],
-  });
-  private readonly upstreamErrors = new Counter({
-    name: `${PREFIX}upstream_errors_total`,
-    help: 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)',
-    labelNames: ['route', 'kind'] as const,
-    registers: [this.registry],
-  });
-  private readonly cacheResults = new Counter({
-    name: `${PREFIX}cache_requests_total`,
-    help: 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)',
-    labelNames: ['route', 'result'] as const,
-    registers: [this.registry],
-  });
+  private readonly routes: RouteCounters[] = [];
 
   /**
    * @param counting false when nobody reads the metrics (`metrics: false`): no process metrics
-   *   are sampled and requests cost no metrics call.
+   *   are sampled and nothing is registered.
    */
   constructor(
     storeStats?: () => StoreStats,
@@ -55,7 +24,81 @@ export class GatewayMetrics {
   ) {
     if (!counting) return;
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
-    if (!storeStats) return;
+    this.registerExchangeMetrics();
+    if (storeStats) this.registerStoreMetrics(storeStats);
+  }
+
+  /** The counters of one route, created at start-up. */
+  forRoute(route: string): RouteCounters {
+    const counters = new RouteCounters(route);
+    if (this.counting) this.routes.push(counters);
+    return counters;
+  }
+
+  private registerExchangeMetrics(): void {
+    const routes = this.routes;
+    const registers = [this.registry];
+    new Counter({
+      name: `${PREFIX}requests_total`,
+      help: 'Requests to gateway routes, by route prefix, method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { route, requests } of routes) {
+          for (const [method, byStatus] of requests) for (const [status, count] of byStatus) this.inc({ route, method, status }, count);
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}requests_in_flight`,
+      help: 'Requests to gateway routes being served',
+      registers,
+      collect() {
+        this.set(routes.reduce((sum, counters) => sum + counters.inFlight, 0));
+      },
+    });
+    new Counter({
+      name: `${PREFIX}upstream_errors_total`,
+      help: 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)',
+      labelNames: ['route', 'kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { route, upstreamErrors } of routes) {
+          for (const [kind, count] of Object.entries(upstreamErrors)) if (count) this.inc({ route, kind }, count);
+        }
+      },
+    });
+    new Counter({
+      name: `${PREFIX}cache_requests_total`,
+      help: 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)',
+      labelNames: ['route', 'result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { route, cacheResults } of routes) {
+          for (const [result, count] of Object.entries(cacheResults)) if (count) this.inc({ route, result }, count);
+        }
+      },
+    });
+    // prom-client's Histogram takes observations one by one; this one reports the buckets the
+    // routes counted, in the same shape (and summed across workers the same way).
+    const duration = {
+      name: DURATION,
+      // prom-client's typings give `type` as an enum; what it formats and aggregates is the string.
+      get: async () => ({
+        name: DURATION,
+        help: 'Time from the request to the end of its response, by route prefix',
+        type: 'histogram',
+        aggregator: 'sum',
+        values: routes.flatMap(durationSamples),
+      }),
+    };
+    this.registry.registerMetric(duration as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  private registerStoreMetrics(storeStats: () => StoreStats): void {
     const stat = (name: string, help: string, read: (stats: StoreStats) => number) =>
       new Gauge({
         name: `${PREFIX}cache_${name}`,
@@ -69,21 +112,19 @@ export class GatewayMetrics {
     stat('bytes', 'Bytes held by the memory cache, bodies and bookkeeping', (stats) => stats.bytes);
     stat('evictions', 'Entries evicted from the memory cache to make room, since start', (stats) => stats.evictions);
   }
+}
 
-  /** Counts a request now and returns what to call when its response has ended. */
-  startExchange(route: string, method: string): (status: number, cache: string | undefined) => void {
-    if (!this.counting) return ignoreExchange;
-    this.inFlight.inc();
-    const stopTimer = this.duration.startTimer({ route });
-    return (status, cache) => {
-      this.inFlight.dec();
-      stopTimer();
-      this.requests.inc({ route, method, status });
-      if (cache) this.cacheResults.inc({ route, result: cache });
-    };
-  }
-
-  upstreamError(route: string, kind: UpstreamErrorKind): void {
-    this.upstreamErrors.inc({ route, kind });
-  }
+function durationSamples(counters: RouteCounters): MetricValueWithName<string>[] {
+  const route = counters.route;
+  const samples: MetricValueWithName<string>[] = [];
+  let cumulative = 0;
+  DURATION_BUCKETS.forEach((bound, index) => {
+    cumulative += counters.durationBuckets[index];
+    samples.push({ metricName: `${DURATION}_bucket`, labels: { le: bound, route }, value: cumulative });
+  });
+  cumulative += counters.durationBuckets[DURATION_BUCKETS.length];
+  samples.push({ metricName: `${DURATION}_bucket`, labels: { le: '+Inf', route }, value: cumulative });
+  samples.push({ metricName: `${DURATION}_sum`, labels: { route }, value: counters.durationSum });
+  samples.push({ metricName: `${DURATION}_count`, labels: { route }, value: counters.durationCount });
+  return samples;
 }

@@ -1,3 +1,4 @@
 export { serveClusterMetrics } from './cluster-metrics.js';
-export { GatewayMetrics, type UpstreamErrorKind } from './gateway-metrics.js';
+export { GatewayMetrics } from './gateway-metrics.js';
+export { type CacheResultLabel, RouteCounters, type UpstreamErrorKind } from './route-counters.js';
 export { MetricsEndpoint } from './metrics-endpoint.js';

@@ -53,9 +53,9 @@ export class OnResponseReceiver {
     private readonly reply: FastifyReply,
   ) {}
 
-  head(statusCode: number, headers: Record<string, string | string[] | number | undefined>, cancel: () => void): void {
+  head(statusCode: number, headers: Record<string, string | string[] | number | undefined>, exchange: { abandon(): void }): void {
     this.response = new ServiceResponse(statusCode, headers);
-    void runOnResponse(this.hook, this.req, this.reply, this.response, cancel);
+    void runOnResponse(this.hook, this.req, this.reply, this.response, exchange);
   }
 
   data(chunk: Buffer, resume: () => void): boolean {
@@ -83,7 +83,7 @@ export function runOnResponseWith(
   const response = new ServiceResponse(statusCode, headers);
   response.push(body);
   response.push(null);
-  void runOnResponse(hook, req, reply, response, () => undefined);
+  void runOnResponse(hook, req, reply, response, undefined);
 }
 
 async function runOnResponse(
@@ -91,14 +91,14 @@ async function runOnResponse(
   req: FastifyRequest,
   reply: FastifyReply,
   response: ServiceResponse,
-  cancel: () => void,
+  exchange: { abandon(): void } | undefined,
 ): Promise<void> {
   try {
     reply.code(response.statusCode).headers(response.headers);
     // The hook sees the stream where its signature promises Node's response to the service.
     await hook(req, reply, response as unknown as Parameters<OnResponseHook>[2]);
   } catch (error) {
-    cancel();
+    exchange?.abandon();
     response.destroy();
     if (!reply.sent) {
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);

@@ -6,10 +6,11 @@ import {
   BodyTooLargeError,
   toProxyErrorResponse,
   UnsupportedFramingError,
+  type UpstreamErrorKind,
   upstreamErrorKind,
 } from './proxy-errors.js';
-import type { ProxyReport, ResponseReceiver, ResponseTap } from './response-tap.js';
-import { type ClientView, toClientHeaders, toUpstreamHeaders, type ResponseHeaders } from './upstream-headers.js';
+import type { ResponseReceiver, ResponseTap } from './response-tap.js';
+import { toClientHeaders, toHeaderObject, toUpstreamHeaders, type ResponseHeaders } from './upstream-headers.js';
 
 /** Where and how one route forwards: decided once, at start-up. */
 export interface ForwardTarget {
@@ -25,15 +26,27 @@ export interface ForwardTarget {
 
 /** One request to forward, as the route's pipeline hands it over. */
 export interface ForwardRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
-  originalUrl: string;
-  client: ClientView;
-  report: ProxyReport;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly originalUrl: string;
+  /** The request's id, sent to the service and on the response head. */
+  readonly id: string;
+  /** What the client says about itself, as fastify judged it (`trustProxy`). */
+  readonly clientAddress: string | undefined;
+  readonly clientProtocol: string;
+  readonly clientHost: string;
   /** Sees the response on its way to the client (the cache fills through it). */
-  tap?: ResponseTap;
+  readonly tap?: ResponseTap;
   /** Takes the response instead of the client (a route's `onResponse` hook). */
-  receiver?: ResponseReceiver;
+  readonly receiver?: ResponseReceiver;
+  /** Told how the exchange failed on the service's side; the forwarder imports no metrics. */
+  upstreamFailed(kind: UpstreamErrorKind): void;
+}
+
+/** An exchange in flight, as its caller holds it. */
+export interface Forwarding {
+  /** The client left, or the response was given up: end the exchange with the service, tell no one. */
+  abandon(): void;
 }
 
 /** Whether responses should close their client connection: set once the server drains. */
@@ -61,7 +74,11 @@ export class Forwarder {
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
   }
 
-  forward(request: ForwardRequest): void {
+  /**
+   * Forwards one request; the caller calls `abandon()` on what it returns when the client leaves
+   * (the forwarder adds no listener of its own to the client's response).
+   */
+  forward(request: ForwardRequest): Forwarding | undefined {
     const { req } = request;
     const headers = req.headers;
     const transferEncoding = headers['transfer-encoding'];
@@ -79,14 +96,13 @@ export class Forwarder {
       if (Number(contentLength) > this.route.bodyLimit) return this.refuse(request, new BodyTooLargeError(this.route.bodyLimit));
       body = req;
     }
-    const upstreamHeaders = toUpstreamHeaders(req, this.targetHost, request.client);
-    if (body === req) upstreamHeaders['content-length'] = contentLength;
-    upstreamHeaders['x-request-id'] = request.report.id;
+    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body === req ? contentLength : undefined);
     const exchange = new ForwardExchange(request, this.drain);
     this.pool.dispatch(
       { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body },
       exchange,
     );
+    return exchange;
   }
 
   close(): Promise<void> {
@@ -94,13 +110,14 @@ export class Forwarder {
   }
 
   /** Answers a request refused before it reached the service. */
-  private refuse(request: ForwardRequest, error: Error): void {
+  private refuse(request: ForwardRequest, error: Error): undefined {
     writeError(request, error);
+    return undefined;
   }
 }
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
-function writeError({ req, res, report }: ForwardRequest, error: Error): void {
+function writeError({ req, res, id }: ForwardRequest, error: Error): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -110,7 +127,7 @@ function writeError({ req, res, report }: ForwardRequest, error: Error): void {
   res.writeHead(body.statusCode, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(payload),
-    'x-request-id': report.id,
+    'x-request-id': id,
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   });
@@ -122,7 +139,7 @@ function writeError({ req, res, report }: ForwardRequest, error: Error): void {
  * (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`): the controller-style API wraps it
  * in an adapter that parses every head into an object first.
  */
-class ForwardExchange implements Dispatcher.DispatchHandler {
+class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private abortUpstream?: (reason?: Error) => void;
   private resume?: () => void;
   /** The head was handed on: from here, a failure cuts the response instead of answering. */
@@ -133,9 +150,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly request: ForwardRequest,
     private readonly drain: DrainState,
-  ) {
-    request.res.once('close', this.abandon);
-  }
+  ) {}
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abortUpstream = abort;
@@ -146,8 +161,14 @@ class ForwardExchange implements Dispatcher.DispatchHandler {
     // 1xx: informational (a service's own `100 Continue`), not the response.
     if (statusCode < 200) return true;
     this.resume = resume;
-    const headers = toClientHeaders(rawHeaders);
-    const { tap } = this.request;
+    const list = toClientHeaders(rawHeaders);
+    const { tap, receiver } = this.request;
+    if (!tap && !receiver) {
+      this.started = true;
+      this.writeHead(statusCode, list);
+      return true;
+    }
+    const headers = toHeaderObject(list);
     const held = tap?.head(statusCode, headers);
     if (held) {
       void held.then(() => this.start(statusCode, headers)).then(resume, resume);
@@ -169,17 +190,17 @@ class ForwardExchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     this.finished = true;
     const gate = this.request.tap?.end();
-    if (gate) void gate.then(this.end, this.end);
+    if (gate) void gate.finally(() => this.end());
     else this.end();
   }
 
   onError(error: Error): void {
     this.finished = true;
-    const { tap, receiver, report } = this.request;
+    const { tap, receiver } = this.request;
     tap?.abort();
     if (this.abandoned) return;
     const kind = upstreamErrorKind(error);
-    if (kind) report.upstreamFailed(kind);
+    if (kind) this.request.upstreamFailed(kind);
     if (receiver && this.started) return receiver.abort(error);
     // A service that dies mid-body must not leave the client waiting, nor let it take the
     // truncated body for a whole one: `writeError` cuts a response already begun.
@@ -188,23 +209,32 @@ class ForwardExchange implements Dispatcher.DispatchHandler {
 
   private start(statusCode: number, headers: ResponseHeaders): void {
     this.started = true;
-    const { receiver, res, report } = this.request;
-    if (receiver) return receiver.head(statusCode, headers, this.abandon);
-    headers['x-request-id'] = report.id;
-    if (this.drain.draining) headers.connection = 'close';
-    res.writeHead(statusCode, headers);
+    const { receiver } = this.request;
+    if (receiver) return receiver.head(statusCode, headers, this);
+    const list: string[] = [];
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (typeof value === 'string') list.push(name, value);
+      else for (const item of value) list.push(name, item);
+    }
+    this.writeHead(statusCode, list);
   }
 
-  private readonly end = () => {
-    const { receiver, res } = this.request;
-    if (receiver) receiver.end();
-    else res.end();
-  };
+  private writeHead(statusCode: number, headers: string[]): void {
+    headers.push('x-request-id', this.request.id);
+    if (this.drain.draining) headers.push('connection', 'close');
+    this.request.res.writeHead(statusCode, headers);
+  }
 
-  /** The client left, or the receiver gave the response up: end the service's exchange, tell no one. */
-  private readonly abandon = () => {
+  abandon(): void {
     if (this.finished) return;
     this.abandoned = true;
     this.abortUpstream?.();
-  };
+  }
+
+  private end(): void {
+    const { receiver, res } = this.request;
+    if (receiver) receiver.end();
+    else res.end();
+  }
 }

@@ -1,5 +1,4 @@
 import type { ResponseHeaders } from './upstream-headers.js';
-import type { UpstreamErrorKind } from './proxy-errors.js';
 
 /**
  * Sees a proxied response on its way to the client, without owning it: the head first (it may
@@ -18,19 +17,12 @@ export interface ResponseTap {
 
 /**
  * Takes over a proxied response instead of the client's connection: a route's `onResponse`
- * hook reads it this way. `cancel` aborts the exchange with the service.
+ * hook reads it this way. `exchange.abandon()` ends the exchange with the service.
  */
 export interface ResponseReceiver {
-  head(status: number, headers: ResponseHeaders, cancel: () => void): void;
+  head(status: number, headers: ResponseHeaders, exchange: { abandon(): void }): void;
   /** A body chunk; `false` pauses the service's response until `resume` is called. */
   data(chunk: Buffer, resume: () => void): boolean;
   end(): void;
   abort(error: Error): void;
-}
-
-/** What the forwarder tells the exchange it serves; it imports no metrics nor logs. */
-export interface ProxyReport {
-  /** The request's id, sent to the service and on the response head. */
-  readonly id: string;
-  upstreamFailed(kind: UpstreamErrorKind): void;
 }

@@ -1,15 +1,16 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { util as undiciUtil } from 'undici';
 
-/** A response head as receivers see it: lower-case names, repeated headers as lists. */
+/** A response head as taps and receivers see it: lower-case names, repeated headers as lists. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
-/** What the client side of the exchange says about itself, as fastify judged it (`trustProxy`). */
-export interface ClientView {
-  /** The peer's address. */
-  address: string | undefined;
-  protocol: string;
-  host: string;
+/** The request as the forwarder reads it: Node's request, its id and fastify's view of the client. */
+export interface ClientRequest {
+  readonly req: IncomingMessage;
+  readonly id: string;
+  readonly clientAddress: string | undefined;
+  readonly clientProtocol: string;
+  readonly clientHost: string;
 }
 
 // RFC 9110 §7.6.1: connection-specific headers are meant for one hop and are never forwarded,
@@ -27,47 +28,95 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
+// Headers of the client's request that the gateway writes itself: framing (it frames the body
+// it forwards), the target's host, and what it says about the client.
+const SET_BY_GATEWAY = new Set([
+  'host',
+  'content-length',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-request-id',
+]);
+
 // A `Connection` header may name these, but the gateway frames and addresses each hop itself:
 // deleting them on the client's word would let a client choose how the service reads the body.
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
-function removeConnectionHeaders(headers: IncomingHttpHeaders | ResponseHeaders): void {
-  const connection = headers.connection;
-  if (connection) {
-    for (const token of String(connection).split(',')) {
-      const name = token.trim().toLowerCase();
-      if (!FRAMING.has(name)) delete headers[name];
-    }
+// `Connection` values that name no other header: the common case, parsed no further.
+const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
+
+/** The headers a `Connection` value names, other than the framing ones, which it can never remove. */
+function listedByConnection(connection: string | undefined): Set<string> | undefined {
+  if (connection === undefined || PLAIN_CONNECTION.test(connection)) return undefined;
+  const listed = new Set<string>();
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (!FRAMING.has(name)) listed.add(name);
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
+  return listed;
 }
 
 /**
- * Turns the client's request headers, in place, into those the service gets: hop-by-hop and
- * framing headers dropped (the forwarder frames the body itself), `Host` set to the target's,
+ * The request head the service gets, as undici's flat `[name, value, ...]` list: the client's
+ * headers without hop-by-hop ones (nor any its `Connection` names), `Host` set to the target's,
  * the client's address appended to `X-Forwarded-For` (what came before it is the client's claim,
- * kept for the service to judge), `X-Forwarded-Proto`/`-Host` from fastify's view of the client.
+ * kept for the service to judge), `X-Forwarded-Proto`/`-Host` from fastify's view of the client,
+ * and `Content-Length` only when the gateway forwards a body of that length. The client's own
+ * headers object is left as it is, for the stages that read it later.
  */
-export function toUpstreamHeaders(req: IncomingMessage, targetHost: string, client: ClientView): IncomingHttpHeaders {
-  const headers = req.headers;
-  removeConnectionHeaders(headers);
-  delete headers['content-length'];
-  headers.host = targetHost;
+export function toUpstreamHeaders(request: ClientRequest, targetHost: string, contentLength: string | undefined): string[] {
+  const headers = request.req.headers;
+  const listed = listedByConnection(headers.connection);
+  const list = ['host', targetHost];
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || listed?.has(name)) continue;
+    const value = headers[name]!;
+    if (typeof value === 'string') list.push(name, value);
+    else for (const item of value) list.push(name, item);
+  }
   const claimed = headers['x-forwarded-for'];
-  headers['x-forwarded-for'] = claimed ? `${claimed}, ${client.address}` : client.address;
-  headers['x-forwarded-proto'] = client.protocol;
-  headers['x-forwarded-host'] = client.host;
-  delete headers['x-forwarded-port'];
-  return headers;
+  const address = request.clientAddress;
+  const forwardedFor = claimed ? `${claimed}, ${address}` : address;
+  if (forwardedFor) list.push('x-forwarded-for', forwardedFor);
+  list.push('x-forwarded-proto', request.clientProtocol, 'x-forwarded-host', request.clientHost, 'x-request-id', request.id);
+  if (contentLength !== undefined) list.push('content-length', contentLength);
+  return list;
 }
 
 /**
- * The service's response head as the client gets it: its connection headers describe its
- * connection to the gateway (`keep-alive: timeout=5`, `transfer-encoding`), so they go; Node
- * frames the client's response itself.
+ * The service's response head as the client gets it, as a flat `[name, value, ...]` list that
+ * Node's `writeHead` takes as it is: the service's connection headers describe its connection to
+ * the gateway (`keep-alive: timeout=5`, `transfer-encoding`), so they go; Node frames the
+ * client's response itself.
  */
-export function toClientHeaders(rawHeaders: Buffer[]): ResponseHeaders {
-  const headers = undiciUtil.parseHeaders(rawHeaders) as ResponseHeaders;
-  removeConnectionHeaders(headers);
+export function toClientHeaders(rawHeaders: Buffer[]): string[] {
+  const list: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = undiciUtil.headerNameToString(rawHeaders[i]);
+    if (name === 'connection') connection = rawHeaders[i + 1].toString('latin1');
+    if (HOP_BY_HOP.has(name)) continue;
+    list.push(name, rawHeaders[i + 1].toString('latin1'));
+  }
+  const listed = listedByConnection(connection);
+  if (!listed) return list;
+  const kept: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (!listed.has(list[i])) kept.push(list[i], list[i + 1]);
+  return kept;
+}
+
+/** The same head as an object, for the taps and receivers that read it by name. */
+export function toHeaderObject(list: string[]): ResponseHeaders {
+  // No prototype: a service's `__proto__` header stays a header.
+  const headers: ResponseHeaders = Object.create(null);
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
+    const present = headers[name];
+    if (present === undefined) headers[name] = list[i + 1];
+    else if (typeof present === 'string') headers[name] = [present, list[i + 1]];
+    else present.push(list[i + 1]);
+  }
   return headers;
 }

@@ -1,44 +1,87 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CacheFill, CacheResult } from '../cache/index.js';
-import type { CacheEntry } from '../cache/index.js';
+import type { CacheEntry, CacheFill, CacheResult } from '../cache/index.js';
 import { X_REQUEST_ID } from '../gateway.constants.js';
-import { assignRequestId } from '../logging/index.js';
-import type { ProxyReport, UpstreamErrorKind } from '../proxy/index.js';
+import { assignRequestId, type LoggedExchange } from '../logging/index.js';
+import type { RouteCounters } from '../metrics/index.js';
+import type { ForwardRequest, Forwarding, ResponseReceiver, UpstreamErrorKind } from '../proxy/index.js';
 
 /** What the stages of a route do with an exchange; the pipeline implements it. */
 export interface ExchangeStages {
+  readonly counters: RouteCounters;
+  /** Writes the access line of an ended exchange; absent when the access log is off. */
+  readonly accessLine?: (exchange: Exchange, res: ServerResponse, cache: CacheResult | undefined) => void;
   answerHit(exchange: Exchange, entry: CacheEntry): void;
-  forward(exchange: Exchange, fill?: CacheFill): void;
+  forward(exchange: Exchange): void;
   upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void;
 }
 
-/** Sees every exchange of a route end: the access line and the metrics. */
-export interface ExchangeObserver {
-  /** Called as the exchange starts; the returned function when its response has ended or was cut. */
-  start(request: FastifyRequest, id: string): (res: ServerResponse, cache: CacheResult | undefined) => void;
+const EXCHANGE = Symbol('nest-gateway.exchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+// One function for every response, not a closure per request: the emitter is `this`.
+function onResponseClose(this: ExchangeResponse): void {
+  this[EXCHANGE]!.close();
 }
 
 /**
  * One request on its way through a route's pipeline: its id, what the cache and the forwarder
  * reported, and the one place where its end is observed, whichever way it ends (answered,
- * refused, or cut). It is the report the forwarder writes to and the outcome the cache lookup
- * answers, so that no stage allocates a callback per request.
+ * refused, or cut): there it counts into the route's metrics, writes the access line and ends
+ * the exchange with the service if the client left first. It is what the forwarder forwards and
+ * the outcome the cache lookup answers, so no stage allocates a callback per request.
  */
-export class Exchange implements ProxyReport {
+export class Exchange implements ForwardRequest, LoggedExchange {
   readonly id: string;
+  readonly startedAt = performance.now();
+  readonly socket: Socket;
+  /** What the client's connection had been sent before this response, for the access line. */
+  readonly bytesBefore: number;
   cache?: CacheResult;
-  private readonly ended: (res: ServerResponse, cache: CacheResult | undefined) => void;
+  tap?: CacheFill;
+  receiver?: ResponseReceiver;
+  forwarding?: Forwarding;
+  /** The response has ended or was cut: whatever is still to come is abandoned. */
+  closed = false;
 
   constructor(
     private readonly stages: ExchangeStages,
-    observer: ExchangeObserver,
     readonly request: FastifyRequest,
     readonly reply: FastifyReply,
   ) {
     this.id = assignRequestId(request.raw);
-    this.ended = observer.start(request, this.id);
-    reply.raw.once('close', this.onClose);
+    this.socket = request.raw.socket;
+    this.bytesBefore = stages.accessLine ? this.socket.bytesWritten : 0;
+    stages.counters.begin();
+    const res = reply.raw as ExchangeResponse;
+    res[EXCHANGE] = this;
+    res.on('close', onResponseClose);
+  }
+
+  get req(): IncomingMessage {
+    return this.request.raw;
+  }
+
+  get res(): ServerResponse {
+    return this.reply.raw;
+  }
+
+  get originalUrl(): string {
+    return this.request.originalUrl;
+  }
+
+  get clientAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get clientProtocol(): string {
+    return this.request.protocol;
+  }
+
+  get clientHost(): string {
+    return this.request.host;
   }
 
   hit(entry: CacheEntry): void {
@@ -48,7 +91,8 @@ export class Exchange implements ProxyReport {
 
   miss(fill: CacheFill): void {
     this.cache = fill.result;
-    this.stages.forward(this, fill);
+    this.tap = fill;
+    this.stages.forward(this);
   }
 
   upstreamFailed(kind: UpstreamErrorKind): void {
@@ -69,5 +113,13 @@ export class Exchange implements ProxyReport {
     res.end(payload);
   }
 
-  private readonly onClose = () => this.ended(this.reply.raw, this.cache);
+  /** The response has ended or was cut. */
+  close(): void {
+    this.closed = true;
+    this.forwarding?.abandon();
+    const res = this.reply.raw;
+    const { counters, accessLine } = this.stages;
+    counters.end(this.request.raw.method!, res.statusCode, (performance.now() - this.startedAt) / 1000, this.cache);
+    if (accessLine) accessLine(this, res, this.cache);
+  }
 }

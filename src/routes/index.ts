@@ -1,5 +1,5 @@
 export { compileRoutes, type CompiledRoute } from './compile-routes.js';
-export { Exchange, type ExchangeObserver } from './exchange.js';
+export { Exchange, type ExchangeStages } from './exchange.js';
 export { mountedMethods, mountRoutes } from './mount-routes.js';
 export { type GuardedStages, type PipelineContext, RoutePipeline } from './route-pipeline.js';
 export { type ListedRoute, listRoutes } from './route-listing.js';

@@ -1,10 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
+import { type CacheEntry, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
+import type { RouteCounters } from '../metrics/index.js';
 import type { Forwarder, ProxyService, UpstreamErrorKind } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
-import { Exchange, type ExchangeObserver, type ExchangeStages } from './exchange.js';
+import { Exchange, type ExchangeStages } from './exchange.js';
 import { refuseRequestTarget } from './request-target.js';
 
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
@@ -15,8 +16,10 @@ export interface PipelineContext {
   proxy: ProxyService;
   /** Present when the cache is on. */
   cache?: ResponseCacheService;
-  /** The observer of a route's exchanges (metrics, access line). */
-  observe(route: CompiledRoute): ExchangeObserver;
+  /** The metrics of a route, counted by its exchanges. */
+  countersFor(route: CompiledRoute): RouteCounters;
+  /** The access line writer of a route; absent when the access log is off. */
+  accessLineFor(route: CompiledRoute): ExchangeStages['accessLine'];
   maxUrlLength: number;
   /** Node's `maxHeadersCount`: a request with that many header lines may have lost some. */
   maxHeadersCount: number;
@@ -47,7 +50,8 @@ export class RoutePipeline implements ExchangeStages {
   private readonly middlewares?: MiddlewareChain;
   private readonly guarded: GuardedStages;
   private readonly cache?: ResponseCacheService;
-  private readonly observer: ExchangeObserver;
+  readonly counters: RouteCounters;
+  readonly accessLine: ExchangeStages['accessLine'];
   /** Hooks answer through fastify's reply; every other answer is written to Node's response. */
   private readonly hijack: boolean;
 
@@ -56,7 +60,8 @@ export class RoutePipeline implements ExchangeStages {
     private readonly context: PipelineContext,
   ) {
     this.forwarder = context.proxy.forwarder(route.forward);
-    this.observer = context.observe(route);
+    this.counters = context.countersFor(route);
+    this.accessLine = context.accessLineFor(route);
     this.middlewares = composeMiddlewares(route.middlewares);
     this.cache = route.cached ? context.cache : undefined;
     this.hijack = !route.onRequest && !route.onResponse;
@@ -65,7 +70,7 @@ export class RoutePipeline implements ExchangeStages {
 
   /** The fastify handler of every method and path of the route. */
   readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
-    const exchange = new Exchange(this, this.observer, request, reply);
+    const exchange = new Exchange(this, request, reply);
     if (this.hijack) reply.hijack();
     const refused = this.refusal(request);
     if (refused) return exchange.answer(refused.statusCode, { statusCode: refused.statusCode, error: STATUS_CODES[refused.statusCode], message: refused.message }, true);
@@ -81,21 +86,16 @@ export class RoutePipeline implements ExchangeStages {
     writeHit(reply.raw, request.raw, entry, exchange.id);
   }
 
-  forward(exchange: Exchange, fill?: CacheFill): void {
-    const { request, reply } = exchange;
+  forward(exchange: Exchange): void {
     const onResponse = this.route.onResponse;
-    this.forwarder.forward({
-      req: request.raw,
-      res: reply.raw,
-      originalUrl: request.originalUrl,
-      client: { address: request.raw.socket.remoteAddress, protocol: request.protocol, host: request.host },
-      report: exchange,
-      tap: fill,
-      receiver: onResponse && new OnResponseReceiver(onResponse, request, reply),
-    });
+    if (onResponse) exchange.receiver = new OnResponseReceiver(onResponse, exchange.request, exchange.reply);
+    exchange.forwarding = this.forwarder.forward(exchange);
+    // The client left while the cache or a hook was still deciding.
+    if (exchange.closed) exchange.forwarding?.abandon();
   }
 
   upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void {
+    this.counters.upstreamFailed(kind);
     this.context.upstreamFailed(this.route, kind, exchange);
   }
 
