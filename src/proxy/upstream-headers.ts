@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { util as undiciUtil } from 'undici';
+import undiciUtil from 'undici/lib/core/util.js';
 
 /** A response head as taps and receivers see it: lower-case names, repeated headers as lists. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
