@@ -6,11 +6,10 @@ import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nes
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CacheOptions, GatewayOptions } from './config/gateway-options.interface.js';
-import { validateGatewayOptions } from './config/gateway-options.schema.js';
+import type { GatewayOptions } from './config/gateway-options.interface.js';
+import { resolveValidGatewayOptions } from './config/gateway-options.schema.js';
+import { type ResolvedCacheOptions, type ResolvedGatewayOptions, resolveCacheOptions } from './config/resolve-options.js';
 import {
-  DEFAULT_MAX_URL_LENGTH,
-  DEFAULT_ROUTE_LISTING_PATH,
   GATEWAY_CACHE_OPTIONS,
   GATEWAY_LOGGER,
   GATEWAY_METRICS,
@@ -56,14 +55,14 @@ class GatewayRouteHandler {
 const loggerProvider: Provider = {
   provide: GATEWAY_LOGGER,
   inject: [GATEWAY_VALIDATED_OPTIONS],
-  useFactory: (options: GatewayOptions) => options.logger ?? createGatewayLogger(),
+  useFactory: (options: ResolvedGatewayOptions) => options.logger ?? createGatewayLogger(),
 };
 
 /** The metrics, with the memory store's figures when there is one. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
   inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }],
-  useFactory: (options: GatewayOptions, store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store), options.metrics !== false),
+  useFactory: (options: ResolvedGatewayOptions, store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store), options.metrics !== false),
 };
 
 /** What both ways of registering the module provide. */
@@ -77,12 +76,13 @@ const cacheProviders: Provider[] = [
   {
     provide: GATEWAY_CACHE_OPTIONS,
     inject: [GATEWAY_VALIDATED_OPTIONS],
-    useFactory: (options: GatewayOptions) => options.cache ?? {},
+    // `forRootAsync` provides the cache whether it is on or not: a store that is never read costs nothing.
+    useFactory: (options: ResolvedGatewayOptions) => options.cache ?? resolveCacheOptions({}),
   },
   {
     provide: RESPONSE_STORE,
     inject: [GATEWAY_CACHE_OPTIONS],
-    useFactory: (options: CacheOptions) => createResponseStore(options),
+    useFactory: (options: ResolvedCacheOptions) => createResponseStore(options),
   },
   {
     provide: CACHE_MANAGER,
@@ -109,7 +109,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
 
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
-    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
+    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions,
     @Inject(GATEWAY_LOGGER) private readonly gatewayLogger: GatewayLogger,
     @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
@@ -124,9 +124,9 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
 
   /** Registers the gateway with options known now. Invalid options throw here. */
   static override forRoot(options: typeof GATEWAY_OPTIONS_TYPE): DynamicModule {
-    const validated = validateGatewayOptions(options);
+    const validated = resolveValidGatewayOptions(options);
     const routes = compileRoutes(validated);
-    const definition = super.forRoot(validated);
+    const definition = super.forRoot(options);
     return {
       ...definition,
       imports: [HEALTH_CHECKS],
@@ -153,7 +153,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
         {
           provide: GATEWAY_VALIDATED_OPTIONS,
           inject: [GATEWAY_OPTIONS],
-          useFactory: (resolved: GatewayOptions) => validateGatewayOptions(resolved),
+          useFactory: (given: GatewayOptions) => resolveValidGatewayOptions(given),
         },
         { provide: GATEWAY_ROUTES, inject: [GATEWAY_VALIDATED_OPTIONS], useFactory: compileRoutes },
         // Whether the cache is on is known only once the factory has run.
@@ -171,7 +171,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       cache: this.options.cache ? this.cache : undefined,
       countersFor: (route: CompiledRoute) => this.metrics.forRoute(route.prefix),
       accessLineFor: (route: CompiledRoute) => this.accessLineFor(route),
-      maxUrlLength: this.options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
+      maxUrlLength: this.options.maxUrlLength,
       maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
       hostPipeline: this.hostPipeline(),
       upstreamFailed: (route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange) => {
@@ -183,14 +183,14 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
     if (this.options.routeListing) {
       const listing = listRoutes(this.routes);
-      fastify.get(this.options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH, () => listing);
+      fastify.get(this.options.routeListing.path, () => listing);
     }
   }
 
   /** A route's access line, decided once: a level that filters access lines out costs no call per request. */
   private accessLineFor(route: CompiledRoute): ExchangeStages['accessLine'] {
     const logger = this.gatewayLogger;
-    if (this.options.accessLog === false || !logger.isLevelEnabled('info')) return undefined;
+    if (!this.options.accessLog || !logger.isLevelEnabled('info')) return undefined;
     const label = { prefix: route.prefix, target: route.forward.target.href };
     return (exchange, res, cache) => writeAccessLine(logger, label, exchange, res, cache);
   }

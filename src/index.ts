@@ -14,4 +14,4 @@ export type {
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
 export { loadConfigFile } from './config/load-config-file.js';
 export { GATEWAY_OPTIONS } from './gateway.constants.js';
-export type { CacheDirectives } from './cache/index.js';
+export { type CacheDirectives, ResponseCacheInterceptor } from './cache/index.js';

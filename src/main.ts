@@ -5,15 +5,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfigError } from './config/gateway-options.schema.js';
 import { loadConfigFile } from './config/load-config-file.js';
+import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
-import {
-  DEFAULT_HEADERS_TIMEOUT_MS,
-  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  DEFAULT_SHUTDOWN_GRACE_MS,
-} from './gateway.constants.js';
 import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
@@ -33,18 +28,21 @@ function exitProcess(code: number): void {
   worker.disconnect();
 }
 
+// The environment overrides the file here, at the edge; the module reads no environment.
+const configOverrides = () => ({ redisUrl: process.env.REDIS_URL });
+
 async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
-  const options = await loadConfigFile(configFile);
+  const options = await loadConfigFile(configFile, configOverrides());
 
   @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
   class GatewayAppModule {}
 
-  const server = options.server ?? {};
-  const headersTimeout = server.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const { server } = resolveGatewayOptions(options);
+  const headersTimeout = server.headersTimeout;
   const adapter = new FastifyAdapter({
     trustProxy: server.trustProxy ?? false,
-    requestTimeout: server.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    keepAliveTimeout: server.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: server.requestTimeout,
+    keepAliveTimeout: server.keepAliveTimeout,
     // A request that reaches a draining gateway is served, with `connection: close`: a 503 here
     // would fail it, where a reload or a rolling restart promises that nothing fails.
     return503OnClosing: false,
@@ -56,7 +54,7 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
   });
-  drainOnSignals(app, server.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS, new Logger('Gateway'), exitProcess);
+  drainOnSignals(app, server.shutdownGracePeriod, new Logger('Gateway'), exitProcess);
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {
     if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');
@@ -71,7 +69,7 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
  * and before every reload (SIGHUP, or a change of the file with `watch: true`).
  */
 async function supervise(configFile: string, count: number): Promise<void> {
-  const options = await loadConfigFile(configFile);
+  const options = await loadConfigFile(configFile, configOverrides());
   const logger = new Logger('Workers');
   serveClusterMetrics();
   const pool = startWorkerPool({ count, log: (message) => logger.warn(message) });

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { startGateway, type RunningGateway } from './support/gateway.js';
+import { gatewayModule, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 
@@ -107,16 +107,10 @@ describe('Redis outage', () => {
     }
   });
 
-  it('refuses a redis store without a URL, naming the field', async () => {
-    const previous = process.env.REDIS_URL;
-    delete process.env.REDIS_URL;
-    try {
-      await expect(startGateway({ cache: { store: 'redis' }, routes: [{ prefix: '/api', target: 'http://127.0.0.1:1' }] })).rejects.toThrow(
-        /cache\.redisUrl: required by the redis store/,
-      );
-    } finally {
-      if (previous !== undefined) process.env.REDIS_URL = previous;
-    }
+  it('refuses a redis store without a URL, naming the field, before anything starts', () => {
+    expect(() => gatewayModule({ cache: { store: 'redis' }, routes: [{ prefix: '/api', target: 'http://127.0.0.1:1' }] })).toThrow(
+      /cache\.redisUrl: required by the redis store/,
+    );
   });
 });
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import type { Cache } from 'cache-manager';
-import type { CacheOptions } from '../config/gateway-options.interface.js';
+import type { ResolvedCacheOptions } from '../config/resolve-options.js';
 import { LRUCache } from 'lru-cache';
 import {
   CACHE_CONNECT_WAIT_MS,
@@ -11,7 +11,6 @@ import {
   CACHE_READ_WAIT_MS,
   CACHE_WARNING_INTERVAL_MS,
   CACHE_WRITE_WAIT_MS,
-  DEFAULT_CACHE_MAX_ENTRY_BYTES,
   GATEWAY_CACHE_OPTIONS,
   RESPONSE_STORE,
   X_CACHE_TIMEOUT,
@@ -44,9 +43,9 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   constructor(
     @Inject(CACHE_MANAGER) private readonly cache: Cache,
     @Inject(RESPONSE_STORE) private readonly store: ResponseStore,
-    @Inject(GATEWAY_CACHE_OPTIONS) private readonly options: CacheOptions,
+    @Inject(GATEWAY_CACHE_OPTIONS) private readonly options: ResolvedCacheOptions,
   ) {
-    this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES;
+    this.maxEntryBytes = options.maxEntryBytes;
   }
 
   /** Gives the store a moment to connect, so a gateway started with Redis serves hits at once. */

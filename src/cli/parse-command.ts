@@ -66,7 +66,7 @@ async function validate(files: string[], output: Output): Promise<Command> {
     return { exit: 2 };
   }
   try {
-    const options = await loadConfigFile(files[0]);
+    const options = await loadConfigFile(files[0], { redisUrl: process.env.REDIS_URL });
     output.out(`${files[0]}: valid, ${options.routes.length} route(s)\n`);
     return { exit: 0 };
   } catch (error) {

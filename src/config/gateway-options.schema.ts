@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
-import { findRouteConflicts } from '../routes/route-conflicts.js';
+import { findRouteConflicts } from './route-conflicts.js';
+import { type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import type { GatewayOptions } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
@@ -117,9 +118,18 @@ function validate(schema: z.ZodType, input: unknown, source: string): GatewayOpt
     );
   }
   const options = result.data as GatewayOptions;
-  const conflicts = findRouteConflicts(options);
-  if (conflicts.length) throw new GatewayConfigError(source, conflicts);
+  const resolved = resolveGatewayOptions(options);
+  const issues = findRouteConflicts(resolved);
+  if (resolved.cache?.store === 'redis' && !resolved.cache.redisUrl) {
+    issues.push('cache.redisUrl: required by the redis store (or set REDIS_URL for the standalone gateway)');
+  }
+  if (issues.length) throw new GatewayConfigError(source, issues);
   return options;
+}
+
+/** Validates options given in code and fills every default: what the module runs on. */
+export function resolveValidGatewayOptions(input: unknown, source?: string): ResolvedGatewayOptions {
+  return resolveGatewayOptions(validateGatewayOptions(input, source));
 }
 
 /** Validates options given in code (functions allowed). */

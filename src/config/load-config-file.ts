@@ -4,8 +4,14 @@ import { parse as parseYaml } from 'yaml';
 import type { GatewayOptions } from './gateway-options.interface.js';
 import { GatewayConfigError, validateGatewayConfigFile } from './gateway-options.schema.js';
 
-/** Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file and validates it. */
-export async function loadConfigFile(path: string): Promise<GatewayOptions> {
+/** What the environment of the standalone gateway overrides in its file. */
+export interface ConfigOverrides {
+  /** Replaces `cache.redisUrl` (env `REDIS_URL`). */
+  redisUrl?: string;
+}
+
+/** Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file, applies the overrides and validates it. */
+export async function loadConfigFile(path: string, overrides: ConfigOverrides = {}): Promise<GatewayOptions> {
   const file = resolve(path);
   const extension = extname(file).toLowerCase();
   if (!['.yaml', '.yml', '.json'].includes(extension)) {
@@ -23,5 +29,7 @@ export async function loadConfigFile(path: string): Promise<GatewayOptions> {
   } catch (error) {
     throw new GatewayConfigError(file, [`(file): not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`]);
   }
+  const cache = (data as { cache?: unknown } | null)?.cache;
+  if (overrides.redisUrl && typeof cache === 'object' && cache !== null) (cache as { redisUrl?: string }).redisUrl = overrides.redisUrl;
   return validateGatewayConfigFile(data, file);
 }

@@ -3,8 +3,8 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { HealthCheckService, type HealthIndicatorFunction, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import type { ResponseStore } from '../cache/index.js';
-import type { GatewayOptions } from '../config/gateway-options.interface.js';
-import { DEFAULT_HEALTH_PATHS, GATEWAY_VALIDATED_OPTIONS, RESPONSE_STORE } from '../gateway.constants.js';
+import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
+import { GATEWAY_VALIDATED_OPTIONS, RESPONSE_STORE } from '../gateway.constants.js';
 
 /**
  * Liveness and readiness endpoints, mounted on fastify as the module starts so that they exist
@@ -14,7 +14,7 @@ import { DEFAULT_HEALTH_PATHS, GATEWAY_VALIDATED_OPTIONS, RESPONSE_STORE } from 
 @Injectable()
 export class GatewayHealth implements OnModuleInit {
   constructor(
-    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
+    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
@@ -22,8 +22,8 @@ export class GatewayHealth implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    if (this.options.health === false) return;
-    const paths = { ...DEFAULT_HEALTH_PATHS, ...this.options.health };
+    const paths = this.options.health;
+    if (!paths) return;
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.get(paths.liveness, this.answer([]));
     fastify.get(paths.readiness, this.answer(this.readinessChecks()));

@@ -2,8 +2,8 @@ import cluster from 'node:cluster';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import type { GatewayOptions } from '../config/gateway-options.interface.js';
-import { DEFAULT_METRICS_PATH, GATEWAY_METRICS, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
+import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
+import { GATEWAY_METRICS, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
 import { workerClusterMetrics } from './cluster-metrics.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 
@@ -14,17 +14,18 @@ import type { GatewayMetrics } from './gateway-metrics.js';
 @Injectable()
 export class MetricsEndpoint implements OnModuleInit {
   constructor(
-    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: GatewayOptions,
+    @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions,
     @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   onModuleInit(): void {
-    if (this.options.metrics === false) return;
+    const { metrics } = this.options;
+    if (!metrics) return;
     const registry = this.metrics.registry;
     const read = cluster.isWorker ? workerClusterMetrics(registry) : () => registry.metrics();
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.get(this.options.metrics?.path ?? DEFAULT_METRICS_PATH, async (_request, reply) => {
+    fastify.get(metrics.path, async (_request, reply) => {
       const text = await read();
       return reply.type(registry.contentType).send(text);
     });

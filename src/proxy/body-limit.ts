@@ -22,8 +22,3 @@ export class BodyLimitStream extends Transform {
     callback(null, chunk);
   }
 }
-
-/** Whether a declared `content-length` already exceeds the limit. */
-export function exceedsDeclaredLength(contentLength: string | undefined, limitBytes: number): boolean {
-  return contentLength !== undefined && Number(contentLength) > limitBytes;
-}

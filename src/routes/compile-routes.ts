@@ -1,24 +1,12 @@
-import type {
-  ConnectMiddleware,
-  GatewayOptions,
-  HttpMethod,
-  OnRequestHook,
-  OnResponseHook,
-} from '../config/gateway-options.interface.js';
-import {
-  DEFAULT_BODY_LIMIT_BYTES,
-  DEFAULT_PATH_REGEX,
-  DEFAULT_PREFIX_REWRITE,
-  DEFAULT_TIMEOUT_MS,
-  HTTP_METHODS,
-} from '../gateway.constants.js';
+import type { ConnectMiddleware, HttpMethod, OnRequestHook, OnResponseHook } from '../config/gateway-options.interface.js';
+import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import { resolveMiddleware } from '../middleware/index.js';
 import type { ForwardTarget } from '../proxy/index.js';
-import { createUrlRewriter, toRoutePaths } from './path-pattern.js';
+import { createUrlRewriter } from './path-pattern.js';
 
-/** A route with every default filled in and everything the request path needs precomputed. */
+/** A route with everything its pipeline needs precomputed. */
 export interface CompiledRoute {
-  /** Position in `routes`, used to name its controller. */
+  /** Position in `routes`. */
   index: number;
   prefix: string;
   /** Fastify paths the route answers. */
@@ -34,34 +22,26 @@ export interface CompiledRoute {
   forward: ForwardTarget;
 }
 
-/** Resolves validated options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
-export function compileRoutes(options: GatewayOptions): CompiledRoute[] {
-  const globalMiddlewares = (options.middlewares ?? []).map((middleware, index) =>
-    resolveMiddleware(middleware, ['middlewares', index]),
-  );
-  const defaultPathRegex = options.pathRegex ?? DEFAULT_PATH_REGEX;
-
-  return options.routes.map((route, index) => {
-    const paths = toRoutePaths(route.prefix, route.pathRegex ?? defaultPathRegex);
-    const methods = route.methods ? HTTP_METHODS.filter((method) => route.methods!.includes(method)) : [...HTTP_METHODS];
-    const routeMiddlewares = (route.middlewares ?? []).map((middleware, position) =>
-      resolveMiddleware(middleware, ['routes', index, 'middlewares', position]),
-    );
-    return {
-      index,
-      prefix: route.prefix,
-      paths,
-      methods,
-      middlewares: [...globalMiddlewares, ...routeMiddlewares],
-      onRequest: route.hooks?.onRequest,
-      onResponse: route.hooks?.onResponse,
-      cached: options.cache !== undefined,
-      forward: {
-        target: new URL(route.target),
-        rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE),
-        bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
-        timeout: route.timeout ?? DEFAULT_TIMEOUT_MS,
-      },
-    };
-  });
+/** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
+export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] {
+  const globalMiddlewares = options.middlewares.map((middleware, index) => resolveMiddleware(middleware, ['middlewares', index]));
+  return options.routes.map((route, index) => ({
+    index,
+    prefix: route.prefix,
+    paths: route.paths,
+    methods: route.methods,
+    middlewares: [
+      ...globalMiddlewares,
+      ...route.middlewares.map((middleware, position) => resolveMiddleware(middleware, ['routes', index, 'middlewares', position])),
+    ],
+    onRequest: route.hooks.onRequest,
+    onResponse: route.hooks.onResponse,
+    cached: options.cache !== undefined,
+    forward: {
+      target: new URL(route.target),
+      rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
+      bodyLimit: route.bodyLimit,
+      timeout: route.timeout,
+    },
+  }));
 }

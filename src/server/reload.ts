@@ -27,7 +27,7 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
       do {
         again = false;
         try {
-          await loadConfigFile(configFile);
+          await loadConfigFile(configFile, { redisUrl: process.env.REDIS_URL });
         } catch (error) {
           logger.error(`Reload refused, the running config stays: ${(error as Error).message}`);
           continue;

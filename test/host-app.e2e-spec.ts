@@ -1,0 +1,207 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type CallHandler,
+  type CanActivate,
+  Controller,
+  Get,
+  type INestApplication,
+  Injectable,
+  Module,
+  type NestInterceptor,
+  Post,
+  Res,
+  UseInterceptors,
+} from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import type { FastifyReply } from 'fastify';
+import { tap } from 'rxjs';
+import request from 'supertest';
+import { ResponseCacheInterceptor } from '../src/index.js';
+import { gatewayModule, MOUNT_MODES, startApp, startGateway, type RunningGateway } from './support/gateway.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A host app's own controller, cached by the gateway's interceptor. */
+@Controller('own')
+@UseInterceptors(ResponseCacheInterceptor)
+class OwnController {
+  calls = 0;
+
+  @Get('numbers')
+  numbers(@Res({ passthrough: true }) reply: FastifyReply) {
+    this.calls += 1;
+    void reply.header('x-cache-timeout', '1 minute');
+    return { serial: this.calls };
+  }
+
+  @Get('text')
+  text(@Res({ passthrough: true }) reply: FastifyReply) {
+    this.calls += 1;
+    void reply.header('x-cache-timeout', '1 minute');
+    return `text ${this.calls}`;
+  }
+
+  @Get('fresh')
+  fresh() {
+    this.calls += 1;
+    return { serial: this.calls };
+  }
+
+  @Post('numbers')
+  change(@Res({ passthrough: true }) reply: FastifyReply) {
+    void reply.header('x-cache-expire', '*/own/numbers');
+    return { changed: true };
+  }
+}
+
+describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)', (mode) => {
+  let app: RunningGateway;
+  let upstream: Upstream;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    @Module({ imports: [gatewayModule({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: upstream.url }] }, mode)], controllers: [OwnController] })
+    class HostModule {}
+    app = await startApp(HostModule);
+  });
+  afterAll(async () => {
+    await app.close();
+    await upstream.close();
+  });
+
+  it('stores what the handler marks with x-cache-timeout, in the gateway store, and serves it as a hit', async () => {
+    const miss = await request(app.url).get('/own/numbers').expect(200).expect('x-cache', 'MISS');
+    const hit = await request(app.url).get('/own/numbers').expect(200).expect('x-cache', 'HIT');
+    expect(hit.body).toEqual(miss.body);
+    expect(hit.headers['content-type']).toMatch(/^application\/json/);
+    const text = await request(app.url).get('/own/text').expect(200).expect('x-cache', 'MISS');
+    await request(app.url).get('/own/text').expect(200).expect('x-cache', 'HIT').expect(text.text);
+  });
+
+  it('expires entries on x-cache-expire, and passes unmarked answers uncached', async () => {
+    await request(app.url).get('/own/numbers').expect(200);
+    await request(app.url).get('/own/numbers').expect('x-cache', 'HIT');
+    await request(app.url).post('/own/numbers').expect(201);
+    await request(app.url).get('/own/numbers').expect('x-cache', 'MISS');
+    const first = await request(app.url).get('/own/fresh').expect(200).expect('x-cache', 'MISS');
+    const second = await request(app.url).get('/own/fresh').expect(200).expect('x-cache', 'MISS');
+    expect(second.body.serial).toBeGreaterThan(first.body.serial);
+  });
+});
+
+@Injectable()
+class ExplodingGuard implements CanActivate {
+  canActivate(): boolean {
+    throw new Error('guard exploded');
+  }
+}
+
+/** Counts the requests it sees complete. */
+@Injectable()
+class CountingInterceptor implements NestInterceptor {
+  static seen = 0;
+  intercept(_context: unknown, next: CallHandler) {
+    return next.handle().pipe(tap({ complete: () => (CountingInterceptor.seen += 1) }));
+  }
+}
+
+describe.each(MOUNT_MODES)("the host app's global guards and interceptors around gateway routes (%s)", (mode) => {
+  let upstream: Upstream;
+  const started: INestApplication[] = [];
+  beforeAll(async () => {
+    upstream = await startUpstream();
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((app) => app.close()));
+    await upstream.close();
+  });
+
+  it('answers 500 when a guard throws, without reaching the service', async () => {
+    @Module({ imports: [gatewayModule({ routes: [{ prefix: '/api', target: upstream.url }] }, mode)], providers: [{ provide: APP_GUARD, useClass: ExplodingGuard }] })
+    class GuardedModule {}
+    const app = await startApp(GuardedModule);
+    started.push(app.app);
+    const before = upstream.seen.length;
+    const res = await request(app.url).get('/api/x').expect(500);
+    expect(res.body).toEqual({ statusCode: 500, message: 'Internal server error' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('runs global interceptors around forwarded requests', async () => {
+    @Module({ imports: [gatewayModule({ routes: [{ prefix: '/api', target: upstream.url }] }, mode)], providers: [{ provide: APP_INTERCEPTOR, useClass: CountingInterceptor }] })
+    class InterceptedModule {}
+    const app = await startApp(InterceptedModule);
+    started.push(app.app);
+    const before = CountingInterceptor.seen;
+    await request(app.url).get('/api/x').expect(200);
+    expect(CountingInterceptor.seen).toBe(before + 1);
+  });
+});
+
+describe('middlewares that fail, and hooks that read big or broken responses', () => {
+  const big = randomBytes(4 * 1024 * 1024);
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res) => {
+      if (req.url === '/big') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': big.length });
+        res.end(big);
+        return;
+      }
+      // Promises a body it never finishes.
+      res.writeHead(200, { 'content-length': 1000 });
+      res.write('x'.repeat(10));
+      setTimeout(() => res.destroy(), 20);
+    });
+    gateway = await startGateway({
+      routes: [
+        { prefix: '/refused', target: upstream.url, middlewares: [(_req, _res, next) => next(Object.assign(new Error('no such tenant'), { status: 404 }))] },
+        { prefix: '/failing', target: upstream.url, middlewares: [(_req, _res, next) => next(new Error('database password is hunter2'))] },
+        {
+          prefix: '/throwing',
+          target: upstream.url,
+          middlewares: [
+            () => {
+              throw Object.assign(new Error('teapot'), { getStatus: () => 418, getResponse: () => ({ statusCode: 418, message: 'short and stout' }) });
+            },
+          ],
+        },
+        { prefix: '/hooked', target: upstream.url, hooks: { onResponse: (_req, reply, res) => reply.send(res) } },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it("answers a middleware's next(err) with the error's status and message, never reaching the service", async () => {
+    const before = upstream.seen.length;
+    const refused = await request(gateway.url).get('/refused/x').expect(404);
+    expect(refused.body).toEqual({ statusCode: 404, error: 'Not Found', message: 'no such tenant' });
+    const failed = await request(gateway.url).get('/failing/x').expect(500);
+    // The error's own text stays in the gateway.
+    expect(failed.body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+    const thrown = await request(gateway.url).get('/throwing/x').expect(418);
+    expect(thrown.body).toEqual({ statusCode: 418, message: 'short and stout' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('streams a 4 MiB response through an onResponse hook byte for byte', async () => {
+    const res = await request(gateway.url).get('/hooked/big').buffer(true).parse((stream, done) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).toBe(200);
+    expect(sha256(res.body as Buffer)).toBe(sha256(big));
+  });
+
+  it('cuts the client when the service dies mid-body behind an onResponse hook', async () => {
+    await expect(request(gateway.url).get('/hooked/broken')).rejects.toThrow();
+    await request(gateway.url).get('/hooked/big').expect(200);
+  });
+});
