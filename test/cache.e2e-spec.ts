@@ -161,7 +161,7 @@ describe.each(scenarios)('response cache (%s store, %s)', (store, mode) => {
 
   it('never lets set-cookie out of the cache', async () => {
     const res = await get('/api/cookie');
-    expect(res.headers['set-cookie']).toEqual(['session=abc']);
+    expect(res.headers['set-cookie']).toEqual(['session=abc', 'theme=dark']);
     expect((await get('/api/cookie')).headers['x-cache']).toBe('MISS');
   });
 

@@ -42,6 +42,18 @@ class OwnController {
     return `text ${this.calls}`;
   }
 
+  @Get('bytes')
+  bytes(@Res({ passthrough: true }) reply: FastifyReply) {
+    this.calls += 1;
+    void reply.header('x-cache-timeout', '1 minute');
+    return Buffer.from([0, 1, 2, this.calls % 256]);
+  }
+
+  @Get('broken')
+  broken() {
+    throw new Error('handler exploded');
+  }
+
   @Get('fresh')
   fresh() {
     this.calls += 1;
@@ -77,6 +89,20 @@ describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)',
     expect(hit.headers['content-type']).toMatch(/^application\/json/);
     const text = await request(app.url).get('/own/text').expect(200).expect('x-cache', 'MISS');
     await request(app.url).get('/own/text').expect(200).expect('x-cache', 'HIT').expect(text.text);
+  });
+
+  it('stores a Buffer as bytes, and lets a failing handler fail without holding the next request', async () => {
+    const parse = (stream: NodeJS.ReadableStream, done: (error: Error | null, body: Buffer) => void) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => done(null, Buffer.concat(chunks)));
+    };
+    const miss = await request(app.url).get('/own/bytes').buffer(true).parse(parse).expect(200).expect('x-cache', 'MISS');
+    const hit = await request(app.url).get('/own/bytes').buffer(true).parse(parse).expect(200).expect('x-cache', 'HIT');
+    expect(hit.headers['content-type']).toBe('application/octet-stream');
+    expect(hit.body).toEqual(miss.body);
+    await request(app.url).get('/own/broken').expect(500);
+    await request(app.url).get('/own/broken').expect(500);
   });
 
   it('expires entries on x-cache-expire, and passes unmarked answers uncached', async () => {
@@ -169,6 +195,17 @@ describe('middlewares that fail, and hooks that read big or broken responses', (
             },
           ],
         },
+        {
+          prefix: '/half-answered',
+          target: upstream.url,
+          middlewares: [
+            (_req, res, next) => {
+              res.writeHead(200, { 'content-length': 100 });
+              res.write('partial');
+              next(new Error('changed its mind'));
+            },
+          ],
+        },
         { prefix: '/hooked', target: upstream.url, hooks: { onResponse: (_req, reply, res) => reply.send(res) } },
       ],
     });
@@ -188,6 +225,10 @@ describe('middlewares that fail, and hooks that read big or broken responses', (
     const thrown = await request(gateway.url).get('/throwing/x').expect(418);
     expect(thrown.body).toEqual({ statusCode: 418, message: 'short and stout' });
     expect(upstream.seen.length).toBe(before);
+  });
+
+  it('cuts the connection when a middleware fails after it began to answer', async () => {
+    await expect(request(gateway.url).get('/half-answered/x')).rejects.toThrow();
   });
 
   it('streams a 4 MiB response through an onResponse hook byte for byte', async () => {

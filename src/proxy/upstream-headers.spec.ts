@@ -17,12 +17,16 @@ describe('toUpstreamHeaders', () => {
         'content-type': 'text/plain',
         'x-forwarded-for': '1.2.3.4',
         'x-forwarded-port': '99',
+        // Node keeps a repeated set-cookie as a list.
+        'set-cookie': ['a=1', 'b=2'],
       },
     } as unknown as IncomingMessage;
     const request = { req, id: 'r-1', clientAddress: '10.0.0.9', clientProtocol: 'http', clientHost: 'gateway.example' };
     expect(toUpstreamHeaders(request, 'service:3000', '5')).toEqual([
       'host', 'service:3000',
       'content-type', 'text/plain',
+      'set-cookie', 'a=1',
+      'set-cookie', 'b=2',
       'x-forwarded-for', '1.2.3.4, 10.0.0.9',
       'x-forwarded-proto', 'http',
       'x-forwarded-host', 'gateway.example',

@@ -21,7 +21,7 @@ export interface PipelineContext {
   /** The access line writer of a route; absent when the access log is off. */
   accessLineFor(route: CompiledRoute): ExchangeStages['accessLine'];
   maxUrlLength: number;
-  /** Node's `maxHeadersCount`: a request with that many header lines may have lost some. */
+  /** Node's `maxHeadersCount`: a request whose raw header list reaches it may have lost some. */
   maxHeadersCount: number;
   /** Wraps stages in the host's global guards and interceptors; absent when it has none. */
   hostPipeline?: (stages: GuardedStages) => GuardedStages;
@@ -100,8 +100,11 @@ export class RoutePipeline implements ExchangeStages {
   }
 
   private refusal(request: FastifyRequest): { statusCode: 400 | 414 | 431; message: string } | undefined {
-    if (request.raw.rawHeaders.length >= this.context.maxHeadersCount * 2) {
-      return { statusCode: 431, message: `more than ${this.context.maxHeadersCount - 1} header lines` };
+    // Node keeps `maxHeadersCount` entries of the raw list (names and values: half as many
+    // lines) and drops the rest, while its parser frames the body on all of them: a
+    // `Transfer-Encoding` past the limit would be invisible here.
+    if (request.raw.rawHeaders.length >= this.context.maxHeadersCount) {
+      return { statusCode: 431, message: `${this.context.maxHeadersCount / 2} header lines or more` };
     }
     return refuseRequestTarget(request.url, this.context.maxUrlLength);
   }

@@ -28,7 +28,7 @@ export async function startCachedUpstream(): Promise<Upstream & { hits(path: str
       case '/bad-ttl':
         return json({ 'x-cache-timeout': 'soon' });
       case '/cookie':
-        return json({ 'x-cache-timeout': '1 minute', 'set-cookie': 'session=abc' });
+        return json({ 'x-cache-timeout': '1 minute', 'set-cookie': ['session=abc', 'theme=dark'] });
       case '/error':
         return json({ 'x-cache-timeout': '1 minute' }, 503);
       case '/plain':
