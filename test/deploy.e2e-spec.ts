@@ -83,7 +83,7 @@ describe('Dockerfile', () => {
 
   it('checks its health on the liveness endpoint and starts the standalone server', () => {
     expect(dockerfile).toMatch(/^HEALTHCHECK [\s\S]*\/health/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "--max-semi-space-size=4", "dist\/main\.js"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "--max-semi-space-size=4", "--liftoff-only", "dist\/main\.js"\]$/m);
   });
 });
 
