@@ -44,20 +44,44 @@ function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string
   );
 }
 
+const ageOf = (entry: CacheEntry) => String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
+
 /** The headers every hit carries on top of the stored ones. */
 export function hitHeaders(entry: CacheEntry): OutgoingHttpHeaders {
-  return { [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age: String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))) };
+  return { [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age: ageOf(entry) };
+}
+
+const HEAD_LIST = Symbol('nest-gateway.head-list');
+type ListedEntry = CacheEntry & { [HEAD_LIST]?: string[] };
+
+/**
+ * An entry's stored head as Node's flat `[name, value, ...]` list, with its length, made once per
+ * entry object (the memory store hands out the same one every time). Spreading the stored headers
+ * into a new object per hit made the head a dictionary and was a tenth of a hit's CPU (profile
+ * under `npm run bench`).
+ */
+function headList(entry: ListedEntry): string[] {
+  let list = entry[HEAD_LIST];
+  if (list) return list;
+  list = [];
+  for (const [name, value] of Object.entries(entry.headers)) {
+    if (Array.isArray(value)) for (const item of value) list.push(name, item);
+    else if (value !== undefined) list.push(name, String(value));
+  }
+  if (entry.status !== 204) list.push('content-length', String(entry.body.length));
+  entry[HEAD_LIST] = list;
+  return list;
 }
 
 /** Writes a hit to the client whole, in one head and one body write (or a 304 for a matching ETag). */
 export function writeHit(res: ServerResponse, req: CacheAwareRequest, entry: CacheEntry, requestId: string): void {
-  const age = String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));
+  const age = ageOf(entry);
   if (matchesIfNoneMatch(req.headers['if-none-match'], entry.etag)) {
     res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, [X_REQUEST_ID]: requestId });
     res.end();
     return;
   }
-  const length = entry.status === 204 ? {} : { 'content-length': entry.body.length };
-  res.writeHead(entry.status, { ...entry.headers, ...length, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, [X_REQUEST_ID]: requestId });
+  const head = headList(entry).concat(X_CACHE, 'HIT', X_CACHE_HIT, '1', 'age', age, X_REQUEST_ID, requestId);
+  res.writeHead(entry.status, head);
   res.end(req.method === 'HEAD' ? undefined : entry.body);
 }
