@@ -54,6 +54,12 @@ class OwnController {
     throw new Error('handler exploded');
   }
 
+  @Get('unserialisable')
+  unserialisable(@Res({ passthrough: true }) reply: FastifyReply) {
+    void reply.header('x-cache-timeout', '1 minute');
+    return { count: 1n };
+  }
+
   @Get('fresh')
   fresh() {
     this.calls += 1;
@@ -103,6 +109,9 @@ describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)',
     expect(hit.body).toEqual(miss.body);
     await request(app.url).get('/own/broken').expect(500);
     await request(app.url).get('/own/broken').expect(500);
+    // A value JSON cannot write fails the request, not the process; the next one is not held.
+    await request(app.url).get('/own/unserialisable').expect(500);
+    await request(app.url).get('/own/unserialisable').expect(500);
   });
 
   it('expires entries on x-cache-expire, and passes unmarked answers uncached', async () => {

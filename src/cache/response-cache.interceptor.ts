@@ -43,14 +43,18 @@ export class ResponseCacheInterceptor implements NestInterceptor {
               fill.abort();
               subscriber.error(error);
             },
-            // A handler that emitted nothing stored nothing: misses waiting on the fill go on.
+            // Whatever happened, the fill is settled (a stored entry stays stored): misses
+            // waiting on it go on.
             complete: () =>
               void filled.then(
                 () => {
                   fill.abort();
                   subscriber.complete();
                 },
-                (error: unknown) => subscriber.error(error),
+                (error: unknown) => {
+                  fill.abort();
+                  subscriber.error(error);
+                },
               ),
           });
         },
