@@ -1,11 +1,11 @@
 import fc from 'fast-check';
-import { refuseRequestTarget } from './request-target.js';
+import { refuseHostHeader, refuseRequestTarget } from './request-target.js';
 
 const LIMIT = 8192;
 const pathPart = (url: string) => url.split('?')[0];
 
 // Pieces that parsers treat specially, so that generated paths hit every rule and their mixes.
-const piece = fc.constantFrom('a', 'b.c', '.', '..', '...', '/', '%2e', '%2E', '%2f', '%5C', '\\', ';', '%41', '%00', '?', '=');
+const piece = fc.constantFrom('a', 'b.c', '.', '..', '...', '/', '%2e', '%2E', '%2f', '%5C', '\\', ';', '%41', '%00', '?', '=', '#');
 const anyPath = fc.array(piece, { maxLength: 12 }).map((pieces) => `/${pieces.join('')}`);
 
 describe('refuseRequestTarget', () => {
@@ -45,5 +45,27 @@ describe('refuseRequestTarget', () => {
     expect(refuseRequestTarget(`/${'a'.repeat(20)}`, 10)?.statusCode).toBe(414);
     expect(refuseRequestTarget('/a?next=../../b//c', LIMIT)).toBeUndefined();
     expect(refuseRequestTarget('http://other.test/a', LIMIT)?.message).toBe("path must start with '/'");
+  });
+});
+
+describe('refuseHostHeader', () => {
+  const request = (rawHeaders: string[], httpVersion = '1.1') => {
+    const headers: { host?: string } = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === 'host') headers.host ??= rawHeaders[i + 1];
+    return { headers, rawHeaders, httpVersion };
+  };
+
+  it.each([['gateway.test'], ['gateway.test:8080'], ['127.0.0.1:3000'], ['[::1]:8080'], ['xn--bcher-kva.example']])('accepts %s', (host) => {
+    expect(refuseHostHeader(request(['Host', host]))).toBeUndefined();
+  });
+
+  it.each([[''], ['evil.example/path'], ['a?b'], ['a#b'], ['user@host'], ['two words'], ['host:port']])('refuses %j', (host) => {
+    expect(refuseHostHeader(request(['Host', host]))).toEqual({ statusCode: 400, message: 'Host header is not a host[:port]' });
+  });
+
+  it('refuses a repeated Host, and a missing one except on HTTP/1.0', () => {
+    expect(refuseHostHeader(request(['Host', 'a.test', 'X-A', '1', 'host', 'b.test']))?.message).toBe('more than one Host header');
+    expect(refuseHostHeader(request([]))?.message).toBe('Host header missing');
+    expect(refuseHostHeader(request([], '1.0'))).toBeUndefined();
   });
 });

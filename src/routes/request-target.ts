@@ -4,6 +4,10 @@ export interface RefusedTarget {
   message: string;
 }
 
+// RFC 9110 §7.2 / RFC 3986 §3.2.2: an IP literal or a reg-name, then an optional port. No `/`,
+// `?`, `#`, `@` or spaces: a Host holding them is read as a path or a user by some services.
+const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::\d{1,5})?$/;
+
 // A dot segment, spelled plainly or percent-encoded (`%2e`), ended by a slash, `;` (which some
 // servers cut path parameters at: `/..;/`) or the end of the path.
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=\/|;|$)/i;
@@ -26,5 +30,24 @@ export function refuseRequestTarget(url: string, maxUrlLength: number): RefusedT
   if (DOT_SEGMENT.test(path)) return { statusCode: 400, message: "path has a '.' or '..' segment" };
   if (path.includes('//')) return { statusCode: 400, message: 'path has an empty segment' };
   if (HIDDEN_SEPARATOR.test(path)) return { statusCode: 400, message: 'path has an encoded slash, a backslash or NUL' };
+  // A client never sends a fragment; one in the target could end a dot segment for the service
+  // (`/public/..#`) or be read into a cache key (`/p#auth=…`).
+  if (url.includes('#')) return { statusCode: 400, message: "request target has a '#'" };
+  return undefined;
+}
+
+/**
+ * Refuses what nginx refuses of a `Host`: none on an HTTP/1.1 request, an empty one, one that is
+ * not `host[:port]`, or two of them (Node keeps the first; a service behind may read the other).
+ */
+export function refuseHostHeader(req: { headers: { host?: string }; rawHeaders: string[]; httpVersion: string }): RefusedTarget | undefined {
+  const host = req.headers.host;
+  if (host === undefined) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
+  if (!VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host' && ++hosts > 1) return { statusCode: 400, message: 'more than one Host header' };
+  }
   return undefined;
 }

@@ -6,7 +6,7 @@ import type { RouteCounters } from '../metrics/index.js';
 import type { Forwarder, ProxyService, UpstreamErrorKind } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
-import { refuseRequestTarget } from './request-target.js';
+import { refuseHostHeader, refuseRequestTarget } from './request-target.js';
 
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
 export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => void | Promise<void>;
@@ -34,7 +34,8 @@ export interface PipelineContext {
  * that use it. In order:
  *
  *   1. start the exchange: request id, metrics, access line (observed at its end, however it ends)
- *   2. refuse a request target not in normal form (400/414) or with too many headers (431)
+ *   2. refuse a request target not in normal form (400/414), a bad or repeated Host (400), or
+ *      too many headers (431)
  *   3. the middlewares, global then the route's
  *   4. the host application's global guards and interceptors, when it has any
  *   5. the route's `onRequest` hook
@@ -106,7 +107,7 @@ export class RoutePipeline implements ExchangeStages {
     if (request.raw.rawHeaders.length >= this.context.maxHeadersCount) {
       return { statusCode: 431, message: `${this.context.maxHeadersCount / 2} header lines or more` };
     }
-    return refuseRequestTarget(request.url, this.context.maxUrlLength);
+    return refuseRequestTarget(request.url, this.context.maxUrlLength) ?? refuseHostHeader(request.raw);
   }
 
   private runGuarded(request: FastifyRequest, reply: FastifyReply, exchange: Exchange): void {

@@ -16,12 +16,27 @@ export const basicAuthOptionsSchema = z.strictObject({
 // Comparing digests of equal length keeps the comparison constant-time whatever the lengths.
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
-/** HTTP Basic authentication against a fixed user list (401 with `WWW-Authenticate` otherwise). */
+const DEFAULT_REALM = 'Authorization Required';
+
+/**
+ * HTTP Basic authentication against a fixed user list (401 with `WWW-Authenticate` otherwise).
+ * basic-auth-connect answers a malformed `Authorization` (`Bearer x`, `Basic a b`) with a 400
+ * error passed to `next`: to a client that is one more missing credential, so it gets the same
+ * 401 challenge.
+ */
 export function createBasicAuth(options: z.infer<typeof basicAuthOptionsSchema>): ConnectMiddleware {
   const users = new Map(Object.entries(options.users).map(([user, password]) => [user, digest(password)]));
   const check = (user: string, password: string): boolean => {
     const expected = users.get(user);
     return expected !== undefined && timingSafeEqual(expected, digest(password));
   };
-  return basicAuthConnect(check, options.realm) as ConnectMiddleware;
+  const realm = options.realm ?? DEFAULT_REALM;
+  const challenge = `Basic realm="${realm.replace(/["\\]/g, '')}"`;
+  const authenticate = basicAuthConnect(check, realm) as ConnectMiddleware;
+  return (req, res, next) =>
+    authenticate(req, res, (error) => {
+      if (error === undefined || error === null) return next();
+      res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain; charset=utf-8', 'content-length': 12 });
+      res.end('Unauthorized');
+    });
 }

@@ -1,0 +1,79 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { rawRequest } from './support/raw-http.js';
+import { startGateway, type RunningGateway } from './support/gateway.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+
+const portOf = (gateway: RunningGateway) => Number(new URL(gateway.url).port);
+
+describe('requests a gateway refuses before any route runs', () => {
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startGateway({
+      routes: [
+        { prefix: '/public', target: upstream.url },
+        { prefix: '/admin', target: upstream.url, middlewares: [{ use: 'basicAuth', options: { users: { admin: 'pw' }, realm: 'ops' } }] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  // A dot segment once ended at '#' for the service but not for the path rule: `/public/..#`
+  // reached it as `/`; and `#auth=<digest>` could be read into another credential's cache key.
+  it.each(['/public/..#', '/public/%2e%2e#x', '/public/p#auth=abc'])('refuses the fragment in %s with 400, never reaching the service', async (path) => {
+    const before = upstream.seen.length;
+    const res = await rawRequest(portOf(gateway), `GET ${path} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain("request target has a '#'");
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it.each([
+    ['an empty Host', 'Host: \r\n', 'Host header is not a host[:port]'],
+    ['a Host with a path', 'Host: evil.example/x\r\n', 'Host header is not a host[:port]'],
+    ['a Host with a query', 'Host: evil.example?x\r\n', 'Host header is not a host[:port]'],
+    ['two Hosts', 'Host: gw.test\r\nHost: evil.example\r\n', 'more than one Host header'],
+  ])('refuses %s with 400', async (_name, hostLines, message) => {
+    const before = upstream.seen.length;
+    const res = await rawRequest(portOf(gateway), `GET /public/x HTTP/1.1\r\n${hostLines}Connection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain(message);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it.each(['Bearer x', 'Basic a b', 'Basic', 'Basic !!!'])('answers a malformed Authorization (%s) on a basicAuth route with the 401 challenge', async (authorization) => {
+    const res = await request(gateway.url).get('/admin/x').set('authorization', authorization).expect(401);
+    expect(res.headers['www-authenticate']).toBe('Basic realm="ops"');
+    await request(gateway.url).get('/admin/x').auth('admin', 'pw').expect(200);
+  });
+});
+
+describe('a service that answers 101 to a plain request', () => {
+  let service: Server;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    service = createServer();
+    // Answers every request with a switch of protocols nobody asked for, then holds the socket.
+    service.on('request', (req) => req.socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    gateway = await startGateway({ routes: [{ prefix: '/api', target: `http://127.0.0.1:${(service.address() as AddressInfo).port}`, timeout: 10_000 }] });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    service.closeAllConnections();
+    await new Promise((resolve) => service.close(resolve));
+  });
+
+  it('answers 502 at once instead of leaving the client waiting for the timeout', async () => {
+    const res = await request(gateway.url).get('/api/x').timeout(5000).expect(502);
+    expect(res.body).toMatchObject({ statusCode: 502, error: 'Bad Gateway' });
+  });
+});
