@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { X_CACHE, X_CACHE_EXPIRE } from '../gateway.constants.js';
+import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_TIMEOUT } from '../gateway.constants.js';
 import { type CacheEntry, createCacheEntry } from './cache-entry.js';
 import { parseExpirePatterns } from './cache-expiry.js';
 import type { ResponseCacheService, StoreDecision } from './response-cache.service.js';
@@ -36,14 +36,17 @@ export class CacheFill {
   ) {}
 
   head(status: number, headers: OutgoingHttpHeaders): void | Promise<void> {
-    if (this.result) headers[X_CACHE] = this.result;
     const expire = headers[X_CACHE_EXPIRE];
+    // What the service tells the gateway is the gateway's: clients see neither header.
+    delete headers[X_CACHE_EXPIRE];
+    if (this.result) headers[X_CACHE] = this.result;
     if (expire !== undefined) {
+      delete headers[X_CACHE_TIMEOUT];
       this.settle(undefined);
       return this.cache.expire(parseExpirePatterns(expire as string | string[]));
     }
-    if (this.key === undefined) return;
-    this.decision = this.cache.decide(status, headers, this.req);
+    if (this.key !== undefined) this.decision = this.cache.decide(status, headers, this.req);
+    delete headers[X_CACHE_TIMEOUT];
     if (!this.decision) return this.settle(undefined);
     this.status = status;
     this.headers = headers;

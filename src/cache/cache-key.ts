@@ -12,13 +12,17 @@ export interface CacheDirectives {
 export type CacheAwareRequest = IncomingMessage & CacheDirectives;
 
 /**
- * `method + url` (the client's full URL, query included), plus what `cacheAppendKey` adds, plus,
- * when the request carries `authorization`, a digest of it: an answer to one credential is never
- * served to another, nor to anonymous requests. The digest keeps credentials out of the store.
- * HEAD reads the GET entry: it is the same response without its body.
+ * `method host+url` (the host the gateway forwards, then the client's full URL, query included),
+ * plus what `cacheAppendKey` adds, plus, when the request carries `authorization`, a digest of
+ * it: an answer to one credential is never served to another, nor to anonymous requests. The
+ * digest keeps credentials out of the store. The host is in the key because the service sees it
+ * (`X-Forwarded-Host`) and may build links from it: an entry filled through `Host: evil.example`
+ * must never answer another host. A space, then `#`, cannot occur in a request target the
+ * gateway accepts, so no URL can spell another key. HEAD reads the GET entry: it is the same
+ * response without its body.
  */
-export function buildCacheKey(req: CacheAwareRequest, originalUrl: string): string {
-  let key = (req.method === 'HEAD' ? 'GET' : req.method) + originalUrl;
+export function buildCacheKey(req: CacheAwareRequest, originalUrl: string, host: string): string {
+  let key = `${req.method === 'HEAD' ? 'GET' : req.method} ${host}${originalUrl}`;
   if (req.cacheAppendKey) key += req.cacheAppendKey(req);
   const authorization = req.headers.authorization;
   if (authorization !== undefined) key += `#auth=${createHash('sha256').update(authorization).digest('base64url')}`;

@@ -19,13 +19,31 @@ export interface CacheOutcome {
  * request a middleware opted out (`cacheDisabled`), passes with a fill that only honours
  * `x-cache-expire`.
  */
-export function lookUpResponse(cache: ResponseCacheService, req: CacheAwareRequest, originalUrl: string, outcome: CacheOutcome): void {
+export function lookUpResponse(
+  cache: ResponseCacheService,
+  req: CacheAwareRequest,
+  originalUrl: string,
+  host: string,
+  outcome: CacheOutcome,
+): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, undefined));
-  if (req.cacheDisabled || !cache.isAvailable()) return outcome.miss(new CacheFill(cache, req, undefined, 'BYPASS'));
-  const key = buildCacheKey(req, originalUrl);
+  if (req.cacheDisabled || !cache.isAvailable() || dependsOnMoreThanItsKey(req)) {
+    return outcome.miss(new CacheFill(cache, req, undefined, 'BYPASS'));
+  }
+  const key = buildCacheKey(req, originalUrl, host);
   const found = cache.read(key);
   if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, entry, outcome));
   else answer(cache, req, key, found, outcome);
+}
+
+/**
+ * A GET with a body ("fat GET"), or one with a `Cookie`, may get an answer that depends on what
+ * the key leaves out: neither is served nor stored unless a middleware keys it (`cacheAppendKey`).
+ */
+function dependsOnMoreThanItsKey(req: CacheAwareRequest): boolean {
+  if (req.cacheAppendKey) return false;
+  const { headers } = req;
+  return headers.cookie !== undefined || headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
 }
 
 function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string, entry: CacheEntry | undefined, outcome: CacheOutcome): void {

@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Observable } from 'rxjs';
-import { X_CACHE, X_REQUEST_ID } from '../gateway.constants.js';
+import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_TIMEOUT, X_REQUEST_ID } from '../gateway.constants.js';
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheFill } from './cache-fill.js';
 import type { CacheAwareRequest } from './cache-key.js';
@@ -26,7 +26,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const reply = http.getResponse<FastifyReply>();
     const raw = request.raw as CacheAwareRequest;
     return new Observable((subscriber) => {
-      lookUpResponse(this.cache, raw, request.originalUrl, {
+      lookUpResponse(this.cache, raw, request.originalUrl, request.host, {
         hit: (entry: CacheEntry) => {
           reply.hijack();
           writeHit(reply.raw, raw, entry, String(raw.headers[X_REQUEST_ID] ?? request.id));
@@ -67,6 +67,9 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const headers = { ...reply.getHeaders() } as OutgoingHttpHeaders;
     headers['content-type'] ??= Buffer.isBuffer(value) ? 'application/octet-stream' : typeof value === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
     await fill.head(reply.statusCode, headers);
+    // The handler's instructions to the cache are not the client's to see.
+    reply.removeHeader(X_CACHE_TIMEOUT);
+    reply.removeHeader(X_CACHE_EXPIRE);
     fill.chunk(body);
     await fill.end();
   }

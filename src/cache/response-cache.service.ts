@@ -119,11 +119,12 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined) return undefined;
     const declared = headers[X_CACHE_TIMEOUT];
     let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(String(declared));
-    if (!this.options.respectCacheControl) return ttl === undefined ? undefined : { ttl };
-
+    // `no-store`, `private` and `Vary` are obeyed whatever the TTL came from: a service that
+    // says an answer is one user's, or one variant, is believed even when it also sent
+    // `x-cache-timeout`. `respectCacheControl` adds `max-age`/`s-maxage` as a source of TTLs.
     const cacheControl = parseCacheControl(headers['cache-control'] as string | undefined);
     if (cacheControl.forbidsStoring) return undefined;
-    ttl ??= cacheControl.ttl;
+    if (this.options.respectCacheControl) ttl ??= cacheControl.ttl;
     if (ttl === undefined) return undefined;
     const vary = headers.vary === undefined ? [] : String(headers.vary).toLowerCase().split(/\s*,\s*/);
     if (vary.includes('*')) return undefined;

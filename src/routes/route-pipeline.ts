@@ -125,7 +125,7 @@ export class RoutePipeline implements ExchangeStages {
   };
 
   private lookUp(exchange: Exchange): void {
-    if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange);
+    if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange.clientHost, exchange);
     else this.forward(exchange);
   }
 }

@@ -55,6 +55,16 @@ export async function startCachedUpstream(): Promise<Upstream & { hits(path: str
       case '/etag':
         res.writeHead(200, { etag: '"target-etag"', 'x-cache-timeout': '1 minute' });
         return res.end('tagged');
+      case '/links':
+        // Builds a link from the host it was asked for, as services behind proxies do.
+        return json({ 'x-cache-timeout': '1 minute', link: `<https://${req.headers['x-forwarded-host']}/next>` });
+      case '/encoded':
+        res.writeHead(200, { 'x-cache-timeout': '1 minute', vary: 'accept-encoding', 'content-type': 'text/plain' });
+        return res.end(`encoding=${req.headers['accept-encoding']};serial=${++serial}`);
+      case '/private':
+        return json({ 'x-cache-timeout': '1 minute', 'cache-control': 'private' });
+      case '/no-store':
+        return json({ 'x-cache-timeout': '1 minute', 'cache-control': 'no-store' });
       case '/cache-control':
         res.writeHead(200, { 'cache-control': 'public, max-age=60', vary: 'accept-language' });
         return res.end(`lang=${req.headers['accept-language']};serial=${++serial}`);
