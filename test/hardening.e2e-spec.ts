@@ -16,6 +16,7 @@ describe('requests a gateway refuses before any route runs', () => {
     gateway = await startGateway({
       routes: [
         { prefix: '/public', target: upstream.url },
+        { prefix: '/api', target: upstream.url, prefixRewrite: '/svc' },
         { prefix: '/admin', target: upstream.url, middlewares: [{ use: 'basicAuth', options: { users: { admin: 'pw' }, realm: 'ops' } }] },
       ],
     });
@@ -33,6 +34,16 @@ describe('requests a gateway refuses before any route runs', () => {
     expect(res.status).toBe(400);
     expect(res.text).toContain("request target has a '#'");
     expect(upstream.seen.length).toBe(before);
+  });
+
+  // fastify matches the decoded path; the rewrite once cut the raw URL by the decoded length.
+  it.each([
+    ['/%61pi/x?q=1', '/svc/x?q=1'],
+    ['/%70ublic/y', '/y'],
+  ])('rewrites a percent-encoded prefix (%s) as the prefix it matched', async (path, forwarded) => {
+    const res = await rawRequest(portOf(gateway), `GET ${path} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(200);
+    expect(upstream.seen.at(-1)?.url).toBe(forwarded);
   });
 
   it.each([

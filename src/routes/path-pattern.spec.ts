@@ -9,6 +9,10 @@ describe('createUrlRewriter', () => {
     ['/public', '/api/', '/public', '/api'],
     ['/', '/root', '/x', '/root/x'],
     ['/', '', '/x?q', '/x?q'],
+    ['/api', '/svc', '/%61pi/x', '/svc/x'],
+    ['/public', '', '/%70ublic/x?y=1', '/x?y=1'],
+    ['/a/b', '/c', '/%61/%62?q', '/c?q'],
+    ['/a/b', '', '/a/%62/rest', '/rest'],
   ])('%s → %j rewrites %s to %s', (prefix, rewrite, url, expected) => {
     expect(createUrlRewriter(prefix, rewrite)(url)).toBe(expected);
   });
