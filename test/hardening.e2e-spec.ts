@@ -17,6 +17,7 @@ describe('requests a gateway refuses before any route runs', () => {
       routes: [
         { prefix: '/public', target: upstream.url },
         { prefix: '/api', target: upstream.url, prefixRewrite: '/svc' },
+        { prefix: '/strict', target: upstream.url, dropRequestHeaders: ['X-Original-URL', 'forwarded', 'X-HTTP-Method-Override'] },
         { prefix: '/admin', target: upstream.url, middlewares: [{ use: 'basicAuth', options: { users: { admin: 'pw' }, realm: 'ops' } }] },
       ],
     });
@@ -44,6 +45,21 @@ describe('requests a gateway refuses before any route runs', () => {
     const res = await rawRequest(portOf(gateway), `GET ${path} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n`);
     expect(res.status).toBe(200);
     expect(upstream.seen.at(-1)?.url).toBe(forwarded);
+  });
+
+  it("drops the route's dropRequestHeaders, whatever their case, and forwards the rest", async () => {
+    await request(gateway.url)
+      .get('/strict/x')
+      .set('x-original-url', '/admin/secret')
+      .set('Forwarded', 'for=1.2.3.4;host=evil.example')
+      .set('X-Http-Method-Override', 'DELETE')
+      .set('x-kept', 'yes')
+      .expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-original-url']).toBeUndefined();
+    expect(seen.forwarded).toBeUndefined();
+    expect(seen['x-http-method-override']).toBeUndefined();
+    expect(seen['x-kept']).toBe('yes');
   });
 
   it.each([

@@ -98,11 +98,11 @@ describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)',
   });
 
   it('stores a Buffer as bytes, and lets a failing handler fail without holding the next request', async () => {
-    const parse = (stream: NodeJS.ReadableStream, done: (error: Error | null, body: Buffer) => void) => {
+    const parse = ((stream: NodeJS.ReadableStream, done: (error: Error | null, body: Buffer) => void) => {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => done(null, Buffer.concat(chunks)));
-    };
+    }) as unknown as (res: request.Response, callback: (error: Error | null, body: unknown) => void) => void;
     const miss = await request(app.url).get('/own/bytes').buffer(true).parse(parse).expect(200).expect('x-cache', 'MISS');
     const hit = await request(app.url).get('/own/bytes').buffer(true).parse(parse).expect(200).expect('x-cache', 'HIT');
     expect(hit.headers['content-type']).toBe('application/octet-stream');

@@ -70,6 +70,11 @@ export interface RouteOptions {
   bodyLimit?: number;
   /** Longest silence from the target, in milliseconds, before answering 504. @default 30000 */
   timeout?: number;
+  /**
+   * Client request headers never forwarded to the target, by name (any case), e.g.
+   * `['Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override']`. @default []
+   */
+  dropRequestHeaders?: string[];
   /** Middlewares of this route only, run after the global ones. @default [] */
   middlewares?: MiddlewareOption[];
   /** Proxy lifecycle hooks. @default none */

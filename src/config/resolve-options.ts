@@ -88,6 +88,7 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],
     bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
     timeout: route.timeout ?? DEFAULT_TIMEOUT_MS,
+    dropRequestHeaders: route.dropRequestHeaders ?? [],
     middlewares: route.middlewares ?? [],
     hooks: route.hooks ?? {},
     paths: toRoutePaths(route.prefix, pathRegex),

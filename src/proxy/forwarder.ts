@@ -23,6 +23,8 @@ export interface ForwardTarget {
   bodyLimit: number;
   /** Longest wait for the service, in milliseconds: to connect, for its head, between body chunks. */
   timeout: number;
+  /** Client request headers never forwarded, lower-case. */
+  dropHeaders: ReadonlySet<string>;
 }
 
 /** One request to forward, as the route's pipeline hands it over. */
@@ -97,7 +99,7 @@ export class Forwarder {
       if (Number(contentLength) > this.route.bodyLimit) return this.refuse(request, new BodyTooLargeError(this.route.bodyLimit));
       body = req;
     }
-    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body === req ? contentLength : undefined);
+    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body === req ? contentLength : undefined, this.route.dropHeaders);
     const exchange = new ForwardExchange(request, this.drain);
     this.pool.dispatch(
       { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body },

@@ -44,6 +44,8 @@ const SET_BY_GATEWAY = new Set([
 // deleting them on the client's word would let a client choose how the service reads the body.
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
+const NONE: ReadonlySet<string> = new Set();
+
 // `Connection` values that name no other header: the common case, parsed no further.
 const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
 
@@ -63,15 +65,21 @@ function listedByConnection(connection: string | undefined): Set<string> | undef
  * headers without hop-by-hop ones (nor any its `Connection` names), `Host` set to the target's,
  * the client's address appended to `X-Forwarded-For` (what came before it is the client's claim,
  * kept for the service to judge), `X-Forwarded-Proto`/`-Host` from fastify's view of the client,
- * and `Content-Length` only when the gateway forwards a body of that length. The client's own
+ * and `Content-Length` only when the gateway forwards a body of that length; none of the route's
+ * `dropped` headers. The client's own
  * headers object is left as it is, for the stages that read it later.
  */
-export function toUpstreamHeaders(request: ClientRequest, targetHost: string, contentLength: string | undefined): string[] {
+export function toUpstreamHeaders(
+  request: ClientRequest,
+  targetHost: string,
+  contentLength: string | undefined,
+  dropped: ReadonlySet<string> = NONE,
+): string[] {
   const headers = request.req.headers;
   const listed = listedByConnection(headers.connection);
   const list = ['host', targetHost];
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || listed?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || listed?.has(name) || dropped.has(name)) continue;
     const value = headers[name]!;
     if (typeof value === 'string') list.push(name, value);
     else for (const item of value) list.push(name, item);

@@ -42,6 +42,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
       bodyLimit: route.bodyLimit,
       timeout: route.timeout,
+      dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
     },
   }));
 }
