@@ -62,6 +62,13 @@ describe('requests a gateway refuses before any route runs', () => {
     expect(seen['x-kept']).toBe('yes');
   });
 
+  it('refuses a request line without a version (HTTP/0.9) instead of reading what follows as headers', async () => {
+    const before = upstream.seen.length;
+    const res = await rawRequest(portOf(gateway), 'GET /public/x\r\nX-Injected: yes\r\n\r\n', 500);
+    expect(res.status).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it.each([
     ['an empty Host', 'Host: \r\n', 'Host header is not a host[:port]'],
     ['a Host with a path', 'Host: evil.example/x\r\n', 'Host header is not a host[:port]'],

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { refuseHostHeader, refuseRequestTarget } from './request-target.js';
+import { refuseRequestHead, refuseRequestTarget } from './request-target.js';
 
 const LIMIT = 8192;
 const pathPart = (url: string) => url.split('?')[0];
@@ -48,7 +48,7 @@ describe('refuseRequestTarget', () => {
   });
 });
 
-describe('refuseHostHeader', () => {
+describe('refuseRequestHead', () => {
   const request = (rawHeaders: string[], httpVersion = '1.1') => {
     const headers: { host?: string } = {};
     for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === 'host') headers.host ??= rawHeaders[i + 1];
@@ -56,16 +56,17 @@ describe('refuseHostHeader', () => {
   };
 
   it.each([['gateway.test'], ['gateway.test:8080'], ['127.0.0.1:3000'], ['[::1]:8080'], ['xn--bcher-kva.example']])('accepts %s', (host) => {
-    expect(refuseHostHeader(request(['Host', host]))).toBeUndefined();
+    expect(refuseRequestHead(request(['Host', host]))).toBeUndefined();
   });
 
   it.each([[''], ['evil.example/path'], ['a?b'], ['a#b'], ['user@host'], ['two words'], ['host:port']])('refuses %j', (host) => {
-    expect(refuseHostHeader(request(['Host', host]))).toEqual({ statusCode: 400, message: 'Host header is not a host[:port]' });
+    expect(refuseRequestHead(request(['Host', host]))).toEqual({ statusCode: 400, message: 'Host header is not a host[:port]' });
   });
 
   it('refuses a repeated Host, and a missing one except on HTTP/1.0', () => {
-    expect(refuseHostHeader(request(['Host', 'a.test', 'X-A', '1', 'host', 'b.test']))?.message).toBe('more than one Host header');
-    expect(refuseHostHeader(request([]))?.message).toBe('Host header missing');
-    expect(refuseHostHeader(request([], '1.0'))).toBeUndefined();
+    expect(refuseRequestHead(request(['Host', 'a.test', 'X-A', '1', 'host', 'b.test']))?.message).toBe('more than one Host header');
+    expect(refuseRequestHead(request([]))?.message).toBe('Host header missing');
+    expect(refuseRequestHead(request([], '1.0'))).toBeUndefined();
+    expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0 or HTTP/1.1 only');
   });
 });

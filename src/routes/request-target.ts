@@ -37,10 +37,14 @@ export function refuseRequestTarget(url: string, maxUrlLength: number): RefusedT
 }
 
 /**
- * Refuses what nginx refuses of a `Host`: none on an HTTP/1.1 request, an empty one, one that is
- * not `host[:port]`, or two of them (Node keeps the first; a service behind may read the other).
+ * Refuses a request line of another HTTP version than 1.0 or 1.1, and what nginx refuses of a
+ * `Host`: none on an HTTP/1.1 request, an empty one, one that is not `host[:port]`, or two of
+ * them (Node keeps the first; a service behind may read the other).
  */
-export function refuseHostHeader(req: { headers: { host?: string }; rawHeaders: string[]; httpVersion: string }): RefusedTarget | undefined {
+export function refuseRequestHead(req: { headers: { host?: string }; rawHeaders: string[]; httpVersion: string }): RefusedTarget | undefined {
+  // Node serves a request line without a version as HTTP/0.9, headers and all: a line a
+  // proxy in front may have framed differently. Envoy and HAProxy refuse it too.
+  if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') return { statusCode: 400, message: 'HTTP/1.0 or HTTP/1.1 only' };
   const host = req.headers.host;
   if (host === undefined) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
   if (!VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };

@@ -6,7 +6,7 @@ import type { RouteCounters } from '../metrics/index.js';
 import type { Forwarder, ProxyService, UpstreamErrorKind } from '../proxy/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
-import { refuseHostHeader, refuseRequestTarget } from './request-target.js';
+import { refuseRequestHead, refuseRequestTarget } from './request-target.js';
 
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
 export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => void | Promise<void>;
@@ -107,7 +107,7 @@ export class RoutePipeline implements ExchangeStages {
     if (request.raw.rawHeaders.length >= this.context.maxHeadersCount) {
       return { statusCode: 431, message: `${this.context.maxHeadersCount / 2} header lines or more` };
     }
-    return refuseRequestTarget(request.url, this.context.maxUrlLength) ?? refuseHostHeader(request.raw);
+    return refuseRequestTarget(request.url, this.context.maxUrlLength) ?? refuseRequestHead(request.raw);
   }
 
   private runGuarded(request: FastifyRequest, reply: FastifyReply, exchange: Exchange): void {
