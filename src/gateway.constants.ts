@@ -48,6 +48,7 @@ export const DEFAULT_CACHE_NAMESPACE = 'nest-gateway';
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
+export const DEFAULT_CACHE_COALESCE_WAIT_MS = 2000;
 /**
  * How long a URL whose response could not be stored skips miss coalescing ("hit-for-pass"), so
  * that concurrent requests for an uncacheable URL do not queue behind one another.

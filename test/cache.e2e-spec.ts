@@ -286,3 +286,21 @@ describe.each(MOUNT_MODES)('a host app global guard (%s)', (mode) => {
     }
   });
 });
+
+// A client that reads slowly (or never) once led a fill that every other miss of its URL waited
+// for, up to the route timeout.
+describe('coalescing', () => {
+  it("bounds the wait for another request's answer: past coalesceWait a miss goes to the service itself", async () => {
+    const upstream = await startCachedUpstream();
+    const gateway = await startGateway({ cache: { store: 'memory', coalesceWait: 20 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    try {
+      // The service takes 150 ms: the second miss stops waiting for the first one after 20.
+      const responses = await Promise.all([request(gateway.url).get('/api/slow?impatient=1'), request(gateway.url).get('/api/slow?impatient=1')]);
+      expect(responses.map((res) => res.status)).toEqual([200, 200]);
+      expect(upstream.hits('/slow')).toBe(2);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});

@@ -94,9 +94,16 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     }
   }
 
-  /** The fill in flight for a key in this process, if any. */
+  /**
+   * The fill in flight for a key in this process, if any, as a wait bounded by `coalesceWait`:
+   * past it the wait ends with no entry, and the miss goes to the service itself.
+   */
   pendingFill(key: string): Promise<CacheEntry | undefined> | undefined {
-    return this.fills.get(key);
+    const fill = this.fills.get(key);
+    if (!fill) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.options.coalesceWait)));
+    return Promise.race([fill, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** Lets concurrent misses for the key wait for this fill instead of reaching the target. */

@@ -95,8 +95,13 @@ export interface CacheOptions {
   maxBytes?: number;
   /** Largest body stored, in bytes; larger responses pass uncached. @default 1048576 (1 MiB) */
   maxEntryBytes?: number;
-  /** Also take TTLs from `Cache-Control` (s-maxage, max-age), obey no-store/private and Vary. @default false */
+  /** Also take TTLs from `Cache-Control` (s-maxage, max-age) when there is no `x-cache-timeout`. @default false */
   respectCacheControl?: boolean;
+  /**
+   * Longest a miss waits for another request's answer to the same key before it goes to the
+   * service itself, in milliseconds: a slow first reader cannot hold the others. @default 2000
+   */
+  coalesceWait?: number;
 }
 
 /** The health endpoints, answered by the gateway itself and never proxied. */

@@ -33,6 +33,7 @@ const cacheOptions = z.strictObject({
   maxBytes: z.number().int().positive().optional(),
   maxEntryBytes: z.number().int().positive().optional(),
   respectCacheControl: z.boolean().optional(),
+  coalesceWait: z.number().int().nonnegative().optional(),
 });
 
 const healthOptions = z.union([

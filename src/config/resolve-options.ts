@@ -1,5 +1,6 @@
 import {
   DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_CACHE_COALESCE_WAIT_MS,
   DEFAULT_CACHE_MAX_BYTES,
   DEFAULT_CACHE_MAX_ENTRIES,
   DEFAULT_CACHE_MAX_ENTRY_BYTES,
@@ -105,5 +106,6 @@ export function resolveCacheOptions(cache: CacheOptions): ResolvedCacheOptions {
     maxBytes: cache.maxBytes ?? DEFAULT_CACHE_MAX_BYTES,
     maxEntryBytes: cache.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES,
     respectCacheControl: cache.respectCacheControl ?? false,
+    coalesceWait: cache.coalesceWait ?? DEFAULT_CACHE_COALESCE_WAIT_MS,
   };
 }
