@@ -1,6 +1,6 @@
 import { createCache } from 'cache-manager';
 import { createCacheEntry } from '../cache-entry.js';
-import { createMemoryStore } from './memory.store.js';
+import { createMemoryStore, entrySize } from './memory.store.js';
 
 const entry = (bytes: number) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), undefined);
 
@@ -24,8 +24,22 @@ describe('memory store', () => {
     for (let i = 0; i < 5; i++) await cache.set(`GET/${i}`, entry(10), 60_000);
     expect(await cache.get('GET/0')).toBeUndefined();
     expect(await cache.get('GET/4')).toBeDefined();
-    // Two pushed out for room; what is kept is counted with its bookkeeping.
-    expect(store.stats!()).toEqual({ entries: 3, bytes: 3 * (10 + 512), evictions: 2 });
+    // Two pushed out for room; what is kept is counted with its key, head and bookkeeping.
+    const sizes = [2, 3, 4].map((i) => entrySize({ value: entry(10) }, `ns:GET/${i}`));
+    expect(store.stats!()).toEqual({ entries: 3, bytes: sizes.reduce((sum, size) => sum + size, 0), evictions: 2 });
+  });
+
+  it('counts keys and heads against maxBytes: 6,000 entries with 8 KiB URLs stay within it', async () => {
+    const maxBytes = 4 * 1024 * 1024;
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 100_000, maxBytes, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    const longUrl = (i: number) => `GET gw.test/${String(i).padStart(6, '0')}?${'q'.repeat(8 * 1024)}`;
+    for (let i = 0; i < 6000; i++) await cache.set(longUrl(i), entry(16), 60_000);
+    const { entries, bytes } = store.stats!();
+    expect(bytes).toBeLessThanOrEqual(maxBytes);
+    // Each holds more than its 8 KiB key, so fewer than maxBytes / 8 KiB are kept.
+    expect(entries).toBeLessThan(maxBytes / (8 * 1024));
+    expect(await cache.get(longUrl(5999))).toBeDefined();
   });
 
   it('expires by pattern with matcher rules', async () => {

@@ -11,13 +11,25 @@ export interface MemoryStoreOptions {
   maxEntryBytes: number;
 }
 
-interface KeyvRecord {
+export interface KeyvRecord {
   value: CacheEntry;
   expires?: number;
 }
 
 // Headers and bookkeeping, counted on top of the body so tiny entries still weigh something.
 const ENTRY_OVERHEAD_BYTES = 512;
+// Room for an entry's key and head beyond its body: a URL may take 8 KiB, a head some more.
+const ENTRY_HEAD_ALLOWANCE_BYTES = 64 * 1024;
+
+/**
+ * What an entry holds in this process: its body, its key and its stored head, plus bookkeeping.
+ * Counting the body alone let 6,000 entries with 8 KiB URLs hold 48 MB under a smaller `maxBytes`.
+ */
+export function entrySize(record: KeyvRecord, key: string): number {
+  let size = record.value.body.length + key.length + ENTRY_OVERHEAD_BYTES;
+  for (const [name, value] of Object.entries(record.value.headers)) size += name.length + String(value).length;
+  return size;
+}
 
 /** In-process LRU bounded by entry count and bytes; entries are kept as objects, unserialised. */
 export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
@@ -28,8 +40,8 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
     },
     max: options.maxEntries,
     maxSize: options.maxBytes,
-    maxEntrySize: options.maxEntryBytes + ENTRY_OVERHEAD_BYTES,
-    sizeCalculation: (record) => record.value.body.length + ENTRY_OVERHEAD_BYTES,
+    maxEntrySize: options.maxEntryBytes + ENTRY_OVERHEAD_BYTES + ENTRY_HEAD_ALLOWANCE_BYTES,
+    sizeCalculation: entrySize,
   });
   // Keyv hands stores its TTL as a third argument, which LRUCache reads as an options object;
   // Keyv checks expiry itself, so the LRU only needs the map operations.
