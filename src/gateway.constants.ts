@@ -14,6 +14,8 @@ export const GATEWAY_ROUTE_LABEL = 'nestGatewayRouteLabel';
 /** Injection token of the gateway's Prometheus metrics. */
 export const GATEWAY_METRICS = 'GATEWAY:METRICS';
 export const DEFAULT_METRICS_PATH = '/metrics';
+/** Who may read the metrics unless told otherwise: the machine itself. */
+export const DEFAULT_METRICS_ALLOW = ['127.0.0.0/8', '::1'] as const;
 /** Where fast-gateway users find the route list. */
 export const DEFAULT_ROUTE_LISTING_PATH = '/services.json';
 /** Injection token of the gateway's pino logger. */

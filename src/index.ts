@@ -9,6 +9,7 @@ export type {
   OnRequestHook,
   OnResponseHook,
   RouteHooks,
+  MetricsOptions,
   RouteOptions,
 } from './config/gateway-options.interface.js';
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { validateGatewayOptions } from '../src/index.js';
 import { GATEWAY_METRICS } from '../src/gateway.constants.js';
 import type { GatewayMetrics } from '../src/metrics/index.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
@@ -91,5 +92,19 @@ describe('metrics options', () => {
       await off.close();
       await upstream.close();
     }
+  });
+
+  // /metrics was public: the Node version, every route prefix and the traffic, to anyone.
+  it('answers only the peers metrics.allow lists (the machine itself by default), 404 to others', async () => {
+    const elsewhere = await startGateway({ metrics: { allow: ['10.0.0.0/8'] }, routes: [{ prefix: '/api', target: 'http://127.0.0.1:1' }] });
+    try {
+      const refused = await request(elsewhere.url).get('/metrics').expect(404);
+      expect(refused.text).not.toContain('nest_gateway');
+    } finally {
+      await elsewhere.close();
+    }
+    expect(() => validateGatewayOptions({ metrics: { allow: ['10.0.0.0/33', 'not-an-ip'] }, routes: [{ prefix: '/x', target: 'http://a' }] })).toThrow(
+      /metrics\.allow\[0\]: expected an IP address or a CIDR subnet[\s\S]*metrics\.allow\[1\]/,
+    );
   });
 });

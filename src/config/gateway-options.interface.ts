@@ -134,6 +134,17 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
 }
 
+/** The Prometheus endpoint. */
+export interface MetricsOptions {
+  /** Where the gateway answers it. @default '/metrics' */
+  path?: string;
+  /**
+   * Peers (addresses or CIDR subnets, by the connection's own address, never a forwarded one)
+   * that may read it; others get 404. @default ['127.0.0.0/8', '::1']
+   */
+  allow?: string[];
+}
+
 /** Options of `GatewayModule.forRoot` and of the config file (which has no functions). */
 export interface GatewayOptions {
   /** The routes, matched by prefix. Required. */
@@ -153,7 +164,7 @@ export interface GatewayOptions {
   /** With supervised workers (`GATEWAY_WORKERS` set), reload when this file changes, as on SIGHUP. @default false */
   watch?: boolean;
   /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
-  metrics?: { path?: string } | false;
+  metrics?: MetricsOptions | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
   routeListing?: { path?: string } | false;
   /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */

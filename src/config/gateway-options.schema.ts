@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
 import { findRouteConflicts } from './route-conflicts.js';
@@ -19,6 +20,16 @@ const httpUrl = z
 const urlPath = z
   .string()
   .regex(/^\/[^?#\s]*$/, "expected a path starting with '/', without query or spaces");
+
+const addressOrSubnet = z.string().refine(
+  (value) => {
+    const [address, bits, ...rest] = value.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return false;
+    return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  },
+  { message: 'expected an IP address or a CIDR subnet (10.0.0.0/8, fd00::/8)' },
+);
 
 const middlewareSpec = z.strictObject({
   use: z.string().min(1),
@@ -83,7 +94,9 @@ function buildSchema(allowFunctions: boolean) {
     server: serverOptions.optional(),
     accessLog: z.boolean().optional(),
     watch: z.boolean().optional(),
-    metrics: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
+    metrics: z
+      .union([z.literal(false), z.strictObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
+      .optional(),
     routeListing: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });

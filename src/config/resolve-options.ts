@@ -9,6 +9,7 @@ import {
   DEFAULT_HEALTH_PATHS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_MAX_URL_LENGTH,
+  DEFAULT_METRICS_ALLOW,
   DEFAULT_METRICS_PATH,
   DEFAULT_PATH_REGEX,
   DEFAULT_PREFIX_REWRITE,
@@ -49,7 +50,7 @@ export interface ResolvedGatewayOptions {
   health: { liveness: string; readiness: string } | false;
   server: Required<Omit<ServerOptions, 'trustProxy'>> & Pick<ServerOptions, 'trustProxy'>;
   watch: boolean;
-  metrics: { path: string } | false;
+  metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
   accessLog: boolean;
   logger?: GatewayOptions['logger'];
@@ -72,7 +73,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
       keepAliveTimeout: options.server?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     },
     watch: options.watch ?? false,
-    metrics: options.metrics === false ? false : { path: options.metrics?.path ?? DEFAULT_METRICS_PATH },
+    metrics: options.metrics === false ? false : { path: options.metrics?.path ?? DEFAULT_METRICS_PATH, allow: options.metrics?.allow ?? [...DEFAULT_METRICS_ALLOW] },
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
     accessLog: options.accessLog ?? true,
     logger: options.logger,

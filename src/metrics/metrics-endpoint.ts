@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import { GATEWAY_METRICS, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
 import { workerClusterMetrics } from './cluster-metrics.js';
+import { isAllowed, toBlockList } from './peer-allow-list.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 
 /**
@@ -25,7 +26,10 @@ export class MetricsEndpoint implements OnModuleInit {
     const registry = this.metrics.registry;
     const read = cluster.isWorker ? workerClusterMetrics(registry) : () => registry.metrics();
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.get(metrics.path, async (_request, reply) => {
+    const allowed = toBlockList(metrics.allow);
+    fastify.get(metrics.path, async (request, reply) => {
+      // Refused as if absent: the endpoint tells who runs what, where.
+      if (!isAllowed(allowed, request.raw.socket.remoteAddress)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'Not Found' });
       const text = await read();
       return reply.type(registry.contentType).send(text);
     });
