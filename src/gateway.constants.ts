@@ -25,6 +25,9 @@ export const DEFAULT_PATH_REGEX = '/*';
 export const DEFAULT_PREFIX_REWRITE = '';
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Per route: enough for busy services, a bound for clients that would hold connections open. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_REQUEST_BODY_TIMEOUT_MS = 30_000;
 export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' } as const;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */

@@ -111,3 +111,53 @@ describe('a service that answers 101 to a plain request', () => {
     expect(res.body).toMatchObject({ statusCode: 502, error: 'Bad Gateway' });
   });
 });
+
+// 1,000 clients trickling a POST body a byte a second once held 1,000 connections to the service
+// for up to 300 s.
+describe('clients that trickle their bodies, and the connections a route may hold', () => {
+  let service: Server;
+  let open = 0;
+  let mostOpen = 0;
+  let aborted = 0;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    service = createServer((req, res) => {
+      req.on('aborted', () => (aborted += 1));
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('ok'), 100));
+    });
+    service.on('connection', (socket) => {
+      mostOpen = Math.max(mostOpen, ++open);
+      socket.on('close', () => (open -= 1));
+    });
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    const target = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
+    gateway = await startGateway({ routes: [{ prefix: '/api', target, requestBodyTimeout: 200, maxConnections: 2 }] });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    service.closeAllConnections();
+    await new Promise((resolve) => service.close(resolve));
+  });
+
+  it.each([
+    ['a declared length', 'Content-Length: 100\r\n', 'only ten.\n'],
+    ['chunks', 'Transfer-Encoding: chunked\r\n', 'a\r\nonly ten.\n\r\n'],
+  ])('answers 408 to a body with %s that goes silent, and ends the exchange with the service', async (_name, framing, start) => {
+    const before = aborted;
+    const res = await rawRequest(portOf(gateway), `POST /api/upload HTTP/1.1\r\nHost: gw.test\r\n${framing}\r\n${start}`, 3000);
+    expect(res.status).toBe(408);
+    expect(res.text).toContain('The request body stalled for more than 200 ms');
+    expect(res.closedByServer).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(aborted).toBe(before + 1);
+  });
+
+  it('opens at most maxConnections to the service; the other requests wait their turn', async () => {
+    mostOpen = open;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => request(gateway.url).post('/api/x').send('body')));
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(mostOpen).toBeLessThanOrEqual(2);
+  });
+});

@@ -70,6 +70,10 @@ export interface RouteOptions {
   bodyLimit?: number;
   /** Longest silence from the target, in milliseconds, before answering 504. @default 30000 */
   timeout?: number;
+  /** Most connections open to the target at once; requests beyond wait for one. @default 256 */
+  maxConnections?: number;
+  /** Longest silence in a client's request body, in milliseconds, before answering 408. @default 30000 */
+  requestBodyTimeout?: number;
   /**
    * Client request headers never forwarded to the target, by name (any case), e.g.
    * `['Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override']`. @default []

@@ -74,6 +74,8 @@ function buildSchema(allowFunctions: boolean) {
       .optional(),
     bodyLimit: z.number().int().nonnegative().optional(),
     timeout: z.number().int().positive().optional(),
+    maxConnections: z.number().int().positive().optional(),
+    requestBodyTimeout: z.number().int().positive().optional(),
     dropRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
     middlewares: z.array(middleware).optional(),
     ...(allowFunctions

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
-import { BodyLimitStream } from './body-limit.js';
+import { RequestBodyStream } from './request-body.js';
 import {
   BodyTooLargeError,
   toProxyErrorResponse,
@@ -23,6 +23,10 @@ export interface ForwardTarget {
   bodyLimit: number;
   /** Longest wait for the service, in milliseconds: to connect, for its head, between body chunks. */
   timeout: number;
+  /** Most connections open to the target at once. */
+  maxConnections: number;
+  /** Longest silence in the client's request body, in milliseconds. */
+  requestBodyTimeout: number;
   /** Client request headers never forwarded, lower-case. */
   dropHeaders: ReadonlySet<string>;
 }
@@ -72,7 +76,12 @@ export class Forwarder {
     private readonly drain: DrainState,
   ) {
     const { target, timeout } = route;
-    this.pool = new Pool(target.origin, { connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout });
+    this.pool = new Pool(target.origin, {
+      connections: route.maxConnections,
+      connectTimeout: timeout,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
     this.targetHost = target.host;
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
   }
@@ -92,20 +101,26 @@ export class Forwarder {
     // ever reaches the service (request smuggling, RFC 9112 §6.3).
     if (transferEncoding !== undefined) {
       if (transferEncoding.toLowerCase() !== 'chunked') return this.refuse(request, new UnsupportedFramingError(transferEncoding));
-      const counted = new BodyLimitStream(this.route.bodyLimit);
-      req.on('error', (error) => counted.destroy(error));
-      body = req.pipe(counted);
+      body = this.watchedBody(req, this.route.bodyLimit);
     } else if (contentLength !== undefined && contentLength !== '0') {
       if (Number(contentLength) > this.route.bodyLimit) return this.refuse(request, new BodyTooLargeError(this.route.bodyLimit));
-      body = req;
+      // The parser holds a declared length to its word; only silence needs watching.
+      body = this.watchedBody(req, Infinity);
     }
-    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body === req ? contentLength : undefined, this.route.dropHeaders);
+    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body && transferEncoding === undefined ? contentLength : undefined, this.route.dropHeaders);
     const exchange = new ForwardExchange(request, this.drain);
     this.pool.dispatch(
       { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body },
       exchange,
     );
     return exchange;
+  }
+
+  /** The client's body as it streams on: counted against `limitBytes`, cut when it goes silent. */
+  private watchedBody(req: IncomingMessage, limitBytes: number): Readable {
+    const watched = new RequestBodyStream(limitBytes, this.route.requestBodyTimeout);
+    req.on('error', (error) => watched.destroy(error));
+    return req.pipe(watched);
   }
 
   close(): Promise<void> {

@@ -18,6 +18,14 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** The client's request body went silent longer than the route's `requestBodyTimeout`. */
+export class BodyIdleError extends Error {
+  readonly code = 'GATEWAY_BODY_IDLE';
+  constructor(readonly idleMs: number) {
+    super(`The request body stalled for more than ${idleMs} ms`);
+  }
+}
+
 /** The client framed its body in a way the gateway does not forward. */
 export class UnsupportedFramingError extends Error {
   readonly code = 'GATEWAY_UNSUPPORTED_FRAMING';
@@ -56,6 +64,7 @@ const ERROR_TABLE: Record<string, ErrorRow> = {
 function errorRow(error: Error): ErrorRow {
   if (error instanceof BodyTooLargeError) return row(413, error.message);
   if (error instanceof UnsupportedFramingError) return row(501, error.message);
+  if (error instanceof BodyIdleError) return row(408, error.message);
   const code = (error as NodeJS.ErrnoException).code;
   // Refused, DNS failure, TLS failure, a response undici could not parse: unreachable.
   return (code && ERROR_TABLE[code]) || row(502, UNAVAILABLE, 'other');

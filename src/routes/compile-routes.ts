@@ -42,6 +42,8 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
       bodyLimit: route.bodyLimit,
       timeout: route.timeout,
+      maxConnections: route.maxConnections,
+      requestBodyTimeout: route.requestBodyTimeout,
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
     },
   }));
