@@ -124,7 +124,9 @@ describe('clients that trickle their bodies, and the connections a route may hol
   beforeAll(async () => {
     service = createServer((req, res) => {
       req.on('aborted', () => (aborted += 1));
-      req.resume();
+      // A service busy for longer than the gateway's body timeout before it reads.
+      if (req.url?.endsWith('/slow-reader')) setTimeout(() => req.resume(), 600);
+      else req.resume();
       req.on('end', () => setTimeout(() => res.end('ok'), 100));
     });
     service.on('connection', (socket) => {
@@ -133,7 +135,7 @@ describe('clients that trickle their bodies, and the connections a route may hol
     });
     await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
     const target = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
-    gateway = await startGateway({ routes: [{ prefix: '/api', target, requestBodyTimeout: 200, maxConnections: 2 }] });
+    gateway = await startGateway({ routes: [{ prefix: '/api', target, requestBodyTimeout: 200, maxConnections: 2, bodyLimit: 16 * 1024 * 1024 }] });
   });
   afterAll(async () => {
     await gateway.close();
@@ -152,6 +154,11 @@ describe('clients that trickle their bodies, and the connections a route may hol
     expect(res.closedByServer).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(aborted).toBe(before + 1);
+  });
+
+  it('does not take a service that reads slowly for a silent client', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 'b');
+    await request(gateway.url).post('/api/slow-reader').set('content-type', 'application/octet-stream').send(body).expect(200);
   });
 
   it('opens at most maxConnections to the service; the other requests wait their turn', async () => {

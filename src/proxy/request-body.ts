@@ -10,14 +10,21 @@ import { BodyIdleError, BodyTooLargeError } from './proxy-errors.js';
  */
 export class RequestBodyStream extends Transform {
   private received = 0;
+  /** What was read has not been taken by the service yet: the silence is not the client's. */
+  private serviceBehind = false;
   private readonly idle: NodeJS.Timeout;
 
   constructor(
     private readonly limitBytes: number,
-    idleMs: number,
+    private readonly idleMs: number,
   ) {
     super();
-    this.idle = setTimeout(() => this.destroy(new BodyIdleError(idleMs)), idleMs);
+    this.idle = setTimeout(() => this.onIdle(), idleMs);
+  }
+
+  private onIdle(): void {
+    if (this.serviceBehind) this.idle.refresh();
+    else this.destroy(new BodyIdleError(this.idleMs));
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -28,9 +35,11 @@ export class RequestBodyStream extends Transform {
       return;
     }
     callback(null, chunk);
+    this.serviceBehind = this.readableLength >= this.readableHighWaterMark;
   }
 
   override _read(size: number): void {
+    this.serviceBehind = false;
     this.idle.refresh();
     super._read(size);
   }
