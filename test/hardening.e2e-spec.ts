@@ -168,3 +168,37 @@ describe('clients that trickle their bodies, and the connections a route may hol
     expect(mostOpen).toBeLessThanOrEqual(2);
   });
 });
+
+describe('a service that answers early, or echoes the request id', () => {
+  let service: Server;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    service = createServer((req, res) => {
+      // Refuses the upload at once, without reading it, as an auth check does.
+      if (req.url === '/upload') return res.writeHead(401, { 'content-type': 'text/plain' }).end('no');
+      res.writeHead(200, { 'x-request-id': String(req.headers['x-request-id']) }).end('echoed');
+    });
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    gateway = await startGateway({ routes: [{ prefix: '/api', target: `http://127.0.0.1:${(service.address() as AddressInfo).port}`, bodyLimit: 16 * 1024 * 1024 }] });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    service.closeAllConnections();
+    await new Promise((resolve) => service.close(resolve));
+  });
+
+  // The unread rest of the upload once held the client's connection open with keep-alive.
+  it("passes an answer given before the client's body ended with Connection: close, and closes", async () => {
+    const head = `POST /api/upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`;
+    const res = await rawRequest(portOf(gateway), Buffer.concat([Buffer.from(head), Buffer.alloc(256 * 1024, 'u')]), 3000);
+    expect(res.status).toBe(401);
+    expect(res.text).toMatch(/^connection: close$/im);
+    expect(res.closedByServer).toBe(true);
+  });
+
+  it("sends one x-request-id, the gateway's, even when the service echoes it", async () => {
+    const res = await request(gateway.url).get('/api/echo').set('x-request-id', 'trace-1').expect(200);
+    expect(res.headers['x-request-id']).toBe('trace-1');
+  });
+});

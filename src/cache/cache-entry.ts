@@ -14,7 +14,7 @@ export interface CacheEntry {
 }
 
 // Headers of one connection, or regenerated on every answer (date, length): never stored.
-const UNSTORED_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length', 'x-cache'];
+const UNSTORED_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length', 'x-cache', 'x-request-id'];
 
 /** Builds an entry from the headers sent to the client and the captured body. */
 export function createCacheEntry(

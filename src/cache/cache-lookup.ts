@@ -9,6 +9,8 @@ import type { ResponseCacheService } from './response-cache.service.js';
 export interface CacheOutcome {
   hit(entry: CacheEntry): void;
   miss(fill: CacheFill): void;
+  /** A stage after an asynchronous lookup threw: answer or cut the response, never crash. */
+  fail(error: unknown): void;
 }
 
 /**
@@ -32,7 +34,7 @@ export function lookUpResponse(
   }
   const key = buildCacheKey(req, originalUrl, host);
   const found = cache.read(key);
-  if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, entry, outcome));
+  if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, entry, outcome)).catch((error: unknown) => outcome.fail(error));
   else answer(cache, req, key, found, outcome);
 }
 
@@ -57,9 +59,11 @@ function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string
     cache.registerFill(key, fill.stored);
     return outcome.miss(fill);
   }
-  void pending.then((filled) =>
-    filled && cache.varyMatches(filled, req) ? outcome.hit(filled) : outcome.miss(new CacheFill(cache, req, key, 'MISS')),
-  );
+  void pending
+    .then((filled) =>
+      filled && cache.varyMatches(filled, req) ? outcome.hit(filled) : outcome.miss(new CacheFill(cache, req, key, 'MISS')),
+    )
+    .catch((error: unknown) => outcome.fail(error));
 }
 
 const ageOf = (entry: CacheEntry) => String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000)));

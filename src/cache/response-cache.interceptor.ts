@@ -32,6 +32,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
           writeHit(reply.raw, raw, entry, String(raw.headers[X_REQUEST_ID] ?? request.id));
           subscriber.complete();
         },
+        fail: (error: unknown) => subscriber.error(error),
         miss: (fill: CacheFill) => {
           if (fill.result) void reply.header(X_CACHE, fill.result);
           let filled = Promise.resolve();
@@ -41,6 +42,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
             },
             error: (error) => {
               fill.abort();
+              stripInstructions(reply);
               subscriber.error(error);
             },
             // Whatever happened, the fill is settled (a stored entry stays stored): misses
@@ -49,6 +51,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
               void filled.then(
                 () => {
                   fill.abort();
+                  stripInstructions(reply);
                   subscriber.complete();
                 },
                 (error: unknown) => {
@@ -67,10 +70,14 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const headers = { ...reply.getHeaders() } as OutgoingHttpHeaders;
     headers['content-type'] ??= Buffer.isBuffer(value) ? 'application/octet-stream' : typeof value === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
     await fill.head(reply.statusCode, headers);
-    // The handler's instructions to the cache are not the client's to see.
-    reply.removeHeader(X_CACHE_TIMEOUT);
-    reply.removeHeader(X_CACHE_EXPIRE);
+    stripInstructions(reply);
     fill.chunk(body);
     await fill.end();
   }
+}
+
+/** The handler's instructions to the cache are not the client's to see, whatever the outcome. */
+function stripInstructions(reply: FastifyReply): void {
+  reply.removeHeader(X_CACHE_TIMEOUT);
+  reply.removeHeader(X_CACHE_EXPIRE);
 }

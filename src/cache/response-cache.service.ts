@@ -86,12 +86,12 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     await this.within(written, CACHE_WRITE_WAIT_MS, 'write');
   }
 
+  /** Expires by pattern; gives up waiting after {@link CACHE_WRITE_WAIT_MS}, so a hung store holds no answer. */
   async expire(patterns: string[]): Promise<void> {
-    try {
-      await this.store.expire(patterns);
-    } catch (error) {
-      this.warn(`cache expiry failed: ${(error as Error).message}`);
-    }
+    const expired = this.store.expire(patterns).catch((error: Error) => {
+      this.warn(`cache expiry failed: ${error.message}`);
+    });
+    await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry');
   }
 
   /**

@@ -23,6 +23,8 @@ export class ServiceResponse extends Readable {
     readonly headers: Record<string, string | string[] | number | undefined>,
   ) {
     super();
+    // A hook that reads only the head, or awaits first, has no listener when the service dies.
+    this.on('error', () => undefined);
   }
 
   /** Pushes a chunk; false pauses the service until the hook reads on. */

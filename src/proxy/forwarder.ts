@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import { RequestBodyStream } from './request-body.js';
@@ -95,7 +94,7 @@ export class Forwarder {
     const headers = req.headers;
     const transferEncoding = headers['transfer-encoding'];
     const contentLength = headers['content-length'];
-    let body: Readable | null = null;
+    let body: RequestBodyStream | null = null;
     // The gateway frames the body itself: a length when the client's parser knew it, chunked
     // otherwise, neither without a body. Whatever framing the client sent, only one request
     // ever reaches the service (request smuggling, RFC 9112 §6.3).
@@ -108,7 +107,7 @@ export class Forwarder {
       body = this.watchedBody(req, Infinity);
     }
     const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body && transferEncoding === undefined ? contentLength : undefined, this.route.dropHeaders);
-    const exchange = new ForwardExchange(request, this.drain);
+    const exchange = new ForwardExchange(request, this.drain, body);
     this.pool.dispatch(
       { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body },
       exchange,
@@ -117,9 +116,11 @@ export class Forwarder {
   }
 
   /** The client's body as it streams on: counted against `limitBytes`, cut when it goes silent. */
-  private watchedBody(req: IncomingMessage, limitBytes: number): Readable {
+  private watchedBody(req: IncomingMessage, limitBytes: number): RequestBodyStream {
     const watched = new RequestBodyStream(limitBytes, this.route.requestBodyTimeout);
     req.on('error', (error) => watched.destroy(error));
+    // undici stops listening once it is done with the body; a late error must not go unheard.
+    watched.on('error', () => undefined);
     return req.pipe(watched);
   }
 
@@ -168,6 +169,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   constructor(
     private readonly request: ForwardRequest,
     private readonly drain: DrainState,
+    private readonly body: RequestBodyStream | null,
   ) {}
 
   onConnect(abort: (reason?: Error) => void): void {
@@ -189,7 +191,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
     const headers = toHeaderObject(list);
     const held = tap?.head(statusCode, headers);
     if (held) {
-      void held.then(() => this.start(statusCode, headers)).then(resume, resume);
+      void held.then(() => this.start(statusCode, headers)).then(resume, (error: Error) => this.abortUpstream?.(error));
       return false;
     }
     this.start(statusCode, headers);
@@ -207,6 +209,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onComplete(): void {
     this.finished = true;
+    this.releaseBody();
     const gate = this.request.tap?.end();
     if (gate) void gate.finally(() => this.end());
     else this.end();
@@ -214,6 +217,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onError(error: Error): void {
     this.finished = true;
+    this.releaseBody();
     const { tap, receiver } = this.request;
     tap?.abort();
     if (this.abandoned) return;
@@ -240,8 +244,22 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   private writeHead(statusCode: number, headers: string[]): void {
     headers.push('x-request-id', this.request.id);
-    if (this.drain.draining) headers.push('connection', 'close');
+    // Draining, or the service answered before the client's body ended (a 401 to an upload):
+    // the rest of that body would otherwise hold the connection, unread.
+    if (this.drain.draining || !this.request.req.complete) headers.push('connection', 'close');
     this.request.res.writeHead(statusCode, headers);
+  }
+
+  /**
+   * undici leaves the body stream as it is when an exchange ends before the body was sent (a
+   * refused connection, an early answer): unpiped and destroyed here, it holds no buffers, no
+   * timer and no socket.
+   */
+  private releaseBody(): void {
+    const body = this.body;
+    if (!body || body.destroyed) return;
+    this.request.req.unpipe(body);
+    body.destroy();
   }
 
   abandon(): void {

@@ -23,6 +23,7 @@ export class RequestBodyStream extends Transform {
   }
 
   private onIdle(): void {
+    if (this.destroyed) return;
     if (this.serviceBehind) this.idle.refresh();
     else this.destroy(new BodyIdleError(this.idleMs));
   }

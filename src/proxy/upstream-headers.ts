@@ -105,7 +105,8 @@ export function toClientHeaders(rawHeaders: Buffer[]): string[] {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = undiciUtil.headerNameToString(rawHeaders[i]);
     if (name === 'connection') connection = rawHeaders[i + 1].toString('latin1');
-    if (HOP_BY_HOP.has(name)) continue;
+    // The gateway's own id goes on every answer; a service's echo of it would make two.
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
     list.push(name, rawHeaders[i + 1].toString('latin1'));
   }
   const listed = listedByConnection(connection);

@@ -95,6 +95,12 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     this.stages.forward(this);
   }
 
+  /** A stage after an asynchronous cache lookup threw: answer 500, or cut a response begun. */
+  fail(): void {
+    if (this.reply.raw.headersSent) this.reply.raw.destroy();
+    else this.answer(500, { statusCode: 500, message: 'Internal server error' }, true);
+  }
+
   upstreamFailed(kind: UpstreamErrorKind): void {
     this.stages.upstreamFailed(this, kind);
   }
