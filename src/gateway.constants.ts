@@ -5,12 +5,6 @@ export const GATEWAY_VALIDATED_OPTIONS = 'GATEWAY:VALIDATED_OPTIONS';
 /** Injection token of the routes compiled from the options. */
 export const GATEWAY_ROUTES = 'GATEWAY:ROUTES';
 
-/** Route config key that marks a fastify route as proxied by the gateway. */
-export const GATEWAY_ROUTE_CONFIG = 'nestGatewayRoute';
-/** Route config key: the route serves cache hits from a fastify hook, before Nest's pipeline. */
-export const GATEWAY_CACHE_FIRST = 'nestGatewayCacheFirst';
-/** Route config key: the route's prefix and target, for logs and metrics. */
-export const GATEWAY_ROUTE_LABEL = 'nestGatewayRouteLabel';
 /** Injection token of the gateway's Prometheus metrics. */
 export const GATEWAY_METRICS = 'GATEWAY:METRICS';
 export const DEFAULT_METRICS_PATH = '/metrics';

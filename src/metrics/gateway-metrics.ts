@@ -58,30 +58,21 @@ export class GatewayMetrics {
         this.set(routes.reduce((sum, counters) => sum + counters.inFlight, 0));
       },
     });
-    new Counter({
-      name: `${PREFIX}upstream_errors_total`,
-      help: 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)',
-      labelNames: ['route', 'kind'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const { route, upstreamErrors } of routes) {
-          for (const [kind, count] of Object.entries(upstreamErrors)) if (count) this.inc({ route, kind }, count);
-        }
-      },
-    });
-    new Counter({
-      name: `${PREFIX}cache_requests_total`,
-      help: 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)',
-      labelNames: ['route', 'result'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const { route, cacheResults } of routes) {
-          for (const [result, count] of Object.entries(cacheResults)) if (count) this.inc({ route, result }, count);
-        }
-      },
-    });
+    const countedByRoute = (name: string, help: string, label: string, read: (counters: RouteCounters) => Record<string, number>) =>
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['route', label],
+        registers,
+        collect() {
+          this.reset();
+          for (const counters of routes) {
+            for (const [value, count] of Object.entries(read(counters))) if (count) this.inc({ route: counters.route, [label]: value }, count);
+          }
+        },
+      });
+    countedByRoute('upstream_errors_total', 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)', 'kind', (c) => c.upstreamErrors);
+    countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', 'result', (c) => c.cacheResults);
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).
     const duration = {

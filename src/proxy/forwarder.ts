@@ -66,7 +66,7 @@ export interface DrainState {
  * both ways with back-pressure and are framed by the gateway, never by the client.
  */
 export class Forwarder {
-  readonly pool: Pool;
+  private readonly pool: Pool;
   private readonly targetHost: string;
   private readonly basePath: string;
 
@@ -233,21 +233,23 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
     this.started = true;
     const { receiver } = this.request;
     if (receiver) return receiver.head(statusCode, headers, this);
-    const list: string[] = [];
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (typeof value === 'string') list.push(name, value);
-      else for (const item of value) list.push(name, item);
-    }
-    this.writeHead(statusCode, list);
+    headers['x-request-id'] = this.request.id;
+    if (this.closesConnection()) headers.connection = 'close';
+    this.request.res.writeHead(statusCode, headers);
   }
 
   private writeHead(statusCode: number, headers: string[]): void {
     headers.push('x-request-id', this.request.id);
-    // Draining, or the service answered before the client's body ended (a 401 to an upload):
-    // the rest of that body would otherwise hold the connection, unread.
-    if (this.drain.draining || !this.request.req.complete) headers.push('connection', 'close');
+    if (this.closesConnection()) headers.push('connection', 'close');
     this.request.res.writeHead(statusCode, headers);
+  }
+
+  /**
+   * Draining, or the service answered before the client's body ended (a 401 to an upload): the
+   * rest of that body would otherwise hold the connection, unread.
+   */
+  private closesConnection(): boolean {
+    return this.drain.draining || !this.request.req.complete;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { HTTP_METHODS } from '../gateway.constants.js';
 import type { CompiledRoute } from './compile-routes.js';
+import { mountedMethods } from './mount-routes.js';
 
 /** One route as the listing shows it. */
 export interface ListedRoute {
@@ -14,8 +15,8 @@ export function listRoutes(routes: CompiledRoute[]): ListedRoute[] {
     const target = new URL(route.forward.target);
     target.username = '';
     target.password = '';
-    // What the route answers: fastify answers HEAD for every GET route.
-    const methods = HTTP_METHODS.filter((method) => route.methods.includes(method) || (method === 'HEAD' && route.methods.includes('GET')));
+    const mounted = mountedMethods(route.methods);
+    const methods = HTTP_METHODS.filter((method) => mounted.includes(method));
     return { prefix: route.prefix, methods, target: target.href };
   });
 }
