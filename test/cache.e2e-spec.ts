@@ -1,11 +1,14 @@
 import { type CanActivate, type ExecutionContext, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
+import { connect } from 'node:net';
 import request from 'supertest';
 import type { CacheOptions, ConnectMiddleware, GatewayOptions } from '../src/index.js';
 import { gatewayModule, MOUNT_MODES, type MountMode, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
+import { startUpstream } from './support/upstream.js';
+import { until } from './support/wait.js';
 
 type CachedUpstream = Awaited<ReturnType<typeof startCachedUpstream>>;
 
@@ -303,4 +306,99 @@ describe('coalescing', () => {
       await upstream.close();
     }
   });
+
+  it('fills the cache at the speed of the service, not of the client that led the fill', async () => {
+    // Larger than what loopback socket buffers absorb for a client that does not read.
+    const body = Buffer.alloc(48 * 1024 * 1024, 'b');
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute' });
+      res.end(body);
+    });
+    const gateway = await startGateway({
+      cache: { store: 'memory', coalesceWait: 10_000, maxEntryBytes: 64 * 1024 * 1024, maxBytes: 128 * 1024 * 1024 },
+      routes: [{ prefix: '/api', target: upstream.url }],
+    });
+    const { host, port } = new URL(gateway.url);
+    const leader = connect(Number(port), '127.0.0.1');
+    try {
+      // The leader asks and never reads.
+      leader.pause();
+      leader.write(`GET /api/big HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      await until(() => upstream.seen.length === 1, 'the leading request to reach the service');
+      const started = Date.now();
+      const others = await Promise.all(Array.from({ length: 3 }, () => request(gateway.url).get('/api/big').buffer(true).parse(binary)));
+      expect(others.map((res) => [res.status, res.headers['x-cache'], (res.body as Buffer).length])).toEqual(Array(3).fill([200, 'HIT', body.length]));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(upstream.seen).toHaveLength(1);
+    } finally {
+      leader.destroy();
+      await gateway.close();
+      await upstream.close();
+    }
+  }, 20_000);
 });
+
+describe('a fill whose client leaves', () => {
+  it('is completed for the misses waiting for it', async () => {
+    const half = Buffer.alloc(1024 * 1024, 'h');
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute', 'content-length': 2 * half.length });
+      res.write(half);
+      setTimeout(() => res.end(half), 300);
+    });
+    const gateway = await startGateway({ cache: { store: 'memory', coalesceWait: 5_000, maxEntryBytes: 4 * 1024 * 1024 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    const { host, port } = new URL(gateway.url);
+    try {
+      const leader = connect(Number(port), '127.0.0.1');
+      leader.write(`GET /api/half HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      // Gone once the first half arrived, while the second is still to come.
+      await new Promise((resolve) => leader.once('data', resolve));
+      leader.destroy();
+      const others = await Promise.all(Array.from({ length: 3 }, () => request(gateway.url).get('/api/half').buffer(true).parse(binary)));
+      expect(others.map((res) => [res.status, res.headers['x-cache'], (res.body as Buffer).length])).toEqual(Array(3).fill([200, 'HIT', 2 * half.length]));
+      expect(upstream.seen).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+
+  it('stops reading the service once the response outgrows maxEntryBytes', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'c');
+    let written = 0;
+    let closed = false;
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute' });
+      res.on('close', () => (closed = true));
+      const pump = () => {
+        if (res.destroyed || written > 64 * 1024 * 1024) return res.end();
+        written += chunk.length;
+        if (res.write(chunk)) setImmediate(pump);
+        else res.once('drain', pump);
+      };
+      // The first chunk, then the rest once the client is gone.
+      res.write(chunk);
+      setTimeout(pump, 300);
+    });
+    const gateway = await startGateway({ cache: { store: 'memory', maxEntryBytes: 1024 * 1024 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    const { host, port } = new URL(gateway.url);
+    try {
+      const leader = connect(Number(port), '127.0.0.1');
+      leader.write(`GET /api/endless HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      await new Promise((resolve) => leader.once('data', resolve));
+      leader.destroy();
+      await until(() => closed, 'the service connection to be cut');
+      expect(written).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
+/** Reads a supertest body as bytes. */
+function binary(res: NodeJS.ReadableStream & { setEncoding?: unknown }, done: (error: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+}

@@ -52,11 +52,24 @@ export class CacheFill {
     this.headers = headers;
   }
 
-  chunk(chunk: Buffer): void {
-    if (!this.decision) return;
+  /**
+   * Copies a chunk of a storable response. While it does, the response is read as fast as the
+   * service sends it, whatever the client's pace: the fill, and every miss of the URL waiting
+   * for it, never wait for a slow (or stalled) client's socket.
+   */
+  chunk(chunk: Buffer): boolean {
+    if (!this.decision) return false;
     this.size += chunk.length;
-    if (this.size <= this.cache.maxEntryBytes) this.chunks.push(chunk);
-    else this.abort();
+    if (this.size <= this.cache.maxEntryBytes) {
+      this.chunks.push(chunk);
+      return true;
+    }
+    this.abort();
+    return false;
+  }
+
+  wantsRest(): boolean {
+    return this.decision !== undefined;
   }
 
   end(): void | Promise<void> {

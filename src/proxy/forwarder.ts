@@ -165,6 +165,8 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private started = false;
   private finished = false;
   private abandoned = false;
+  /** The client left while the tap still wanted the response: it is read for the tap alone. */
+  private detached = false;
 
   constructor(
     private readonly request: ForwardRequest,
@@ -200,9 +202,13 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   onData(chunk: Buffer): boolean {
     const { tap, receiver, res } = this.request;
-    tap?.chunk(chunk);
+    const kept = tap?.chunk(chunk) === true;
+    if (this.detached) {
+      if (!kept) this.stop();
+      return true;
+    }
     if (receiver) return receiver.data(chunk, this.resume!);
-    if (res.write(chunk)) return true;
+    if (res.write(chunk) || kept) return true;
     res.once('drain', this.resume!);
     return false;
   }
@@ -266,6 +272,17 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
 
   abandon(): void {
     if (this.finished) return;
+    const { tap, receiver } = this.request;
+    if (this.started && !receiver && tap?.wantsRest?.()) {
+      this.detached = true;
+      this.resume!();
+      return;
+    }
+    this.stop();
+  }
+
+  /** Ends the exchange with the service, telling no one. */
+  private stop(): void {
     this.abandoned = true;
     this.abortUpstream?.();
   }
@@ -273,6 +290,6 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private end(): void {
     const { receiver, res } = this.request;
     if (receiver) receiver.end();
-    else res.end();
+    else if (!this.detached) res.end();
   }
 }

@@ -8,7 +8,17 @@ import type { ResponseHeaders } from './upstream-headers.js';
  */
 export interface ResponseTap {
   head(status: number, headers: ResponseHeaders): void | Promise<void>;
-  chunk(chunk: Buffer): void;
+  /**
+   * A chunk on its way to the client. `true` says the tap keeps the chunk until the end: the
+   * service is then read at its own pace rather than the client's, since holding the chunk for a
+   * slow client costs no more memory than the tap already holds.
+   */
+  chunk(chunk: Buffer): boolean | void;
+  /**
+   * Whether the tap still wants the rest of the response when the client has gone: the cache
+   * completes a fill that other requests wait for, rather than send them all to the service.
+   */
+  wantsRest?(): boolean;
   /** The whole body was passed on but not yet ended; the end waits for a returned promise. */
   end(): void | Promise<void>;
   /** The exchange failed or the client left: nothing more comes. */
