@@ -35,6 +35,7 @@ import {
   type ExchangeStages,
   type GuardedStages,
   listRoutes,
+  continueOnFirstRead,
   mountRoutes,
   RoutePipeline,
 } from './routes/index.js';
@@ -181,6 +182,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       },
     };
     mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
+    if (server) continueOnFirstRead(server);
     if (this.options.routeListing) {
       const listing = listRoutes(this.routes);
       fastify.get(this.options.routeListing.path, () => listing);

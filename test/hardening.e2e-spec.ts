@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { rawRequest } from './support/raw-http.js';
+import { rawRequest, sendAfterContinue } from './support/raw-http.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
@@ -200,5 +200,54 @@ describe('a service that answers early, or echoes the request id', () => {
   it("sends one x-request-id, the gateway's, even when the service echoes it", async () => {
     const res = await request(gateway.url).get('/api/echo').set('x-request-id', 'trace-1').expect(200);
     expect(res.headers['x-request-id']).toBe('trace-1');
+  });
+});
+
+// `100 Continue` once went out before the middlewares and bodyLimit ran: a 401 route still
+// read ~130 MiB of body.
+describe('Expect: 100-continue', () => {
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+  const upload = (path: string, length: number, extra = '') =>
+    `POST ${path} HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n${extra}\r\n`;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startGateway({
+      routes: [
+        { prefix: '/public', target: upstream.url, bodyLimit: 1024 },
+        { prefix: '/admin', target: upstream.url, middlewares: [{ use: 'basicAuth', options: { users: { admin: 'pw' } } }] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('answers a refused upload with its refusal, never with 100 Continue, and closes', async () => {
+    const before = upstream.seen.length;
+    const res = await sendAfterContinue(portOf(gateway), upload('/admin/upload', 128 * 1024 * 1024), Buffer.alloc(0));
+    expect(res.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(res.sentBody).toBe(false);
+    expect(res.closedByServer).toBe(true);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('answers an upload over bodyLimit with 413, never with 100 Continue', async () => {
+    const res = await sendAfterContinue(portOf(gateway), upload('/public/upload', 4096), Buffer.alloc(0));
+    expect(res.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(res.sentBody).toBe(false);
+  });
+
+  it('sends 100 Continue once the route lets the request through, then forwards the body', async () => {
+    const body = Buffer.from('0123456789');
+    const authorized = `Authorization: Basic ${Buffer.from('admin:pw').toString('base64')}\r\nConnection: close\r\n`;
+    const res = await sendAfterContinue(portOf(gateway), upload('/admin/upload', body.length, authorized), body);
+    expect(res.sentBody).toBe(true);
+    expect(res.text).toMatch(/\r\n\r\nHTTP\/1\.1 200 /);
+    expect(upstream.seen.at(-1)).toMatchObject({ method: 'POST', url: '/upload', bodyBytes: body.length });
+    // The expectation was the gateway's to meet: the service is not asked again.
+    expect(upstream.seen.at(-1)?.headers.expect).toBeUndefined();
   });
 });

@@ -18,6 +18,7 @@ import { tap } from 'rxjs';
 import request from 'supertest';
 import { ResponseCacheInterceptor } from '../src/index.js';
 import { gatewayModule, MOUNT_MODES, startApp, startGateway, type RunningGateway } from './support/gateway.js';
+import { sendAfterContinue } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -112,6 +113,15 @@ describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)',
     // A value JSON cannot write fails the request, not the process; the next one is not held.
     await request(app.url).get('/own/unserialisable').expect(500);
     await request(app.url).get('/own/unserialisable').expect(500);
+  });
+
+  // The gateway defers `100 Continue` until a body is read; the host's own parsers read it.
+  it("sends 100 Continue to an upload for the host app's own controller", async () => {
+    const body = Buffer.from('{"a":1}');
+    const head = `POST /own/numbers HTTP/1.1\r\nHost: host.test\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+    const res = await sendAfterContinue(Number(new URL(app.url).port), head, body);
+    expect(res.sentBody).toBe(true);
+    expect(res.text).toMatch(/\r\n\r\nHTTP\/1\.1 201 [^]*\{"changed":true\}$/);
   });
 
   it('expires entries on x-cache-expire, and passes unmarked answers uncached', async () => {

@@ -1,4 +1,5 @@
 export { compileRoutes, type CompiledRoute } from './compile-routes.js';
+export { continueOnFirstRead } from './continue-on-read.js';
 export { Exchange, type ExchangeStages } from './exchange.js';
 export { mountedMethods, mountRoutes } from './mount-routes.js';
 export { type GuardedStages, type PipelineContext, RoutePipeline } from './route-pipeline.js';
