@@ -23,7 +23,8 @@ try {
     await batch.exec();
   }
 
-  const store = createRedisStore({ url, namespace: 'bench' }, new Logger('bench'));
+  const bytesSent = async () => Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))[1]);
+  const store = createRedisStore({ url, namespace: 'bench', maxEntries: 1_000_000 }, new Logger('bench'));
   await store.whenReady(5000);
   const cache = createCache({ stores: [store.keyv] });
   const entry = createCacheEntry(200, { 'content-type': 'application/json' }, Buffer.from('{"n":1}'), undefined);
@@ -44,10 +45,12 @@ try {
     ['1 in 10 entries', ['*/items/*1']],
     ['every entry', ['*/items/*']],
   ]) {
+    const sentBefore = await bytesSent();
     const started = process.hrtime.bigint();
     const expired = await store.expire(patterns);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    console.log(`expire ${label.padEnd(16)} ${String(expired).padStart(6)} deleted in ${ms.toFixed(0)} ms`);
+    const kib = ((await bytesSent()) - sentBefore) / 1024;
+    console.log(`expire ${label.padEnd(16)} ${String(expired).padStart(6)} deleted in ${ms.toFixed(0)} ms, ${kib.toFixed(0)} KiB sent by Redis`);
   }
   console.log(`foreign keys left untouched: ${(await raw.keys('other-app:*')).length === FOREIGN}`);
   await raw.close();

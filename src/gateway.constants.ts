@@ -45,6 +45,8 @@ export const HTTP_METHODS = [
 
 export const DEFAULT_CACHE_NAMESPACE = 'nest-gateway';
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+/** Redis holds what every gateway process shares; expiry by pattern scans its index (~2.5 µs an entry, in Redis). */
+export const DEFAULT_REDIS_MAX_ENTRIES = 100_000;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_ENTRY_BYTES = 1024 * 1024;
 export const DEFAULT_CACHE_COALESCE_WAIT_MS = 2000;

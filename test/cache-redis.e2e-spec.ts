@@ -1,7 +1,9 @@
 import request from 'supertest';
+import type { CacheOptions } from '../src/index.js';
 import { gatewayModule, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
 
 type CachedUpstream = Awaited<ReturnType<typeof startCachedUpstream>>;
 
@@ -168,5 +170,109 @@ describe('Redis failing under requests', () => {
   it('answers a response carrying x-cache-expire while Redis is down', async () => {
     await redis.stop();
     await request(gateway.url).patch('/api/numbers').expect(200);
+  });
+});
+
+// The index (a sorted set of every stored key) once had no TTL and no cap, was trimmed only on
+// expiry, and expiry read all of it.
+describe('the Redis index', () => {
+  let redis: RedisServer;
+  let upstream: Upstream;
+  let client: Awaited<ReturnType<typeof connectRedis>>;
+
+  const connectRedis = async (url: string) => {
+    const { createClient } = await import('@keyv/redis');
+    const connected = createClient({ url });
+    await connected.connect();
+    return connected;
+  };
+  const bytesSentByRedis = async () => Number(/total_net_output_bytes:(\d+)/.exec(await client.info('stats'))![1]);
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    client = await connectRedis(redis.url);
+    upstream = await startUpstream((req, res) => {
+      const url = new URL(req.url!, 'http://service');
+      if (req.method === 'PATCH') res.setHeader('x-cache-expire', url.searchParams.get('expire')!);
+      else res.setHeader('x-cache-timeout', url.searchParams.get('ttl') ?? '10 minutes');
+      res.end('ok');
+    });
+  });
+  afterAll(async () => {
+    await client.close();
+    await upstream.close();
+    await redis.stop();
+  });
+
+  const withGateway = async (cache: Partial<CacheOptions>, run: (gateway: RunningGateway) => Promise<void>) => {
+    const gateway = await startGateway({ cache: { store: 'redis', redisUrl: redis.url, ...cache }, routes: [{ prefix: '/api', target: upstream.url }] });
+    try {
+      await run(gateway);
+    } finally {
+      await gateway.close();
+    }
+  };
+
+  it('expires by pattern at 100k entries without reading the whole index', async () => {
+    const namespace = 'big';
+    const host = 'api.example';
+    const key = (i: number) => `GET ${host}/api/items/${i}?view=${'v'.repeat(64)}`;
+    for (let start = 0; start < 100_000; start += 10_000) {
+      const members = Array.from({ length: 10_000 }, (_, j) => ({ score: Date.now() + 600_000, value: key(start + j) }));
+      await client.zAdd(`${namespace}:index`, members);
+    }
+    // The entries the pattern names: item 4242 and 42420 to 42429.
+    const named = [4242, ...Array.from({ length: 10 }, (_, j) => 42420 + j)];
+    for (const i of named) await client.set(`${namespace}::${key(i)}`, 'entry');
+    await client.set(`${namespace}::${key(7)}`, 'entry');
+
+    await withGateway({ namespace }, async (gateway) => {
+      const before = await bytesSentByRedis();
+      await request(gateway.url).patch(`/api/items?expire=${encodeURIComponent('*/api/items/4242*')}`).set('host', host).expect(200);
+      // The index is ~9 MB: reading it whole, as expiry once did, sends all of it.
+      expect((await bytesSentByRedis()) - before).toBeLessThan(512 * 1024);
+    });
+    expect(await client.zCard(`${namespace}:index`)).toBe(100_000 - named.length);
+    expect(await client.exists(named.map((i) => `${namespace}::${key(i)}`))).toBe(0);
+    expect(await client.exists(`${namespace}::${key(7)}`)).toBe(1);
+  }, 30_000);
+
+  it('matches patterns as matcher does, with glob characters taken literally and negations honoured', async () => {
+    await withGateway({ namespace: 'literal' }, async (gateway) => {
+      for (const path of ['/api/a[1]', '/api/a1', '/api/b?x=1', '/api/bx=1', '/api/keep/c']) await request(gateway.url).get(path).set('host', 'h').expect(200);
+      const expire = (pattern: string) => request(gateway.url).patch(`/api/x?expire=${encodeURIComponent(pattern)}`).set('host', 'h').expect(200);
+      await expire('*/api/a[1]');
+      await expire('*/api/b?x=1');
+      await expire('*/api/*, !*/keep/*');
+    });
+    const left = await client.zRange('literal:index', 0, -1);
+    expect(left).toEqual(['GET h/api/keep/c']);
+  });
+
+  it('caps the index at maxEntries, deleting the entries that would expire first', async () => {
+    await withGateway({ namespace: 'capped', maxEntries: 20 }, async (gateway) => {
+      for (let i = 0; i < 30; i++) await request(gateway.url).get(`/api/n?i=${i}&ttl=${10 + i}m`).set('host', 'h').expect(200);
+      expect(await client.zCard('capped:index')).toBe(20);
+      const stored = await client.keys('capped::*');
+      expect(stored).toHaveLength(20);
+      await request(gateway.url).get('/api/n?i=0&ttl=10m').set('host', 'h').expect('x-cache', 'MISS');
+      await request(gateway.url).get('/api/n?i=29&ttl=39m').set('host', 'h').expect('x-cache', 'HIT');
+    });
+  });
+
+  it('drops expired members as it goes, and lives as long as its longest entry', async () => {
+    await withGateway({ namespace: 'trimmed' }, async (gateway) => {
+      for (let i = 0; i < 5; i++) await request(gateway.url).get(`/api/short?i=${i}&ttl=300ms`).set('host', 'h').expect(200);
+      const ttl = await client.pTTL('trimmed:index');
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(300);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await request(gateway.url).get('/api/long?ttl=1h').set('host', 'h').expect(200);
+      expect(await client.zRange('trimmed:index', 0, -1)).toEqual(['GET h/api/long?ttl=1h']);
+      expect(await client.pTTL('trimmed:index')).toBeGreaterThan(3_500_000);
+      // A shorter entry written after it never shortens the index's life.
+      await request(gateway.url).get('/api/short?i=9&ttl=300ms').set('host', 'h').expect(200);
+      expect(await client.pTTL('trimmed:index')).toBeGreaterThan(3_500_000);
+    });
   });
 });

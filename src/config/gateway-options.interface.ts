@@ -93,7 +93,11 @@ export interface CacheOptions {
   redisUrl?: string;
   /** Prefix of every key the gateway writes, so it can find its own. @default 'nest-gateway' */
   namespace?: string;
-  /** Memory store: most entries kept (least recently used go first). @default 10000 */
+  /**
+   * Most entries kept. Memory store: the least recently used go first. Redis store: the index
+   * of the gateway's keys holds at most this many, and the entries that would expire first go.
+   * @default 10000 (memory), 100000 (redis)
+   */
   maxEntries?: number;
   /** Memory store: most bytes kept, bodies included. @default 67108864 (64 MiB) */
   maxBytes?: number;

@@ -167,6 +167,8 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private abandoned = false;
   /** The client left while the tap still wanted the response: it is read for the tap alone. */
   private detached = false;
+  /** The latest chunk the tap keeps, not yet written to the client. */
+  private lastChunk?: Buffer;
 
   constructor(
     private readonly request: ForwardRequest,
@@ -208,7 +210,19 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
       return true;
     }
     if (receiver) return receiver.data(chunk, this.resume!);
-    if (res.write(chunk) || kept) return true;
+    if (kept) {
+      // A client may hold the whole answer before its end is written (a `Content-Length`
+      // body): the last chunk goes out with the end, once the tap is done with it.
+      const previous = this.lastChunk;
+      this.lastChunk = chunk;
+      if (previous) res.write(previous);
+      return true;
+    }
+    if (this.lastChunk) {
+      res.write(this.lastChunk);
+      this.lastChunk = undefined;
+    }
+    if (res.write(chunk)) return true;
     res.once('drain', this.resume!);
     return false;
   }
@@ -290,6 +304,6 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private end(): void {
     const { receiver, res } = this.request;
     if (receiver) receiver.end();
-    else if (!this.detached) res.end();
+    else if (!this.detached) res.end(this.lastChunk);
   }
 }

@@ -13,7 +13,7 @@ export async function createResponseStore(options: ResolvedCacheOptions): Promis
   const { namespace } = options;
   if (options.store === 'redis') {
     const { createRedisStore } = await import('./redis.store.js');
-    return createRedisStore({ url: options.redisUrl!, namespace }, new Logger('RedisStore'));
+    return createRedisStore({ url: options.redisUrl!, namespace, maxEntries: options.maxEntries }, new Logger('RedisStore'));
   }
   return createMemoryStore({ namespace, maxEntries: options.maxEntries, maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes });
 }

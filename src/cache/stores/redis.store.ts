@@ -6,16 +6,23 @@ import type { ResponseStore } from './response-store.interface.js';
 export interface RedisStoreOptions {
   url: string;
   namespace: string;
+  /** Most keys the index holds: past it, the entries that would expire first are deleted. */
+  maxEntries: number;
 }
 
 const KEY_SEPARATOR = '::';
 const UNLINK_BATCH = 1000;
+/** Index members Redis looks at per `ZSCAN` call: one call blocks Redis for a few ms at most. */
+const SCAN_COUNT = 2000;
 
 /**
- * Entries shared by every gateway process through Redis. Keys live under `namespace::`, and a
- * sorted set `namespace:index` (scored by expiry time) lists them, so that expiry by pattern
- * reads the gateway's own keys only, never the whole keyspace, and matches them with the same
- * `matcher` rules as the memory store.
+ * Entries shared by every gateway process through Redis (7 or later). Keys live under
+ * `namespace::`, and a sorted set `namespace:index` (scored by expiry time) lists them. Every
+ * write drops the index's expired members, keeps it within `maxEntries`, and extends its own TTL
+ * to its longest entry's, so it never outlives what it lists. Expiry by pattern scans the index
+ * in Redis with `MATCH` (the pattern's `*` is Redis's, every other glob character escaped), so
+ * only candidates cross the network, then matches them with the same `matcher` rules as the
+ * memory store; the rest of the keyspace is never read.
  */
 export function createRedisStore(options: RedisStoreOptions, logger: Logger): ResponseStore {
   const client = createClient({
@@ -33,6 +40,23 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   const index = `${options.namespace}:index`;
   const storedKey = (key: string) => `${options.namespace}${KEY_SEPARATOR}${key}`;
 
+  const unlink = async (keys: string[]) => {
+    for (let start = 0; start < keys.length; start += UNLINK_BATCH) {
+      const batch = keys.slice(start, start + UNLINK_BATCH);
+      await client.multi().unlink(batch.map(storedKey)).zRem(index, batch).exec();
+    }
+  };
+
+  /** The index members one pattern may match, found by Redis. */
+  const candidates = async (pattern: string, found: Set<string>) => {
+    let cursor = '0';
+    do {
+      const reply = await client.zScan(index, cursor, { MATCH: toRedisGlob(pattern), COUNT: SCAN_COUNT });
+      cursor = reply.cursor;
+      for (const member of reply.members) found.add(member.value);
+    } while (cursor !== '0');
+  };
+
   return {
     keyv,
     isAvailable: () => client.isReady,
@@ -42,15 +66,31 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       clearTimeout(timer);
     },
     async track(key, ttlMs) {
-      await client.zAdd(index, { score: Date.now() + ttlMs, value: key });
+      const now = Date.now();
+      const expiresAt = now + ttlMs;
+      const [, , , , size] = await client
+        .multi()
+        .zRemRangeByScore(index, '-inf', now)
+        .zAdd(index, { score: expiresAt, value: key })
+        // NX gives a fresh index a TTL, GT lengthens it: together, the longest entry's.
+        .pExpireAt(index, expiresAt, 'NX')
+        .pExpireAt(index, expiresAt, 'GT')
+        .zCard(index)
+        .exec();
+      const excess = Number(size) - options.maxEntries;
+      if (excess > 0) {
+        const evicted = await client.zPopMinCount(index, excess);
+        await client.unlink(evicted.map((member) => storedKey(member.value)));
+      }
     },
     async expire(patterns) {
       await client.zRemRangeByScore(index, '-inf', Date.now());
-      const expired = selectExpiredKeys(await client.zRange(index, 0, -1), patterns);
-      for (let start = 0; start < expired.length; start += UNLINK_BATCH) {
-        const batch = expired.slice(start, start + UNLINK_BATCH);
-        await client.multi().unlink(batch.map(storedKey)).zRem(index, batch).exec();
-      }
+      const positive = patterns.filter((pattern) => !pattern.startsWith('!'));
+      // Negations alone match everything else: every member is a candidate.
+      const found = new Set<string>();
+      for (const pattern of positive.length ? positive : ['*']) await candidates(pattern, found);
+      const expired = selectExpiredKeys([...found], patterns);
+      await unlink(expired);
       return expired.length;
     },
     async close() {
@@ -66,4 +106,9 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       }
     },
   };
+}
+
+/** A `matcher` pattern as a Redis glob: `*` alike, the characters only Redis reads escaped. */
+export function toRedisGlob(pattern: string): string {
+  return pattern.replace(/[?[\]\\^]/g, '\\$&');
 }
