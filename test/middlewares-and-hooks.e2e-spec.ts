@@ -44,6 +44,14 @@ describe.each(MOUNT_MODES)('middlewares and hooks (%s)', (mode) => {
           },
         },
         {
+          prefix: '/silent-stop',
+          target: upstream.url,
+          hooks: {
+            // Stops the forwarding and forgets to answer.
+            onRequest: () => true,
+          },
+        },
+        {
           prefix: '/throwing',
           target: upstream.url,
           hooks: {
@@ -117,6 +125,13 @@ describe.each(MOUNT_MODES)('middlewares and hooks (%s)', (mode) => {
   it('forwards what onRequest changed when it lets the request through', async () => {
     const res = await request(gateway.url).get('/guarded/secret').set('x-api-key', 'k1').expect(200);
     expect(res.body).toEqual({ url: '/secret', user: 'key-owner' });
+  });
+
+  it('answers 500 when onRequest stops the forwarding without answering, instead of leaving the client waiting', async () => {
+    const before = upstream.seen.length;
+    const res = await request(gateway.url).get('/silent-stop/x').timeout(3000).expect(500);
+    expect(res.body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'the onRequest hook stopped the request without answering it' });
+    expect(upstream.seen.length).toBe(before);
   });
 
   it('answers 500 with the message when onRequest throws', async () => {

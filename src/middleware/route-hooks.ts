@@ -7,7 +7,10 @@ import { hookFailureBody } from '../gateway.errors.js';
 export async function runOnRequest(hook: OnRequestHook, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
   try {
     const abort = await hook(req, reply);
-    return !abort && !reply.sent;
+    if (reply.sent) return false;
+    // A hook that stops the forwarding must answer: the client would otherwise wait for nothing.
+    if (abort) void reply.code(500).type('application/json').send(hookFailureBody('the onRequest hook stopped the request without answering it'));
+    return !abort;
   } catch (error) {
     if (!reply.sent) void reply.code(500).type('application/json').send(hookFailureBody(error));
     return false;
