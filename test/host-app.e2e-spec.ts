@@ -10,6 +10,7 @@ import {
   type NestInterceptor,
   Post,
   Res,
+  StreamableFile,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -48,6 +49,13 @@ class OwnController {
     this.calls += 1;
     void reply.header('x-cache-timeout', '1 minute');
     return Buffer.from([0, 1, 2, this.calls % 256]);
+  }
+
+  @Get('file')
+  file(@Res({ passthrough: true }) reply: FastifyReply) {
+    this.calls += 1;
+    void reply.header('x-cache-timeout', '1 minute');
+    return new StreamableFile(Buffer.from(`file ${this.calls}`), { type: 'text/plain' });
   }
 
   @Get('broken')
@@ -122,6 +130,14 @@ describe.each(MOUNT_MODES)('ResponseCacheInterceptor on a host controller (%s)',
     const res = await sendAfterContinue(Number(new URL(app.url).port), head, body);
     expect(res.sentBody).toBe(true);
     expect(res.text).toMatch(/\r\n\r\nHTTP\/1\.1 201 [^]*\{"changed":true\}$/);
+  });
+
+  it('passes a streamed answer (StreamableFile) uncached, as it was sent', async () => {
+    const first = await request(app.url).get('/own/file').expect(200).expect('x-cache', 'MISS');
+    const second = await request(app.url).get('/own/file').expect(200).expect('x-cache', 'MISS');
+    expect([first.text, second.text]).toEqual([expect.stringMatching(/^file \d+$/), expect.stringMatching(/^file \d+$/)]);
+    expect(second.text).not.toBe(first.text);
+    expect(second.headers['x-cache-timeout']).toBeUndefined();
   });
 
   it('expires entries on x-cache-expire, and passes unmarked answers uncached', async () => {

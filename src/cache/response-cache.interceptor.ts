@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor, StreamableFile } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Observable } from 'rxjs';
 import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_TIMEOUT, X_REQUEST_ID } from '../gateway.constants.js';
@@ -14,7 +15,8 @@ import { ResponseCacheService } from './response-cache.service.js';
  * `@UseInterceptors(ResponseCacheInterceptor)` gives their handlers the semantics of the
  * gateway's routes (a response with `x-cache-timeout` is stored, one with `x-cache-expire`
  * expires entries, keys as for proxied requests) and the same store. What a handler returns is
- * stored as fastify will send it: a Buffer or string as it is, anything else as JSON.
+ * stored as fastify will send it: a Buffer or string as it is, anything else as JSON; a stream
+ * (`StreamableFile`, a `Readable`) passes uncached.
  */
 @Injectable()
 export class ResponseCacheInterceptor implements NestInterceptor {
@@ -66,6 +68,12 @@ export class ResponseCacheInterceptor implements NestInterceptor {
   }
 
   private async fillWith(fill: CacheFill, reply: FastifyReply, value: unknown): Promise<void> {
+    // A stream is sent as it comes; storing it would mean reading it here first.
+    if (value instanceof StreamableFile || value instanceof Readable) {
+      fill.abort();
+      stripInstructions(reply);
+      return;
+    }
     const body = Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value ?? null));
     const headers = { ...reply.getHeaders() } as OutgoingHttpHeaders;
     headers['content-type'] ??= Buffer.isBuffer(value) ? 'application/octet-stream' : typeof value === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
