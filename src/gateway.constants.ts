@@ -65,8 +65,12 @@ export const UPSTREAM_WARNING_INTERVAL_MS = 10_000;
 export const CACHE_CONNECT_WAIT_MS = 2000;
 /** Longest a request waits for a cache read before it is proxied as a miss. */
 export const CACHE_READ_WAIT_MS = 500;
-/** Longest a response waits for its entry to be stored before it completes anyway. */
-export const CACHE_WRITE_WAIT_MS = 1000;
+/** Longest a response waits for its entry to be stored (or for an expiry) before it completes anyway: no longer than a read. */
+export const CACHE_WRITE_WAIT_MS = CACHE_READ_WAIT_MS;
+/** Store operations in a row past their deadline after which the cache skips the store. */
+export const CACHE_SKIP_AFTER_TIMEOUTS = 3;
+/** How often a skipped store is probed; the first answer in time ends the skip. */
+export const CACHE_PROBE_INTERVAL_MS = 1000;
 
 export const X_CACHE_TIMEOUT = 'x-cache-timeout';
 export const X_CACHE_EXPIRE = 'x-cache-expire';

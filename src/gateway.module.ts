@@ -59,11 +59,16 @@ const loggerProvider: Provider = {
   useFactory: (options: ResolvedGatewayOptions) => options.logger ?? createGatewayLogger(),
 };
 
-/** The metrics, with the memory store's figures when there is one. */
+/** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
-  inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }],
-  useFactory: (options: ResolvedGatewayOptions, store?: ResponseStore) => new GatewayMetrics(store?.stats?.bind(store), options.metrics !== false),
+  inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }, { token: ResponseCacheService, optional: true }],
+  useFactory: (options: ResolvedGatewayOptions, store?: ResponseStore, cache?: ResponseCacheService) => {
+    const cached = options.cache !== undefined;
+    const storeStats = cached ? store?.stats?.bind(store) : undefined;
+    const usesStore = cached && cache ? () => cache.usesStore() : undefined;
+    return new GatewayMetrics({ storeStats, usesStore }, options.metrics !== false);
+  },
 };
 
 /** What both ways of registering the module provide. */

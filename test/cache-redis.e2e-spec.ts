@@ -145,6 +145,27 @@ describe('Redis failing under requests', () => {
     expect(upstream.hits('/users')).toBe(1);
   });
 
+  // Every request on every cached route once waited the read deadline while Redis was frozen,
+  // and the end of a response the write deadline on top.
+  it('skips a frozen Redis after a few timeouts, and uses it again once it answers', async () => {
+    await request(gateway.url).get('/api/numbers?breaker=1').expect('x-cache', 'MISS');
+    redis.freeze();
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const path = i % 2 ? `/api/plain?breaker=${i}` : `/api/numbers?breaker=${i}`;
+      await request(gateway.url).get(path).timeout(3000).expect(200);
+    }
+    expect(Date.now() - started).toBeLessThan(3000);
+    const skipped = await request(gateway.url).get('/api/numbers?breaker=1').expect(200);
+    expect(skipped.headers['x-cache']).toBe('BYPASS');
+    const metrics = await request(gateway.url).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/^nest_gateway_cache_store_up 0$/m);
+
+    redis.thaw();
+    await waitFor(async () => (await request(gateway.url).get('/api/numbers?breaker=1')).headers['x-cache'] === 'HIT');
+    expect((await request(gateway.url).get('/metrics')).text).toMatch(/^nest_gateway_cache_store_up 1$/m);
+  }, 20_000);
+
   it('treats an unreadable entry as a miss', async () => {
     const { createClient } = await import('@keyv/redis');
     const client = createClient({ url: redis.url });

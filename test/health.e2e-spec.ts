@@ -22,7 +22,7 @@ describe.each(MOUNT_MODES)('health endpoints (%s)', (mode) => {
     expect(live.body).toEqual({ status: 'ok', info: {}, error: {}, details: {} });
     const ready = await request(gateway.url).get('/ready').expect(200);
     expect(ready.body.status).toBe('ok');
-    expect(ready.body.details).toEqual({ config: { status: 'up', routes: 1 }, cache: { status: 'up', store: 'memory' } });
+    expect(ready.body.details).toEqual({ config: { status: 'up', routes: 1 }, cache: { status: 'up', store: 'memory', bypassed: false } });
     await request(gateway.url).get('/elsewhere').expect(200);
     expect(upstream.seen.map((seen) => seen.url)).toEqual(['/elsewhere']);
   });
@@ -81,10 +81,32 @@ describe('health endpoint options', () => {
     }
   });
 
-  it('turns readiness 503 while Redis is down, liveness staying 200, and back once it returns', async () => {
+  // Readiness once failed with Redis although the cache fails open: behind a readiness probe,
+  // every replica left the load balancer at once.
+  it('stays ready while Redis is down (the cache is bypassed, and says so), liveness too', async () => {
     const redis = await startRedisServer();
     const gateway = await startGateway({
       cache: { store: 'redis', redisUrl: redis.url },
+      routes: [{ prefix: '/api', target: upstream.url }],
+    });
+    try {
+      const up = await request(gateway.url).get('/ready').expect(200);
+      expect(up.body.info.cache).toEqual({ status: 'up', store: 'redis', bypassed: false });
+      await redis.stop();
+      const down = await request(gateway.url).get('/ready').expect(200);
+      expect(down.body.info.cache).toEqual({ status: 'up', store: 'redis', bypassed: true });
+      await request(gateway.url).get('/health').expect(200);
+    } finally {
+      await gateway.close();
+      await redis.stop();
+    }
+  });
+
+  it('turns readiness 503 while Redis is down when health.requireCache is set, and back once it returns', async () => {
+    const redis = await startRedisServer();
+    const gateway = await startGateway({
+      cache: { store: 'redis', redisUrl: redis.url },
+      health: { requireCache: true },
       routes: [{ prefix: '/api', target: upstream.url }],
     });
     try {
@@ -92,7 +114,7 @@ describe('health endpoint options', () => {
       await redis.stop();
       const down = await request(gateway.url).get('/ready').expect(503);
       expect(down.body.status).toBe('error');
-      expect(down.body.error).toEqual({ cache: { status: 'down', store: 'redis' } });
+      expect(down.body.error).toEqual({ cache: { status: 'down', store: 'redis', bypassed: true } });
       await request(gateway.url).get('/health').expect(200);
 
       await redis.restart();

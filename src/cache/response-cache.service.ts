@@ -8,7 +8,9 @@ import {
   CACHE_CONNECT_WAIT_MS,
   CACHE_PASS_MEMORY_ENTRIES,
   CACHE_PASS_MEMORY_MS,
+  CACHE_PROBE_INTERVAL_MS,
   CACHE_READ_WAIT_MS,
+  CACHE_SKIP_AFTER_TIMEOUTS,
   CACHE_WARNING_INTERVAL_MS,
   CACHE_WRITE_WAIT_MS,
   GATEWAY_CACHE_OPTIONS,
@@ -31,7 +33,12 @@ export interface StoreDecision {
   vary?: Record<string, string | undefined>;
 }
 
-/** Reads, writes and expires entries; fails open: a store error is a miss, logged at most once per interval. */
+/**
+ * Reads, writes and expires entries; fails open: a store error is a miss, logged at most once
+ * per interval. A store that stops answering in time (a frozen Redis: connected, silent) is
+ * skipped after a few timeouts in a row, so that requests stop paying its deadline, and probed
+ * in the background until it answers again.
+ */
 @Injectable()
 export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ResponseCacheService.name);
@@ -39,6 +46,9 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   private readonly badTtls = new Set<string>();
   private readonly uncacheable = new LRUCache<string, true>({ max: CACHE_PASS_MEMORY_ENTRIES, ttl: CACHE_PASS_MEMORY_MS });
   readonly maxEntryBytes: number;
+  private timeoutsInARow = 0;
+  private skipping = false;
+  private probe?: NodeJS.Timeout;
 
   constructor(
     @Inject(CACHE_MANAGER) private readonly cache: Cache,
@@ -54,11 +64,16 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     if (!this.store.isAvailable()) this.warn('cache store unreachable at start: requests bypass the cache until it is back');
   }
 
-  /** Whether the store can answer now; warns (throttled) when it cannot. */
+  /** Whether requests use the store now; warns (throttled) when they cannot. */
   isAvailable(): boolean {
-    if (this.store.isAvailable()) return true;
-    this.warn('cache store unavailable: requests bypass the cache');
+    if (this.usesStore()) return true;
+    this.warn(this.skipping ? 'cache store not answering in time: requests bypass the cache' : 'cache store unavailable: requests bypass the cache');
     return false;
+  }
+
+  /** Whether requests use the store now: it is reachable and not skipped. For health and metrics. */
+  usesStore(): boolean {
+    return !this.skipping && this.store.isAvailable();
   }
 
   /**
@@ -145,7 +160,28 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.probe);
     await this.store.close();
+  }
+
+  private timedOut(): void {
+    this.timeoutsInARow += 1;
+    if (this.skipping || this.timeoutsInARow < CACHE_SKIP_AFTER_TIMEOUTS) return;
+    this.skipping = true;
+    this.logger.warn(`cache store missed ${this.timeoutsInARow} deadlines in a row: skipped until it answers again`);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.probe = setTimeout(() => {
+      void deadline(this.store.ping(), CACHE_READ_WAIT_MS).then((answered) => {
+        if (!answered) return this.scheduleProbe();
+        this.skipping = false;
+        this.timeoutsInARow = 0;
+        this.logger.log('cache store answers again: requests use it');
+      });
+    }, CACHE_PROBE_INTERVAL_MS);
+    this.probe.unref();
   }
 
   private parseDeclaredTtl(value: string): number | undefined {
@@ -160,20 +196,38 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   /** Waits for a store operation at most `ms`; past that, goes on without its result. */
   private async within<T>(operation: Promise<T>, ms: number, name: string): Promise<T | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<undefined>((resolve) => {
+    let late = false;
+    const missed = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => {
+        late = true;
         this.warn(`cache ${name} slower than ${ms} ms: going on without it`);
+        this.timedOut();
         resolve(undefined);
       }, ms);
     });
     try {
-      return await Promise.race([operation, deadline]);
+      return await Promise.race([operation, missed]);
     } finally {
       clearTimeout(timer);
+      if (!late) this.timeoutsInARow = 0;
     }
   }
 
   private readonly warn = throttledWarning(this.logger, CACHE_WARNING_INTERVAL_MS);
+}
+
+/** Whether an operation succeeded within `ms`. */
+async function deadline(operation: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = operation.then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

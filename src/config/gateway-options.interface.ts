@@ -116,8 +116,14 @@ export interface CacheOptions {
 export interface HealthOptions {
   /** Liveness: the process serves requests. @default '/health' */
   liveness?: string;
-  /** Readiness: the config is loaded and Redis, when configured, answers. @default '/ready' */
+  /** Readiness: the config is loaded (and the cache store answers, with `requireCache`). @default '/ready' */
   readiness?: string;
+  /**
+   * Readiness fails while requests bypass the cache store (Redis unreachable, or not answering
+   * in time). Off, readiness stays up, since the cache fails open, and reports the bypass.
+   * @default false
+   */
+  requireCache?: boolean;
 }
 
 /**

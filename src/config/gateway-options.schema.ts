@@ -49,7 +49,7 @@ const cacheOptions = z.strictObject({
 
 const healthOptions = z.union([
   z.literal(false),
-  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional() }),
+  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional() }),
 ]);
 
 const milliseconds = z.number().int().nonnegative();

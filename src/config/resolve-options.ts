@@ -50,7 +50,7 @@ export interface ResolvedGatewayOptions {
   middlewares: MiddlewareOption[];
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
-  health: { liveness: string; readiness: string } | false;
+  health: { liveness: string; readiness: string; requireCache: boolean } | false;
   server: Required<Omit<ServerOptions, 'trustProxy'>> & Pick<ServerOptions, 'trustProxy'>;
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
@@ -67,7 +67,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     middlewares: options.middlewares ?? [],
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
-    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, ...options.health },
+    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, ...options.health },
     server: {
       trustProxy: options.server?.trustProxy,
       shutdownGracePeriod: options.server?.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS,

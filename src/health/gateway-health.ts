@@ -2,14 +2,16 @@ import { type HttpException, Inject, Injectable, type OnModuleInit, Optional } f
 import { HttpAdapterHost } from '@nestjs/core';
 import { HealthCheckService, type HealthIndicatorFunction, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
-import type { ResponseStore } from '../cache/index.js';
+import { ResponseCacheService } from '../cache/index.js';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
-import { GATEWAY_VALIDATED_OPTIONS, RESPONSE_STORE } from '../gateway.constants.js';
+import { GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
 
 /**
  * Liveness and readiness endpoints, mounted on fastify as the module starts so that they exist
  * in both `forRoot` and `forRootAsync`. Static paths win over every gateway route's wildcard
- * in fastify's router: they are never proxied. Readiness turns 503 once shutdown begins.
+ * in fastify's router: they are never proxied. Readiness turns 503 once shutdown begins. The
+ * cache fails open, so a bypassed store (Redis down) leaves readiness up unless `requireCache`
+ * says otherwise: behind a readiness probe, every replica would otherwise leave at once.
  */
 @Injectable()
 export class GatewayHealth implements OnModuleInit {
@@ -18,7 +20,7 @@ export class GatewayHealth implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
-    @Optional() @Inject(RESPONSE_STORE) private readonly store?: ResponseStore,
+    @Optional() private readonly cache?: ResponseCacheService,
   ) {}
 
   onModuleInit(): void {
@@ -26,18 +28,19 @@ export class GatewayHealth implements OnModuleInit {
     if (!paths) return;
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.get(paths.liveness, this.answer([]));
-    fastify.get(paths.readiness, this.answer(this.readinessChecks()));
+    fastify.get(paths.readiness, this.answer(this.readinessChecks(paths.requireCache)));
   }
 
-  private readinessChecks(): HealthIndicatorFunction[] {
+  private readinessChecks(requireCache: boolean): HealthIndicatorFunction[] {
     const routes = this.options.routes.length;
     const checks: HealthIndicatorFunction[] = [() => this.indicator.check('config').up({ routes })];
-    const store = this.store;
-    if (store) {
-      const name = this.options.cache?.store ?? 'memory';
+    const { cache } = this;
+    const store = this.options.cache?.store;
+    if (cache && store) {
       checks.push(() => {
-        const cache = this.indicator.check('cache');
-        return store.isAvailable() ? cache.up({ store: name }) : cache.down({ store: name });
+        const bypassed = !cache.usesStore();
+        const check = this.indicator.check('cache');
+        return bypassed && requireCache ? check.down({ store, bypassed }) : check.up({ store, bypassed });
       });
     }
     return checks;

@@ -19,13 +19,13 @@ export class GatewayMetrics {
    *   are sampled and nothing is registered.
    */
   constructor(
-    storeStats?: () => StoreStats,
+    private readonly cache: { storeStats?: () => StoreStats; usesStore?: () => boolean } = {},
     private readonly counting = true,
   ) {
     if (!counting) return;
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     this.registerExchangeMetrics();
-    if (storeStats) this.registerStoreMetrics(storeStats);
+    this.registerStoreMetrics();
   }
 
   /** The counters of one route, created at start-up. */
@@ -89,7 +89,21 @@ export class GatewayMetrics {
     this.registry.registerMetric(duration as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
-  private registerStoreMetrics(storeStats: () => StoreStats): void {
+  private registerStoreMetrics(): void {
+    const { storeStats, usesStore } = this.cache;
+    if (usesStore) {
+      new Gauge({
+        name: `${PREFIX}cache_store_up`,
+        help: 'Whether requests use the cache store (0 while it is unreachable or skipped for not answering in time: the cache is bypassed)',
+        registers: [this.registry],
+        // Across workers, the worst: one worker bypassing its store is worth an alert.
+        aggregator: 'min',
+        collect() {
+          this.set(usesStore() ? 1 : 0);
+        },
+      });
+    }
+    if (!storeStats) return;
     const stat = (name: string, help: string, read: (stats: StoreStats) => number) =>
       new Gauge({
         name: `${PREFIX}cache_${name}`,

@@ -60,6 +60,7 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   return {
     keyv,
     isAvailable: () => client.isReady,
+    ping: () => client.ping(),
     async whenReady(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
