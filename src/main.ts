@@ -3,23 +3,24 @@ import cluster from 'node:cluster';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { GatewayConfigError } from './config/gateway-options.schema.js';
+import type { GatewayOptions } from './config/gateway-options.interface.js';
+import { GatewayConfigError, validateGatewayConfigFile } from './config/gateway-options.schema.js';
 import { loadConfigFile } from './config/load-config-file.js';
 import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
+import { CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage } from './server/workers.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = '0.0.0.0';
 
 /**
- * A worker leaves its pool through `disconnect()`: the primary may have handed it a connection
- * just before it learnt that the worker's server closed, and a worker that exited at once would
- * take that connection with it, leaving its client hanging. Disconnecting waits for the
- * primary's answer, which comes after any such hand-off, and the worker hands those back.
+ * A worker leaves its pool through `disconnect()`, which waits until the primary has released
+ * the worker's share of the listening socket: the primary then counts an orderly exit, not a
+ * death to replace.
  */
 function exitProcess(code: number): void {
   const worker = cluster.worker;
@@ -31,8 +32,27 @@ function exitProcess(code: number): void {
 // The environment overrides the file here, at the edge; the module reads no environment.
 const configOverrides = () => ({ redisUrl: process.env.REDIS_URL });
 
+/**
+ * A supervised worker runs the config its primary validated (at start or at the last accepted
+ * reload), never the file on disk, which a refused reload may have left invalid.
+ */
+async function configFromPrimary(configFile: string): Promise<GatewayOptions> {
+  const config = await new Promise<unknown>((resolve) => {
+    const onMessage = (message: ConfigMessage) => {
+      if (message?.type !== CONFIG_MESSAGE) return;
+      process.off('message', onMessage);
+      resolve(message.config);
+    };
+    process.on('message', onMessage);
+    process.send!({ type: CONFIG_REQUEST });
+  });
+  return validateGatewayConfigFile(config, `${configFile} (as the primary validated it)`);
+}
+
 async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
-  const options = await loadConfigFile(configFile, configOverrides());
+  const options = process.env[CONFIG_FROM_PRIMARY_ENV]
+    ? await configFromPrimary(configFile)
+    : await loadConfigFile(configFile, configOverrides());
 
   @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
   class GatewayAppModule {}
@@ -72,13 +92,23 @@ async function supervise(configFile: string, count: number): Promise<void> {
   const options = await loadConfigFile(configFile, configOverrides());
   const logger = new Logger('Workers');
   serveClusterMetrics();
-  const pool = startWorkerPool({ count, log: (message) => logger.warn(message) });
+  const pool = startWorkerPool({ count, config: options, log: (message) => logger.warn(message) });
   reloadOnChange(pool, configFile, logger, options.watch === true);
-  const stop = () => void pool.stop().then(() => process.exit(0));
+  const stop = () => void pool.stop();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  const port = await pool.ready;
-  logger.log(`${count} gateway workers listening on port ${port} (pids ${pool.pids().join(', ')})`);
+  // A pool that cannot be kept up ends the primary non-zero, for its supervisor to act on.
+  pool.done.then(
+    () => process.exit(0),
+    (error: Error) => {
+      logger.error(`${error.message}; the primary exits`);
+      process.exit(1);
+    },
+  );
+  pool.ready.then(
+    (port) => logger.log(`${count} gateway workers listening on port ${port} (pids ${pool.pids().join(', ')})`),
+    () => undefined,
+  );
 }
 
 async function main(): Promise<void> {

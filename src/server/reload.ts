@@ -1,6 +1,7 @@
 import { watch as watchDirectory } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
+import type { GatewayOptions } from '../config/gateway-options.interface.js';
 import { loadConfigFile } from '../config/load-config-file.js';
 import type { WorkerPool } from './workers.js';
 
@@ -10,8 +11,9 @@ const WATCH_SETTLE_MS = 300;
 /**
  * Reloads the pool's config on SIGHUP and, with `watch`, when the file changes. The file is
  * validated first: an invalid one is logged with each field at fault and the running workers
- * keep serving; a valid one replaces the workers one by one. Requests during a reload queue one
- * more. Returns a function that stops listening.
+ * keep serving; a valid one replaces the workers one by one, and the new workers (and any that
+ * later replace one that died) run what was validated here, never the file read again. Requests
+ * during a reload queue one more. Returns a function that stops listening.
  */
 export function reloadOnChange(pool: WorkerPool, configFile: string, logger: LoggerService, watch: boolean): () => void {
   let running = false;
@@ -26,14 +28,15 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
     try {
       do {
         again = false;
+        let options: GatewayOptions;
         try {
-          await loadConfigFile(configFile, { redisUrl: process.env.REDIS_URL });
+          options = await loadConfigFile(configFile, { redisUrl: process.env.REDIS_URL });
         } catch (error) {
           logger.error(`Reload refused, the running config stays: ${(error as Error).message}`);
           continue;
         }
         logger.log(`Reloading ${configFile}: replacing the workers one by one`);
-        await pool.reload().then(
+        await pool.reload(options).then(
           () => logger.log(`Reload done: workers ${pool.pids().join(', ')}`),
           (error: Error) => logger.error(`Reload stopped, the workers left keep serving: ${error.message}`),
         );

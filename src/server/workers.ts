@@ -5,6 +5,18 @@ import { GatewayConfigError } from '../config/gateway-options.schema.js';
 
 /** Longest wait before a worker that died is replaced again, when replacements keep failing. */
 const MAX_RESTART_DELAY_MS = 30_000;
+/** Replacements in a row that exit before they listen, after which the pool gives up. */
+const DEFAULT_MAX_FAILED_STARTS = 5;
+
+/** Set in the environment of workers that must ask the primary for their config. */
+export const CONFIG_FROM_PRIMARY_ENV = 'GATEWAY_CONFIG_FROM_PRIMARY';
+/** What a worker sends to ask for its config, and the type of the primary's answer. */
+export const CONFIG_REQUEST = 'gateway:config-request';
+export const CONFIG_MESSAGE = 'gateway:config';
+export interface ConfigMessage {
+  type: typeof CONFIG_MESSAGE;
+  config: unknown;
+}
 
 /** Reads `GATEWAY_WORKERS`: unset is 1, `auto` is one per core. */
 export function parseWorkerCount(value: string | undefined, cores = availableParallelism()): number {
@@ -22,22 +34,36 @@ export interface WorkerPoolOptions {
   /** Script the workers run; by default the one the primary runs. */
   exec?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The config the primary validated, sent to each new worker that asks for it (workers get
+   * `GATEWAY_CONFIG_FROM_PRIMARY=1`); without it, workers read their config themselves.
+   */
+  config?: unknown;
+  /** Replacements in a row that exit before they listen, after which the pool gives up. @default 5 */
+  maxFailedStarts?: number;
   log?: (message: string) => void;
 }
 
 export interface WorkerPool {
   /** Resolves with the shared port once every worker listens; rejects if one exits before it does. */
   ready: Promise<number>;
+  /**
+   * Resolves once `stop()` has stopped every worker; rejects when the pool gives up (a worker
+   * exited before the pool started, or `maxFailedStarts` replacements in a row did), after the
+   * other workers have stopped.
+   */
+  done: Promise<void>;
   /** Process ids of the workers alive now. */
   pids(): number[];
   /** Asks every worker to stop (SIGTERM) and resolves when all have exited. */
   stop(): Promise<void>;
   /**
-   * Replaces the workers one by one: a new one starts (and reads the config again); once it
-   * listens, an old one drains. Resolves once the old ones have exited; rejects, leaving the old
-   * workers that remain, when a new one exits before it listens.
+   * Replaces the workers one by one: a new one starts (with `config`, or the running one); once
+   * it listens, an old one drains, and `config` is what later replacements get. Resolves once the
+   * old ones have exited; rejects, leaving the old workers that remain, when a new one exits
+   * before it listens.
    */
-  reload(): Promise<void>;
+  reload(config?: unknown): Promise<void>;
 }
 
 /**
@@ -45,11 +71,26 @@ export interface WorkerPool {
  * replaces one that dies after it started. A worker that fails before it listens (a bad config,
  * a port in use) fails the whole start: replacing it would only fail again.
  */
-export function startWorkerPool({ count, exec, env, log = () => undefined }: WorkerPoolOptions): WorkerPool {
+export function startWorkerPool({
+  count,
+  exec,
+  env,
+  config,
+  maxFailedStarts = DEFAULT_MAX_FAILED_STARTS,
+  log = () => undefined,
+}: WorkerPoolOptions): WorkerPool {
+  // Round-robin (Node's default off Windows) has the primary accept each connection and hand it
+  // to a worker; one in that hand-off when the worker is killed stays open in the primary,
+  // unanswered, for good. With SCHED_NONE the workers accept from the shared socket themselves:
+  // a killed worker takes only the connections it had accepted, and the others keep the
+  // listening socket and its backlog.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   if (exec) cluster.setupPrimary({ exec });
   const live = new Set<Worker>();
+  let running = config;
   let stopping = false;
   let restartDelayMs = 0;
+  let failedStarts = 0;
   let listening = 0;
   const started = () => listening === count;
   let resolveReady!: (port: number) => void;
@@ -58,14 +99,32 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
     resolveReady = resolve;
     rejectReady = reject;
   });
+  ready.catch(() => undefined);
+  let settleDone!: (error?: Error) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settleDone = (error) => (error ? reject(error) : resolve());
+  });
+  done.catch(() => undefined);
   const allExited: (() => void)[] = [];
+  const whenAllExited = () =>
+    live.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => allExited.push(resolve));
   // Workers a reload has asked to drain: their exit is no reason to start another.
   const retiring = new Set<Worker>();
+  // Referenced on purpose: with a single worker, a pending replacement is all that keeps the
+  // primary's event loop alive, and a primary that exits 0 there defeats `restart: on-failure`.
+  const restarts = new Set<NodeJS.Timeout>();
   let reloading = false;
 
-  /** Starts a worker; resolves once it listens, rejects if it exits first. */
-  const fork = (): Promise<void> => {
-    const worker = cluster.fork(env);
+  const giveUp = (error: Error) => {
+    stopping = true;
+    for (const timer of restarts) clearTimeout(timer);
+    for (const other of live) other.process.kill('SIGTERM');
+    void whenAllExited().then(() => settleDone(error));
+  };
+
+  /** Starts a worker with `workerConfig`; resolves once it listens, rejects if it exits first. */
+  const fork = (workerConfig: unknown): Promise<void> => {
+    const worker = cluster.fork(workerConfig === undefined ? env : { ...env, [CONFIG_FROM_PRIMARY_ENV]: '1' });
     live.add(worker);
     let workerListening = false;
     let settleListening!: (error?: Error) => void;
@@ -73,52 +132,67 @@ export function startWorkerPool({ count, exec, env, log = () => undefined }: Wor
       settleListening = (error) => (error ? reject(error) : resolve());
     });
     listened.catch(() => undefined);
+    // The worker asks once its own listener is in place: a message sent at fork could reach it
+    // before that, and be dropped.
+    worker.on('message', (message: { type?: string }) => {
+      if (message?.type === CONFIG_REQUEST) worker.send({ type: CONFIG_MESSAGE, config: workerConfig } satisfies ConfigMessage);
+    });
     worker.once('listening', (address) => {
       workerListening = true;
       restartDelayMs = 0;
+      failedStarts = 0;
       settleListening();
       if (!started() && ++listening === count) resolveReady(address.port);
     });
     worker.once('exit', (code, signal) => {
       live.delete(worker);
       const retired = retiring.delete(worker);
-      if (live.size === 0) allExited.splice(0).forEach((done) => done());
+      if (live.size === 0) allExited.splice(0).forEach((exited) => exited());
       const how = signal ?? `code ${code}`;
       const exitedEarly = new Error(`a gateway worker exited before listening (${how})`);
       settleListening(exitedEarly);
       // A reload's new worker that failed is the reload's to report; the old ones still serve.
       if (stopping || retired || (reloading && !workerListening)) return;
       if (!started()) {
-        stopping = true;
-        for (const other of live) other.process.kill('SIGTERM');
         rejectReady(exitedEarly);
+        giveUp(exitedEarly);
+        return;
+      }
+      if (!workerListening && ++failedStarts >= maxFailedStarts) {
+        giveUp(new Error(`giving up: ${failedStarts} workers in a row exited before listening (${how})`));
         return;
       }
       restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
       log(`worker ${worker.process.pid} exited (${how}); starting another in ${restartDelayMs} ms`);
-      setTimeout(() => stopping || void fork(), restartDelayMs).unref();
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        void fork(running);
+      }, restartDelayMs);
+      restarts.add(timer);
     });
     return listened;
   };
-  for (let i = 0; i < count; i++) void fork();
+  for (let i = 0; i < count; i++) void fork(running);
 
   return {
     ready,
+    done,
     pids: () => [...live].map((worker) => worker.process.pid!),
-    stop() {
+    async stop() {
       stopping = true;
-      if (live.size === 0) return Promise.resolve();
-      const exited = new Promise<void>((resolve) => allExited.push(resolve));
+      for (const timer of restarts) clearTimeout(timer);
       for (const worker of live) worker.process.kill('SIGTERM');
-      return exited;
+      await whenAllExited();
+      settleDone();
     },
-    async reload() {
+    async reload(next = running) {
       if (reloading) throw new Error('a reload is already running');
       reloading = true;
       const drained: Promise<unknown>[] = [];
       try {
         for (const old of [...live]) {
-          await fork();
+          await fork(next);
+          running = next;
           retiring.add(old);
           drained.push(once(old, 'exit'));
           old.process.kill('SIGTERM');
