@@ -22,6 +22,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 /** Per route: enough for busy services, a bound for clients that would hold connections open. */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_REQUEST_BODY_TIMEOUT_MS = 30_000;
+/** Idle connections to targets: below what services commonly close them at. */
+export const DEFAULT_UPSTREAM_KEEP_ALIVE_MS = 1000;
 export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' } as const;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */

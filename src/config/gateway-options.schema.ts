@@ -76,6 +76,7 @@ function buildSchema(allowFunctions: boolean) {
     timeout: z.number().int().positive().optional(),
     maxConnections: z.number().int().positive().optional(),
     requestBodyTimeout: z.number().int().positive().optional(),
+    keepAliveTimeout: z.number().int().positive().optional(),
     dropRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
     middlewares: z.array(middleware).optional(),
     ...(allowFunctions

@@ -26,6 +26,8 @@ export interface ForwardTarget {
   maxConnections: number;
   /** Longest silence in the client's request body, in milliseconds. */
   requestBodyTimeout: number;
+  /** Longest an idle connection to the target is kept, in milliseconds. */
+  keepAliveTimeout: number;
   /** Client request headers never forwarded, lower-case. */
   dropHeaders: ReadonlySet<string>;
 }
@@ -67,6 +69,8 @@ export interface DrainState {
  */
 export class Forwarder {
   private readonly pool: Pool;
+  /** Connections used once, for requests sent again after a reused connection failed them. */
+  private freshPool?: Pool;
   private readonly targetHost: string;
   private readonly basePath: string;
 
@@ -74,16 +78,31 @@ export class Forwarder {
     readonly route: ForwardTarget,
     private readonly drain: DrainState,
   ) {
-    const { target, timeout } = route;
+    const { target } = route;
     this.pool = new Pool(target.origin, {
-      connections: route.maxConnections,
-      connectTimeout: timeout,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      ...this.poolOptions(),
+      // The gateway's own idle limit, and the most a target's `Keep-Alive` hint may extend it:
+      // a connection is retired before the service closes it.
+      keepAliveTimeout: route.keepAliveTimeout,
+      keepAliveMaxTimeout: route.keepAliveTimeout,
     });
     this.targetHost = target.host;
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
   }
+
+  private poolOptions(): Pool.Options {
+    const { maxConnections, timeout } = this.route;
+    return { connections: maxConnections, connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout };
+  }
+
+  /**
+   * Sends a request again on a connection of its own (no keep-alive: `pipelining: 0`), where a
+   * reused one was closed by the service as the request went out.
+   */
+  private readonly dispatchFresh = (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void => {
+    this.freshPool ??= new Pool(this.route.target.origin, { ...this.poolOptions(), pipelining: 0 });
+    this.freshPool.dispatch(options, handler);
+  };
 
   /**
    * Forwards one request; the caller calls `abandon()` on what it returns when the client leaves
@@ -107,11 +126,11 @@ export class Forwarder {
       body = this.watchedBody(req, Infinity);
     }
     const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body && transferEncoding === undefined ? contentLength : undefined, this.route.dropHeaders);
-    const exchange = new ForwardExchange(request, this.drain, body);
-    this.pool.dispatch(
-      { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body },
-      exchange,
-    );
+    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body };
+    // Without a body, an idempotent request can be sent again as it was.
+    const again = body === null && IDEMPOTENT_METHODS.has(options.method) ? () => this.dispatchFresh(options, exchange) : undefined;
+    const exchange = new ForwardExchange(request, this.drain, body, again);
+    this.pool.dispatch(options, exchange);
     return exchange;
   }
 
@@ -124,8 +143,8 @@ export class Forwarder {
     return req.pipe(watched);
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.freshPool?.close()]);
   }
 
   /** Answers a request refused before it reached the service. */
@@ -134,6 +153,14 @@ export class Forwarder {
     return undefined;
   }
 }
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/**
+ * How a service fails a request written on a connection it was closing (its idle timer fired
+ * as the request went out): the socket ends or resets before any response byte.
+ */
+const LOST_RACE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
 function writeError({ req, res, id }: ForwardRequest, error: Error): void {
@@ -170,10 +197,15 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   /** The latest chunk the tap keeps, not yet written to the client. */
   private lastChunk?: Buffer;
 
+  /**
+   * @param sendAgain sends the request once more on a fresh connection; absent when the request
+   *   must not be sent twice (it has a body, or its method is not idempotent).
+   */
   constructor(
     private readonly request: ForwardRequest,
     private readonly drain: DrainState,
     private readonly body: RequestBodyStream | null,
+    private sendAgain?: () => void,
   ) {}
 
   onConnect(abort: (reason?: Error) => void): void {
@@ -236,6 +268,11 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onError(error: Error): void {
+    if (this.sendAgain && !this.started && !this.abandoned && LOST_RACE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) {
+      const sendAgain = this.sendAgain;
+      this.sendAgain = undefined;
+      return sendAgain();
+    }
     this.finished = true;
     this.releaseBody();
     const { tap, receiver } = this.request;

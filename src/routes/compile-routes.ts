@@ -44,6 +44,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       timeout: route.timeout,
       maxConnections: route.maxConnections,
       requestBodyTimeout: route.requestBodyTimeout,
+      keepAliveTimeout: route.keepAliveTimeout,
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
     },
   }));
