@@ -8,6 +8,12 @@ import type { ResponseCacheService, StoreDecision } from './response-cache.servi
 export type CacheResult = 'HIT' | 'MISS' | 'BYPASS';
 
 /**
+ * How a fill ended, for the misses waiting on it: the stored entry; the service's failure
+ * (which they share rather than each meet it again); or nothing stored.
+ */
+export type FillOutcome = CacheEntry | Error | undefined;
+
+/**
  * Watches one response of a cached route as it streams to the client (the forwarder's tap):
  * a response carrying `x-cache-expire` is held until the entries it names are gone, so no client
  * can read an expired entry after seeing the answer that expired it; a storable GET response
@@ -20,9 +26,9 @@ export class CacheFill {
   private headers?: OutgoingHttpHeaders;
   private chunks: Buffer[] = [];
   private size = 0;
-  private settle!: (entry: CacheEntry | undefined) => void;
-  /** The stored entry, or undefined when nothing was stored: concurrent misses wait for it. */
-  readonly stored = new Promise<CacheEntry | undefined>((resolve) => (this.settle = resolve));
+  private settle!: (outcome: FillOutcome) => void;
+  /** How the fill ended: concurrent misses wait for it. */
+  readonly stored = new Promise<FillOutcome>((resolve) => (this.settle = resolve));
 
   /**
    * @param key where a storable response goes; undefined when it is only watched for expiry.
@@ -79,9 +85,9 @@ export class CacheFill {
     return this.cache.write(this.key!, entry, this.decision.ttl).then(() => this.settle(entry));
   }
 
-  abort(): void {
+  abort(failure?: Error): void {
     this.decision = undefined;
     this.chunks = [];
-    this.settle(undefined);
+    this.settle(failure);
   }
 }

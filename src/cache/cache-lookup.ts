@@ -11,6 +11,8 @@ export interface CacheOutcome {
   miss(fill: CacheFill): void;
   /** A stage after an asynchronous lookup threw: answer or cut the response, never crash. */
   fail(error: unknown): void;
+  /** The fill this miss waited for failed at the service: answer as it did. Without it, a miss. */
+  failed?(error: Error): void;
 }
 
 /**
@@ -60,9 +62,11 @@ function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string
     return outcome.miss(fill);
   }
   void pending
-    .then((filled) =>
-      filled && cache.varyMatches(filled, req) ? outcome.hit(filled) : outcome.miss(new CacheFill(cache, req, key, 'MISS')),
-    )
+    .then((filled) => {
+      if (filled instanceof Error && outcome.failed) return outcome.failed(filled);
+      if (filled && !(filled instanceof Error) && cache.varyMatches(filled, req)) return outcome.hit(filled);
+      outcome.miss(new CacheFill(cache, req, key, 'MISS'));
+    })
     .catch((error: unknown) => outcome.fail(error));
 }
 

@@ -18,6 +18,7 @@ import {
   X_CACHE_TIMEOUT,
 } from '../gateway.constants.js';
 import type { CacheEntry } from './cache-entry.js';
+import type { FillOutcome } from './cache-fill.js';
 import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { ResponseStore } from './stores/index.js';
@@ -42,7 +43,7 @@ export interface StoreDecision {
 @Injectable()
 export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ResponseCacheService.name);
-  private readonly fills = new Map<string, Promise<CacheEntry | undefined>>();
+  private readonly fills = new Map<string, Promise<FillOutcome>>();
   private readonly badTtls = new Set<string>();
   private readonly uncacheable = new LRUCache<string, true>({ max: CACHE_PASS_MEMORY_ENTRIES, ttl: CACHE_PASS_MEMORY_MS });
   readonly maxEntryBytes: number;
@@ -113,7 +114,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
    * The fill in flight for a key in this process, if any, as a wait bounded by `coalesceWait`:
    * past it the wait ends with no entry, and the miss goes to the service itself.
    */
-  pendingFill(key: string): Promise<CacheEntry | undefined> | undefined {
+  pendingFill(key: string): Promise<FillOutcome> | undefined {
     const fill = this.fills.get(key);
     if (!fill) return undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -122,11 +123,14 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   /** Lets concurrent misses for the key wait for this fill instead of reaching the target. */
-  registerFill(key: string, fill: Promise<CacheEntry | undefined>): void {
+  registerFill(key: string, fill: Promise<FillOutcome>): void {
     this.fills.set(key, fill);
-    void fill.then((entry) => {
+    void fill.then((outcome) => {
       this.fills.delete(key);
-      if (entry) this.uncacheable.delete(key);
+      // A failed service says nothing of whether its answers are storable: the next misses
+      // wait for a leader again rather than all reach it.
+      if (outcome instanceof Error) return;
+      if (outcome) this.uncacheable.delete(key);
       else this.uncacheable.set(key, true);
     });
   }

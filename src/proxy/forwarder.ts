@@ -149,7 +149,7 @@ export class Forwarder {
 
   /** Answers a request refused before it reached the service. */
   private refuse(request: ForwardRequest, error: Error): undefined {
-    writeError(request, error);
+    writeProxyError(request, error);
     return undefined;
   }
 }
@@ -163,7 +163,7 @@ const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', '
 const LOST_RACE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
-function writeError({ req, res, id }: ForwardRequest, error: Error): void {
+export function writeProxyError({ req, res, id }: Pick<ForwardRequest, 'req' | 'res' | 'id'>, error: Error): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -276,14 +276,14 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
     this.finished = true;
     this.releaseBody();
     const { tap, receiver } = this.request;
-    tap?.abort();
+    const kind = this.abandoned ? undefined : upstreamErrorKind(error);
+    tap?.abort(kind && !this.started ? error : undefined);
     if (this.abandoned) return;
-    const kind = upstreamErrorKind(error);
     if (kind) this.request.upstreamFailed(kind);
     if (receiver && this.started) return receiver.abort(error);
     // A service that dies mid-body must not leave the client waiting, nor let it take the
-    // truncated body for a whole one: `writeError` cuts a response already begun.
-    writeError(this.request, error);
+    // truncated body for a whole one: `writeProxyError` cuts a response already begun.
+    writeProxyError(this.request, error);
   }
 
   private start(statusCode: number, headers: ResponseHeaders): void {

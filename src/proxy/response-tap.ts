@@ -21,8 +21,11 @@ export interface ResponseTap {
   wantsRest?(): boolean;
   /** The whole body was passed on but not yet ended; the end waits for a returned promise. */
   end(): void | Promise<void>;
-  /** The exchange failed or the client left: nothing more comes. */
-  abort(): void;
+  /**
+   * Nothing more comes: the client left, or the exchange failed. `failure` is the service's own
+   * failure (refused, reset, timed out) before any of its response was passed on.
+   */
+  abort(failure?: Error): void;
 }
 
 /**

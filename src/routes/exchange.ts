@@ -6,7 +6,7 @@ import type { CacheEntry, CacheFill, CacheResult } from '../cache/index.js';
 import { X_REQUEST_ID } from '../gateway.constants.js';
 import { assignRequestId, type LoggedExchange } from '../logging/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import type { ForwardRequest, Forwarding, ResponseReceiver, UpstreamErrorKind } from '../proxy/index.js';
+import { type ForwardRequest, type Forwarding, type ResponseReceiver, type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
 
 /** What the stages of a route do with an exchange; the pipeline implements it. */
 export interface ExchangeStages {
@@ -93,6 +93,12 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     this.cache = fill.result;
     this.tap = fill;
     this.stages.forward(this);
+  }
+
+  /** The fill this miss waited for failed at the service: the same answer, without asking again. */
+  failed(error: Error): void {
+    this.cache = 'MISS';
+    writeProxyError(this, error);
   }
 
   /** A stage after an asynchronous cache lookup threw: answer 500, or cut a response begun. */
