@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import buildConnector from 'undici/lib/core/connect.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
+import { guardConnects } from './connect-guard.js';
 import { RequestBodyStream } from './request-body.js';
 import {
   BodyTooLargeError,
@@ -73,12 +75,14 @@ export class Forwarder {
   private freshPool?: Pool;
   private readonly targetHost: string;
   private readonly basePath: string;
+  private readonly connect: buildConnector.connector;
 
   constructor(
     readonly route: ForwardTarget,
     private readonly drain: DrainState,
   ) {
     const { target } = route;
+    this.connect = guardConnects(buildConnector({ timeout: route.timeout }));
     this.pool = new Pool(target.origin, {
       ...this.poolOptions(),
       // The gateway's own idle limit, and the most a target's `Keep-Alive` hint may extend it:
@@ -92,7 +96,7 @@ export class Forwarder {
 
   private poolOptions(): Pool.Options {
     const { maxConnections, timeout } = this.route;
-    return { connections: maxConnections, connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout };
+    return { connections: maxConnections, connect: this.connect, headersTimeout: timeout, bodyTimeout: timeout };
   }
 
   /**

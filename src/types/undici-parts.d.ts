@@ -10,3 +10,8 @@ declare module 'undici/lib/core/util.js' {
   const parts: { headerNameToString: typeof util.headerNameToString };
   export default parts;
 }
+
+declare module 'undici/lib/core/connect.js' {
+  import { buildConnector } from 'undici';
+  export default buildConnector;
+}
