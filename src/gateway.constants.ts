@@ -57,8 +57,9 @@ export const DEFAULT_CACHE_COALESCE_WAIT_MS = 2000;
  * that concurrent requests for an uncacheable URL do not queue behind one another.
  */
 export const CACHE_PASS_MEMORY_MS = 5_000;
-/** Most URLs remembered as uncacheable at once. */
+/** Most URLs remembered as uncacheable at once, and most characters of their keys in all. */
 export const CACHE_PASS_MEMORY_ENTRIES = 10_000;
+export const CACHE_PASS_MEMORY_CHARS = 1024 * 1024;
 /** Shortest interval between two warnings about the same cache store failure. */
 export const CACHE_WARNING_INTERVAL_MS = 30_000;
 /** Shortest interval between two warnings about failed upstream exchanges. */

@@ -1,7 +1,10 @@
 import { type CanActivate, type ExecutionContext, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { connect } from 'node:net';
+import { Agent, createServer, get as httpGet } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import request from 'supertest';
 import type { CacheOptions, ConnectMiddleware, GatewayOptions } from '../src/index.js';
 import { gatewayModule, MOUNT_MODES, type MountMode, startApp, startGateway, type RunningGateway } from './support/gateway.js';
@@ -9,6 +12,8 @@ import { startCachedUpstream } from './support/cached-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 import { startUpstream } from './support/upstream.js';
 import { until } from './support/wait.js';
+
+setFlagsFromString('--expose-gc');
 
 type CachedUpstream = Awaited<ReturnType<typeof startCachedUpstream>>;
 
@@ -357,6 +362,46 @@ describe('coalescing', () => {
       await upstream.close();
     }
   }, 20_000);
+});
+
+// The URLs remembered as uncacheable ("hit-for-pass") were bounded by count alone: 10,000 URLs of
+// 8 KB held ~160 MB beside maxBytes.
+describe('the memory of uncacheable URLs', () => {
+  it('is bounded by the size of its keys, not only by their count', async () => {
+    const gc = runInNewContext('gc') as () => void;
+    // Not the recording upstream: it would hold every URL itself.
+    const upstream = createServer((_req, res) => res.end('not marked for the cache'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const gateway = await startGateway({ cache: { store: 'memory' }, maxUrlLength: 16 * 1024, routes: [{ prefix: '/api', target }] });
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const get = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpGet(`${gateway.url}${path}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const long = (i: number) => `/api/item-${i}?${'q'.repeat(8 * 1024)}`;
+      for (let i = 0; i < 100; i++) await get(long(-i));
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let done = 0; done < 4000; done += 50) {
+        const statuses = await Promise.all(Array.from({ length: 50 }, (_, j) => get(long(done + j))));
+        expect(statuses.every((status) => status === 200)).toBe(true);
+      }
+      gc();
+      // 4,000 keys of 8 KB are 32 MB; the memory holds at most 1 MiB of them.
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      agent.destroy();
+      await gateway.close();
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  }, 60_000);
 });
 
 describe('a fill whose client leaves', () => {
