@@ -132,8 +132,8 @@ export class Forwarder {
     const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body && transferEncoding === undefined ? contentLength : undefined, this.route.dropHeaders);
     const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body };
     // Without a body, an idempotent request can be sent again as it was.
-    const again = body === null && IDEMPOTENT_METHODS.has(options.method) ? () => this.dispatchFresh(options, exchange) : undefined;
-    const exchange = new ForwardExchange(request, this.drain, body, again);
+    const resend = body === null && IDEMPOTENT_METHODS.has(options.method) ? this.dispatchFresh : undefined;
+    const exchange = new ForwardExchange(request, this.drain, body, options, resend);
     this.pool.dispatch(options, exchange);
     return exchange;
   }
@@ -202,14 +202,15 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   private lastChunk?: Buffer;
 
   /**
-   * @param sendAgain sends the request once more on a fresh connection; absent when the request
+   * @param resend sends the request once more on a fresh connection; absent when the request
    *   must not be sent twice (it has a body, or its method is not idempotent).
    */
   constructor(
     private readonly request: ForwardRequest,
     private readonly drain: DrainState,
     private readonly body: RequestBodyStream | null,
-    private sendAgain?: () => void,
+    private readonly options: Dispatcher.DispatchOptions,
+    private resend?: (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => void,
   ) {}
 
   onConnect(abort: (reason?: Error) => void): void {
@@ -272,10 +273,10 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onError(error: Error): void {
-    if (this.sendAgain && !this.started && !this.abandoned && LOST_RACE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) {
-      const sendAgain = this.sendAgain;
-      this.sendAgain = undefined;
-      return sendAgain();
+    if (this.resend && !this.started && !this.abandoned && LOST_RACE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) {
+      const resend = this.resend;
+      this.resend = undefined;
+      return resend(this.options, this);
     }
     this.finished = true;
     this.releaseBody();
