@@ -24,6 +24,10 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_REQUEST_BODY_TIMEOUT_MS = 30_000;
 /** Idle connections to targets: below what services commonly close them at. */
 export const DEFAULT_UPSTREAM_KEEP_ALIVE_MS = 1000;
+export const DEFAULT_HEALTH_CHECK_INTERVAL = '5s';
+export const DEFAULT_HEALTH_CHECK_TIMEOUT = '1s';
+/** Retries may add at most this share of a route's requests (Envoy's retry budget). */
+export const DEFAULT_RETRY_BUDGET = 0.2;
 export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' } as const;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */

@@ -28,6 +28,7 @@ import { GatewayHealth } from './health/index.js';
 import { createGatewayLogger, type GatewayLogger, writeAccessLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, type UpstreamErrorKind } from './proxy/index.js';
+import { UpstreamService } from './upstream/index.js';
 import {
   type CompiledRoute,
   compileRoutes,
@@ -72,7 +73,7 @@ const metricsProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [ProxyService, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [ProxyService, UpstreamService, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -120,7 +121,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly adapterHost: HttpAdapterHost,
     private readonly contextCreator: ExternalContextCreator,
-    private readonly proxy: ProxyService,
+    private readonly upstreams: UpstreamService,
     private readonly applicationConfig: ApplicationConfig,
     @Optional() private readonly cache?: ResponseCacheService,
   ) {
@@ -173,7 +174,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     const fastify = this.fastify();
     const server = this.adapterHost.httpAdapter.getHttpServer() as Server | undefined;
     const context = {
-      proxy: this.proxy,
+      upstreams: this.upstreams,
       cache: this.options.cache ? this.cache : undefined,
       countersFor: (route: CompiledRoute) => this.metrics.forRoute(route.prefix),
       accessLineFor: (route: CompiledRoute) => this.accessLineFor(route),

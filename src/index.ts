@@ -11,6 +11,12 @@ export type {
   RouteHooks,
   MetricsOptions,
   RouteOptions,
+  WeightedTarget,
+  BalanceMode,
+  Duration,
+  HealthCheckOptions,
+  RetryCondition,
+  RetryOptions,
 } from './config/gateway-options.interface.js';
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
 export { loadConfigFile } from './config/load-config-file.js';

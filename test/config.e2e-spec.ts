@@ -43,6 +43,37 @@ describe('config validation', () => {
     );
   });
 
+  it('names each error in a route with several targets by its field path', () => {
+    const route = { prefix: '/api' };
+    const issues = issuesOf(() =>
+      validateGatewayOptions({
+        routes: [
+          { ...route, targets: [] },
+          { ...route, target: 'http://a', targets: ['http://b'] },
+          { ...route, targets: ['http://a'], hashOn: 'header:x-user-id' },
+          { ...route, targets: ['http://a', { url: 'ftp://b', weight: 0 }], balance: 'random' },
+          { ...route, targets: ['http://a'], healthCheck: { path: 'health', interval: 'soon', timeout: -1 }, retries: { attempts: 1, on: ['timeout'], budget: 2 } },
+          { ...route, targets: ['http://a'], balance: 'consistent-hash', hashOn: 'body' },
+        ],
+      }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^routes\[0\]\.targets: expected at least one target/),
+        expect.stringMatching(/^routes\[1\]\.targets: expected exactly one of target and targets/),
+        expect.stringMatching(/^routes\[2\]\.hashOn: only with balance: 'consistent-hash'/),
+        expect.stringMatching(/^routes\[3\]\.targets\[1\]/),
+        expect.stringMatching(/^routes\[3\]\.balance: /),
+        expect.stringMatching(/^routes\[4\]\.healthCheck\.path: /),
+        expect.stringMatching(/^routes\[4\]\.healthCheck\.interval: /),
+        expect.stringMatching(/^routes\[4\]\.healthCheck\.timeout: /),
+        expect.stringMatching(/^routes\[4\]\.retries/),
+        expect.stringMatching(/^routes\[5\]\.hashOn: expected 'header:<name>', 'cookie:<name>' or 'ip'/),
+      ]),
+    );
+    expect(issuesOf(() => validateGatewayOptions({ routes: [route] }))).toEqual(['routes[0].target: expected exactly one of target and targets']);
+  });
+
   it('rejects unknown keys and missing required fields', () => {
     const issues = issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/x', targt: 'http://a' }], extra: 1 }));
     expect(issues).toEqual(

@@ -55,8 +55,21 @@ export interface RouteHooks {
 export interface RouteOptions {
   /** URL prefix the route answers, e.g. `/users`. Required. */
   prefix: string;
-  /** Base URL of the service, `http://` or `https://`. Required. */
-  target: string;
+  /** Base URL of the service, `http://` or `https://`. Exactly one of `target` and `targets`. */
+  target?: string;
+  /** Several replicas of the service, balanced (see `balance`). Exactly one of `target` and `targets`. */
+  targets?: (string | WeightedTarget)[];
+  /** How a request picks one of `targets`. @default 'round-robin' */
+  balance?: BalanceMode;
+  /** `consistent-hash` only: what keys a request to its target: `header:<name>`, `cookie:<name>` or `ip`. */
+  hashOn?: string;
+  /** Active health checks of each target; off unless given. */
+  healthCheck?: HealthCheckOptions;
+  /**
+   * How often a failed request is sent again, to another target when there is one: a number of
+   * attempts, or the details. @default 1 with several targets, else 0
+   */
+  retries?: number | RetryOptions;
   /** Replaces `prefix` in the forwarded path. @default '' */
   prefixRewrite?: string;
   /**
@@ -117,6 +130,43 @@ export interface CacheOptions {
    * service itself, in milliseconds: a slow first reader cannot hold the others. @default 2000
    */
   coalesceWait?: number;
+}
+
+/** One of a route's targets, with its share of the requests. */
+export interface WeightedTarget {
+  url: string;
+  /** Relative share of the requests. @default 1 */
+  weight?: number;
+}
+
+export type BalanceMode = 'round-robin' | 'least-request' | 'consistent-hash';
+
+/** A duration: milliseconds, or `ms` notation (`'5s'`, `'1 minute'`). */
+export type Duration = number | string;
+
+export interface HealthCheckOptions {
+  /** Path asked with GET; any 2xx or 3xx is healthy. Required. */
+  path: string;
+  /** @default '5s' */
+  interval?: Duration;
+  /** @default '1s' */
+  timeout?: Duration;
+  /** Consecutive failed checks that take a target out. @default 2 */
+  unhealthyThreshold?: number;
+  /** Consecutive passed checks that bring it back. @default 1 */
+  healthyThreshold?: number;
+}
+
+/** What a retry may follow (see the README's retry rules). */
+export type RetryCondition = 'connect-error' | 'reset' | '502' | '503' | '504';
+
+export interface RetryOptions {
+  /** Attempts after the first. */
+  attempts: number;
+  /** @default ['connect-error', 'reset', '502', '503', '504'] */
+  on?: RetryCondition[];
+  /** Most retries as a share of the route's requests over the last 10 s. @default 0.2 */
+  budget?: number;
 }
 
 /** The health endpoints, answered by the gateway itself and never proxied. */

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import ms from 'ms';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
 import { findRouteConflicts } from './route-conflicts.js';
@@ -30,6 +31,33 @@ const addressOrSubnet = z.string().refine(
   },
   { message: 'expected an IP address or a CIDR subnet (10.0.0.0/8, fd00::/8)' },
 );
+
+/** Milliseconds, or `ms` notation: `'5s'`, `'1 minute'`. */
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().refine((value) => (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
+]);
+
+const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
+
+const hashOn = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|ip)$/, "expected 'header:<name>', 'cookie:<name>' or 'ip'");
+
+const healthCheck = z.strictObject({
+  path: urlPath,
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  unhealthyThreshold: z.number().int().positive().optional(),
+  healthyThreshold: z.number().int().positive().optional(),
+});
+
+const retries = z.union([
+  z.number().int().nonnegative(),
+  z.strictObject({
+    attempts: z.number().int().nonnegative(),
+    on: z.array(z.enum(['connect-error', 'reset', '502', '503', '504'])).optional(),
+    budget: z.number().min(0).max(1).optional(),
+  }),
+]);
 
 const middlewareSpec = z.strictObject({
   use: z.string().min(1),
@@ -63,9 +91,15 @@ const serverOptions = z.strictObject({
 
 function buildSchema(allowFunctions: boolean) {
   const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
-  const route = z.strictObject({
+  const route = z
+    .strictObject({
     prefix: urlPath,
-    target: httpUrl,
+    target: httpUrl.optional(),
+    targets: z.array(weightedTarget).min(1, 'expected at least one target').optional(),
+    balance: z.enum(['round-robin', 'least-request', 'consistent-hash']).optional(),
+    hashOn: hashOn.optional(),
+    healthCheck: healthCheck.optional(),
+    retries: retries.optional(),
     prefixRewrite: z.union([z.literal(''), urlPath]).optional(),
     pathRegex: z.string().optional(),
     methods: z
@@ -86,7 +120,15 @@ function buildSchema(allowFunctions: boolean) {
             .optional(),
         }
       : {}),
-  });
+  })
+    .superRefine((value, context) => {
+      if ((value.target === undefined) === (value.targets === undefined)) {
+        context.addIssue({ code: 'custom', path: value.target === undefined ? ['target'] : ['targets'], message: 'expected exactly one of target and targets' });
+      }
+      if (value.hashOn !== undefined && value.balance !== 'consistent-hash') {
+        context.addIssue({ code: 'custom', path: ['hashOn'], message: "only with balance: 'consistent-hash'" });
+      }
+    });
   return z.strictObject({
     routes: z.array(route).min(1),
     pathRegex: z.string().optional(),

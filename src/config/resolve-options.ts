@@ -21,21 +21,45 @@ import {
   DEFAULT_ROUTE_LISTING_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_TIMEOUT_MS,
+  DEFAULT_HEALTH_CHECK_INTERVAL,
+  DEFAULT_HEALTH_CHECK_TIMEOUT,
+  DEFAULT_RETRY_BUDGET,
   HTTP_METHODS,
 } from '../gateway.constants.js';
+import ms from 'ms';
 import type {
+  BalanceMode,
   CacheOptions,
+  Duration,
   GatewayOptions,
   HttpMethod,
   MiddlewareOption,
   RouteHooks,
+  RetryCondition,
   RouteOptions,
   ServerOptions,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
+/** A route's active health checks, durations in milliseconds. */
+export interface ResolvedHealthCheck {
+  path: string;
+  interval: number;
+  timeout: number;
+  unhealthyThreshold: number;
+  healthyThreshold: number;
+}
+
 /** A route with every default filled in. */
-export interface ResolvedRoute extends Required<Omit<RouteOptions, 'hooks' | 'methods'>> {
+export interface ResolvedRoute
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries'>> {
+  /** `target` or `targets`, each with its weight. */
+  targets: { url: string; weight: number }[];
+  balance: BalanceMode;
+  /** `consistent-hash` only. */
+  hashOn?: string;
+  healthCheck?: ResolvedHealthCheck;
+  retries: { attempts: number; on: RetryCondition[]; budget: number };
   /** Methods forwarded, each once, in the order given. */
   methods: HttpMethod[];
   hooks: RouteHooks;
@@ -86,9 +110,24 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
 
 function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRoute {
   const pathRegex = route.pathRegex ?? defaultPathRegex;
+  const targets = route.targets
+    ? route.targets.map((target) => (typeof target === 'string' ? { url: target, weight: 1 } : { url: target.url, weight: target.weight ?? 1 }))
+    : [{ url: route.target!, weight: 1 }];
+  const balance = route.balance ?? 'round-robin';
+  const retries = typeof route.retries === 'object' ? route.retries : { attempts: route.retries ?? (targets.length > 1 ? 1 : 0) };
   return {
     prefix: route.prefix,
-    target: route.target,
+    targets,
+    balance,
+    hashOn: balance === 'consistent-hash' ? (route.hashOn ?? 'ip') : undefined,
+    healthCheck: route.healthCheck && {
+      path: route.healthCheck.path,
+      interval: toMilliseconds(route.healthCheck.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL),
+      timeout: toMilliseconds(route.healthCheck.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT),
+      unhealthyThreshold: route.healthCheck.unhealthyThreshold ?? 2,
+      healthyThreshold: route.healthCheck.healthyThreshold ?? 1,
+    },
+    retries: { attempts: retries.attempts, on: retries.on ?? [...RETRY_CONDITIONS], budget: retries.budget ?? DEFAULT_RETRY_BUDGET },
     prefixRewrite: route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE,
     pathRegex,
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],
@@ -102,6 +141,13 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
     hooks: route.hooks ?? {},
     paths: toRoutePaths(route.prefix, pathRegex),
   };
+}
+
+const RETRY_CONDITIONS: RetryCondition[] = ['connect-error', 'reset', '502', '503', '504'];
+
+/** A validated duration in milliseconds. */
+function toMilliseconds(value: Duration): number {
+  return typeof value === 'number' ? value : ms(value as ms.StringValue);
 }
 
 /** The cache options with every default filled in. */

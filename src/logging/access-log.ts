@@ -20,6 +20,8 @@ export interface LoggedExchange {
   readonly socket: Socket;
   /** What the client's connection had been sent before this response. */
   readonly bytesBefore: number;
+  /** The exchange with the service, when there was one. */
+  readonly forwarding?: { readonly attempts: number; readonly target: string | undefined };
 }
 
 /** Writes the access line of a request whose response has ended (or was cut). */
@@ -36,7 +38,8 @@ export function writeAccessLine(
     method: request.raw.method,
     url: request.originalUrl,
     route: route.prefix,
-    target: route.target,
+    target: exchange.forwarding?.target ?? route.target,
+    ...(exchange.forwarding && exchange.forwarding.attempts > 1 ? { attempts: exchange.forwarding.attempts } : {}),
     status: res.statusCode,
     durationMs: performance.now() - exchange.startedAt,
     cache: cache ?? '-',

@@ -72,6 +72,29 @@ export class GatewayMetrics {
         },
       });
     countedByRoute('upstream_errors_total', 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)', 'kind', (c) => c.upstreamErrors);
+    const perRoute = (name: string, help: string, read: (counters: RouteCounters) => number) =>
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['route'],
+        registers,
+        collect() {
+          this.reset();
+          for (const counters of routes) if (counters.targets) this.inc({ route: counters.route }, read(counters));
+        },
+      });
+    perRoute('upstream_retries_total', 'Attempts beyond the first, by route prefix', (c) => c.retries);
+    perRoute('upstream_ejections_total', 'Targets taken out after repeated failures, by route prefix', (c) => c.ejections);
+    new Gauge({
+      name: `${PREFIX}upstream_target_up`,
+      help: 'Whether a target of a route with several targets (or checks, or retries) takes requests now',
+      labelNames: ['route', 'target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const counters of routes) for (const { target, up } of counters.targets?.() ?? []) this.set({ route: counters.route, target }, up ? 1 : 0);
+      },
+    });
     countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', 'result', (c) => c.cacheResults);
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).

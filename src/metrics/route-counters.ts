@@ -22,6 +22,12 @@ export class RouteCounters {
   durationCount = 0;
   readonly cacheResults: Record<CacheResultLabel, number> = { HIT: 0, MISS: 0, BYPASS: 0 };
   readonly upstreamErrors: Record<UpstreamErrorKind, number> = { refused: 0, timeout: 0, reset: 0, other: 0 };
+  /** Attempts beyond a request's first. */
+  retries = 0;
+  /** Targets taken out by outlier detection. */
+  ejections = 0;
+  /** The route's targets and whether each takes requests now; routes with one plain target have none. */
+  targets?: () => { target: string; up: boolean }[];
 
   constructor(readonly route: string) {}
 

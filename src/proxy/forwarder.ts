@@ -53,10 +53,42 @@ export interface ForwardRequest {
   upstreamFailed(kind: UpstreamErrorKind): void;
 }
 
+/** Why an attempt failed before any of its response reached the client. */
+export type AttemptFailure =
+  | { kind: 'connect-error' | 'reset'; error: Error }
+  | { kind: '502' | '503' | '504'; status: number; retryAfter?: string };
+
+/** One request's exchange as a retry policy sees it. */
+export interface ForwardAttempts {
+  readonly request: ForwardRequest;
+  /** Attempts made so far, this one included. */
+  readonly attempts: number;
+  /** Whether the request may be sent again as it was: no body, or one the service never read. */
+  replayable(): boolean;
+  /** Sends the request to `forwarder`, on a connection of its own when `fresh`. */
+  sendTo(forwarder: Forwarder, fresh: boolean): void;
+}
+
+/** Decides what follows each attempt of a request: the route's targets and retry rules. */
+export interface AttemptPolicy {
+  /** True when the policy sends the request again (now or later, here or elsewhere). */
+  failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean;
+  /** The attempt on `forwarder` got a response head that is passed on. */
+  answered?(forwarder: Forwarder, status: number): void;
+  /** An attempt goes to `forwarder`. */
+  sent?(forwarder: Forwarder): void;
+  /** An attempt on `forwarder` ended, however. */
+  settled?(forwarder: Forwarder): void;
+}
+
 /** An exchange in flight, as its caller holds it. */
 export interface Forwarding {
   /** The client left, or the response was given up: end the exchange with the service, tell no one. */
   abandon(): void;
+  /** Attempts made, the first included. */
+  readonly attempts: number;
+  /** The target of the latest attempt. */
+  readonly target: string | undefined;
 }
 
 /** Whether responses should close their client connection: set once the server drains. */
@@ -99,20 +131,19 @@ export class Forwarder {
     return { connections: maxConnections, connect: this.connect, headersTimeout: timeout, bodyTimeout: timeout };
   }
 
-  /**
-   * Sends a request again on a connection of its own (no keep-alive: `pipelining: 0`), where a
-   * reused one was closed by the service as the request went out.
-   */
-  private readonly dispatchFresh = (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void => {
-    this.freshPool ??= new Pool(this.route.target.origin, { ...this.poolOptions(), pipelining: 0 });
-    this.freshPool.dispatch(options, handler);
-  };
+
+  /** Where requests go, for logs and metrics. */
+  get href(): string {
+    return this.route.target.href;
+  }
 
   /**
    * Forwards one request; the caller calls `abandon()` on what it returns when the client leaves
-   * (the forwarder adds no listener of its own to the client's response).
+   * (the forwarder adds no listener of its own to the client's response). `policy` decides what
+   * follows a failed attempt; without one, only a request lost to a closing keep-alive
+   * connection is sent again.
    */
-  forward(request: ForwardRequest): Forwarding | undefined {
+  forward(request: ForwardRequest, policy: AttemptPolicy = this.lostRaceResend): Forwarding | undefined {
     const { req } = request;
     const headers = req.headers;
     const transferEncoding = headers['transfer-encoding'];
@@ -129,14 +160,34 @@ export class Forwarder {
       // The parser holds a declared length to its word; only silence needs watching.
       body = this.watchedBody(req, Infinity);
     }
-    const upstreamHeaders = toUpstreamHeaders(request, this.targetHost, body && transferEncoding === undefined ? contentLength : undefined, this.route.dropHeaders);
-    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: req.method!, headers: upstreamHeaders, body };
-    // Without a body, an idempotent request can be sent again as it was.
-    const resend = body === null && IDEMPOTENT_METHODS.has(options.method) ? this.dispatchFresh : undefined;
-    const exchange = new ForwardExchange(request, this.drain, body, options, resend);
-    this.pool.dispatch(options, exchange);
+    const exchange = new ForwardExchange(request, this.drain, body, body && transferEncoding === undefined ? contentLength : undefined, policy);
+    this.send(exchange, false);
     return exchange;
   }
+
+  /** Dispatches one attempt of an exchange to this target. */
+  send(exchange: ForwardExchange, fresh: boolean): void {
+    const { request } = exchange;
+    const headers = toUpstreamHeaders(request, this.targetHost, exchange.declaredLength, this.route.dropHeaders);
+    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: request.req.method!, headers, body: exchange.body };
+    exchange.attemptOn(this);
+    if (fresh) {
+      // No keep-alive (`pipelining: 0`): a connection of its own, where a reused one failed.
+      this.freshPool ??= new Pool(this.route.target.origin, { ...this.poolOptions(), pipelining: 0 });
+      this.freshPool.dispatch(options, exchange);
+    } else {
+      this.pool.dispatch(options, exchange);
+    }
+  }
+
+  /** A single target's policy: a request lost to a closing keep-alive connection goes again, once. */
+  private readonly lostRaceResend: AttemptPolicy = {
+    failed: (attempts, failure, forwarder) => {
+      if (failure.kind !== 'reset' || attempts.attempts > 1 || !isSafeToResend(attempts)) return false;
+      attempts.sendTo(forwarder, true);
+      return true;
+    },
+  };
 
   /** The client's body as it streams on: counted against `limitBytes`, cut when it goes silent. */
   private watchedBody(req: IncomingMessage, limitBytes: number): RequestBodyStream {
@@ -145,6 +196,26 @@ export class Forwarder {
     // undici stops listening once it is done with the body; a late error must not go unheard.
     watched.on('error', () => undefined);
     return req.pipe(watched);
+  }
+
+  /** Asks the target for `path` (an active health check): whether it answered 2xx or 3xx within `timeoutMs`. */
+  probe(path: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let status = 0;
+      this.pool.dispatch(
+        { path: this.basePath + path, method: 'GET', headers: { host: this.targetHost }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+        {
+          onConnect: () => undefined,
+          onHeaders: (statusCode: number) => {
+            if (statusCode >= 200) status = statusCode;
+            return true;
+          },
+          onData: () => true,
+          onComplete: () => resolve(status >= 200 && status < 400),
+          onError: () => resolve(false),
+        },
+      );
+    });
   }
 
   async close(): Promise<void> {
@@ -161,10 +232,32 @@ export class Forwarder {
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /**
+ * Whether a request the service may have received can be sent again: an idempotent method
+ * (RFC 9110 §9.2.2), and a body that is absent or was never read.
+ */
+export function isSafeToResend(attempts: ForwardAttempts): boolean {
+  return IDEMPOTENT_METHODS.has(attempts.request.req.method!) && attempts.replayable();
+}
+
+/**
  * How a service fails a request written on a connection it was closing (its idle timer fired
  * as the request went out): the socket ends or resets before any response byte.
  */
-const LOST_RACE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+/** The service could not be reached: nothing of the request was sent. */
+const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+
+/** Signals undici to drop an attempt whose answer is being retried. */
+const RETRYING = Object.assign(new Error('the answer is being retried'), { code: 'GATEWAY_RETRYING' });
+
+/** The `Retry-After` of a raw head, if any. */
+function retryAfterOf(rawHeaders: Buffer[]): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].length === 11 && rawHeaders[i].toString('latin1').toLowerCase() === 'retry-after') return rawHeaders[i + 1].toString('latin1');
+  }
+  return undefined;
+}
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
 export function writeProxyError({ req, res, id }: Pick<ForwardRequest, 'req' | 'res' | 'id'>, error: Error): void {
@@ -178,6 +271,8 @@ export function writeProxyError({ req, res, id }: Pick<ForwardRequest, 'req' | '
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(payload),
     'x-request-id': id,
+    // A route with no target to take requests: worth asking again shortly.
+    ...(body.statusCode === 503 ? { 'retry-after': '1' } : {}),
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   });
@@ -189,8 +284,12 @@ export function writeProxyError({ req, res, id }: Pick<ForwardRequest, 'req' | '
  * (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`): the controller-style API wraps it
  * in an adapter that parses every head into an object first.
  */
-class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
+export class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding, ForwardAttempts {
   private abortUpstream?: (reason?: Error) => void;
+  attempts = 0;
+  private forwarder?: Forwarder;
+  /** The attempt's answer was dropped for a retry: its end is not the exchange's. */
+  private dropping = false;
   private resume?: () => void;
   /** The head was handed on: from here, a failure cuts the response instead of answering. */
   private started = false;
@@ -201,17 +300,38 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   /** The latest chunk the tap keeps, not yet written to the client. */
   private lastChunk?: Buffer;
 
-  /**
-   * @param resend sends the request once more on a fresh connection; absent when the request
-   *   must not be sent twice (it has a body, or its method is not idempotent).
-   */
+  /** @param declaredLength the client's `Content-Length`, sent on when it framed the body. */
   constructor(
-    private readonly request: ForwardRequest,
+    readonly request: ForwardRequest,
     private readonly drain: DrainState,
-    private readonly body: RequestBodyStream | null,
-    private readonly options: Dispatcher.DispatchOptions,
-    private resend?: (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => void,
+    readonly body: RequestBodyStream | null,
+    readonly declaredLength: string | undefined,
+    private readonly policy: AttemptPolicy,
   ) {}
+
+  replayable(): boolean {
+    // Once the service has read some of the body, it cannot be sent to another.
+    return this.body === null || !this.body.readableDidRead;
+  }
+
+  get target(): string | undefined {
+    return this.forwarder?.href;
+  }
+
+  sendTo(forwarder: Forwarder, fresh: boolean): void {
+    // The client left while a retry waited: nothing more comes, for the cache either.
+    if (this.abandoned) return this.request.tap?.abort();
+    forwarder.send(this, fresh);
+  }
+
+  /** A new attempt begins on `forwarder`. */
+  attemptOn(forwarder: Forwarder): void {
+    this.policy.sent?.(forwarder);
+    this.attempts += 1;
+    this.forwarder = forwarder;
+    this.abortUpstream = undefined;
+    this.dropping = false;
+  }
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abortUpstream = abort;
@@ -221,6 +341,12 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx: informational (a service's own `100 Continue`), not the response.
     if (statusCode < 200) return true;
+    if (RETRYABLE_STATUSES.has(statusCode) && !this.abandoned) {
+      const failure: AttemptFailure = { kind: String(statusCode) as '502', status: statusCode, retryAfter: retryAfterOf(rawHeaders) };
+      const forwarder = this.forwarder!;
+      if (this.policy.failed(this, failure, forwarder)) return this.drop();
+    }
+    this.policy.answered?.(this.forwarder!, statusCode);
     this.resume = resume;
     const list = toClientHeaders(rawHeaders);
     const { tap, receiver } = this.request;
@@ -240,6 +366,7 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.dropping) return true;
     const { tap, receiver, res } = this.request;
     const kept = tap?.chunk(chunk) === true;
     if (this.detached) {
@@ -265,6 +392,8 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onComplete(): void {
+    this.policy.settled?.(this.forwarder!);
+    if (this.dropping) return;
     this.finished = true;
     this.releaseBody();
     const gate = this.request.tap?.end();
@@ -273,10 +402,12 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   onError(error: Error): void {
-    if (this.resend && !this.started && !this.abandoned && LOST_RACE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) {
-      const resend = this.resend;
-      this.resend = undefined;
-      return resend(this.options, this);
+    this.policy.settled?.(this.forwarder!);
+    if (this.dropping) return;
+    if (!this.started && !this.abandoned) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      const kind = CONNECT_ERROR_CODES.has(code) ? 'connect-error' : RESET_CODES.has(code) ? 'reset' : undefined;
+      if (kind && this.policy.failed(this, { kind, error }, this.forwarder!)) return;
     }
     this.finished = true;
     this.releaseBody();
@@ -324,6 +455,13 @@ class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding {
     if (!body || body.destroyed) return;
     this.request.req.unpipe(body);
     body.destroy();
+  }
+
+  /** Drops the attempt in flight: its answer is being retried. */
+  private drop(): false {
+    this.dropping = true;
+    this.abortUpstream?.(RETRYING);
+    return false;
   }
 
   abandon(): void {

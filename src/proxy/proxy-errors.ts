@@ -26,6 +26,14 @@ export class BodyIdleError extends Error {
   }
 }
 
+/** No target of the route can take a request now (all ejected or failing their checks). */
+export class NoTargetError extends Error {
+  readonly code = 'GATEWAY_NO_TARGET';
+  constructor() {
+    super('No target of the route is available');
+  }
+}
+
 /** The client framed its body in a way the gateway does not forward. */
 export class UnsupportedFramingError extends Error {
   readonly code = 'GATEWAY_UNSUPPORTED_FRAMING';

@@ -2,6 +2,7 @@ import type { ConnectMiddleware, HttpMethod, OnRequestHook, OnResponseHook } fro
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import { resolveMiddleware } from '../middleware/index.js';
 import type { ForwardTarget } from '../proxy/index.js';
+import type { UpstreamSettings } from '../upstream/index.js';
 import { createUrlRewriter } from './path-pattern.js';
 
 /** A route with everything its pipeline needs precomputed. */
@@ -19,7 +20,9 @@ export interface CompiledRoute {
   onResponse?: OnResponseHook;
   /** Whether the response cache serves this route. */
   cached: boolean;
+  /** How requests are forwarded; `target` is the first of `upstream.targets`. */
   forward: ForwardTarget;
+  upstream: UpstreamSettings;
 }
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
@@ -37,8 +40,15 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
     onRequest: route.hooks.onRequest,
     onResponse: route.hooks.onResponse,
     cached: options.cache !== undefined,
+    upstream: {
+      targets: route.targets.map((target) => ({ url: new URL(target.url), weight: target.weight })),
+      balance: route.balance,
+      hashOn: route.hashOn,
+      healthCheck: route.healthCheck,
+      retries: route.retries,
+    },
     forward: {
-      target: new URL(route.target),
+      target: new URL(route.targets[0].url),
       rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
       bodyLimit: route.bodyLimit,
       timeout: route.timeout,

@@ -7,16 +7,23 @@ export interface ListedRoute {
   prefix: string;
   methods: string[];
   target: string;
+  /** Every target, when the route has several. */
+  targets?: string[];
 }
 
 /** The routes as `GET /services.json` shows them; credentials in a target URL are left out. */
 export function listRoutes(routes: CompiledRoute[]): ListedRoute[] {
   return routes.map((route) => {
-    const target = new URL(route.forward.target);
-    target.username = '';
-    target.password = '';
+    const targets = route.upstream.targets.map(({ url }) => withoutCredentials(url));
     const mounted = mountedMethods(route.methods);
     const methods = HTTP_METHODS.filter((method) => mounted.includes(method));
-    return { prefix: route.prefix, methods, target: target.href };
+    return { prefix: route.prefix, methods, target: targets[0], ...(targets.length > 1 ? { targets } : {}) };
   });
+}
+
+function withoutCredentials(url: URL): string {
+  const shown = new URL(url);
+  shown.username = '';
+  shown.password = '';
+  return shown.href;
 }

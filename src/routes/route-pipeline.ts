@@ -3,7 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheEntry, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import type { Forwarder, ProxyService, UpstreamErrorKind } from '../proxy/index.js';
+import type { UpstreamErrorKind } from '../proxy/index.js';
+import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
 import { refuseRequestHead, refuseRequestTarget } from './request-target.js';
@@ -13,7 +14,7 @@ export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, excha
 
 /** What every route's pipeline shares, built once by the module. */
 export interface PipelineContext {
-  proxy: ProxyService;
+  upstreams: UpstreamService;
   /** Present when the cache is on. */
   cache?: ResponseCacheService;
   /** The metrics of a route, counted by its exchanges. */
@@ -40,14 +41,15 @@ export interface PipelineContext {
  *   4. the host application's global guards and interceptors, when it has any
  *   5. the route's `onRequest` hook
  *   6. the cache lookup: a hit is answered here (through `onResponse` when the route has it)
- *   7. forward to the target; the response streams back through the cache fill (a tap) and
- *      to the client, or to the route's `onResponse` hook
+ *   7. forward to the target (one of the route's targets, by its `balance`, sent again by its
+ *      retry rules: `upstream/upstream-pool.ts`); the response streams back through the cache
+ *      fill (a tap) and to the client, or to the route's `onResponse` hook
  *
  * The body is never read by fastify (the routes are mounted with a pass-through parser); the
  * forwarder streams it.
  */
 export class RoutePipeline implements ExchangeStages {
-  private readonly forwarder: Forwarder;
+  private readonly upstream: RouteUpstream;
   private readonly middlewares?: MiddlewareChain;
   private readonly guarded: GuardedStages;
   private readonly cache?: ResponseCacheService;
@@ -60,8 +62,8 @@ export class RoutePipeline implements ExchangeStages {
     readonly route: CompiledRoute,
     private readonly context: PipelineContext,
   ) {
-    this.forwarder = context.proxy.forwarder(route.forward);
     this.counters = context.countersFor(route);
+    this.upstream = context.upstreams.for(route, this.counters);
     this.accessLine = context.accessLineFor(route);
     this.middlewares = composeMiddlewares(route.middlewares);
     this.cache = route.cached ? context.cache : undefined;
@@ -90,7 +92,7 @@ export class RoutePipeline implements ExchangeStages {
   forward(exchange: Exchange): void {
     const onResponse = this.route.onResponse;
     if (onResponse) exchange.receiver = new OnResponseReceiver(onResponse, exchange.request, exchange.reply);
-    exchange.forwarding = this.forwarder.forward(exchange);
+    exchange.forwarding = this.upstream.forward(exchange);
     // The client left while the cache or a hook was still deciding.
     if (exchange.closed) exchange.forwarding?.abandon();
   }

@@ -1,0 +1,4 @@
+export { type Balancer, createBalancer } from './balancers.js';
+export { Member, type MemberState } from './member.js';
+export { type UpstreamEvents, UpstreamPool, type UpstreamSettings } from './upstream-pool.js';
+export { type RouteUpstream, UpstreamService } from './upstream.service.js';

@@ -1,0 +1,61 @@
+import type { Forwarder } from '../proxy/index.js';
+
+/** Failures in a row (connect errors, resets, 502/503/504) that eject a target. */
+const FAILURES_TO_EJECT = 5;
+/** The first ejection's length; each repeated ejection lasts this much longer, up to the cap. */
+const EJECTION_BASE_MS = 10_000;
+const EJECTION_MAX_MS = 300_000;
+
+/** Why a target takes no requests now. */
+export type MemberState = 'healthy' | 'ejected' | 'unhealthy';
+
+/**
+ * One target of a route: its forwarder (an undici pool of its own), the requests in flight to
+ * it, what passive health (outlier detection) and active checks say of it.
+ */
+export class Member {
+  inFlight = 0;
+  /** Whether the active checks pass; true when the route has none. */
+  checkedHealthy = true;
+  ejections = 0;
+  private failuresInARow = 0;
+  private ejectedUntil = 0;
+
+  constructor(
+    readonly forwarder: Forwarder,
+    readonly weight: number,
+  ) {}
+
+  get href(): string {
+    return this.forwarder.href;
+  }
+
+  state(now = Date.now()): MemberState {
+    if (!this.checkedHealthy) return 'unhealthy';
+    return now < this.ejectedUntil ? 'ejected' : 'healthy';
+  }
+
+  succeeded(): void {
+    this.failuresInARow = 0;
+  }
+
+  /** Its active checks pass again: that ends an ejection too. */
+  passesChecks(): void {
+    this.checkedHealthy = true;
+    this.failuresInARow = 0;
+    this.ejectedUntil = 0;
+  }
+
+  /**
+   * Counts a failure; ejects the target after {@link FAILURES_TO_EJECT} in a row when
+   * `mayEject` allows, for a time that grows with each ejection. Returns whether it ejected.
+   */
+  failed(mayEject: () => boolean, now = Date.now()): boolean {
+    this.failuresInARow += 1;
+    if (this.failuresInARow < FAILURES_TO_EJECT || now < this.ejectedUntil || !mayEject()) return false;
+    this.ejections += 1;
+    this.failuresInARow = 0;
+    this.ejectedUntil = now + Math.min(EJECTION_BASE_MS * this.ejections, EJECTION_MAX_MS);
+    return true;
+  }
+}

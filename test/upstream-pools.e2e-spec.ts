@@ -1,0 +1,216 @@
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import type { RouteOptions } from '../src/index.js';
+import { startGateway, type RunningGateway } from './support/gateway.js';
+import { deadPort } from './support/upstream.js';
+import { sample } from './support/prometheus.js';
+import { until } from './support/wait.js';
+
+/** A target that records what it got and answers as `answer` says. */
+interface Target {
+  name: string;
+  url: string;
+  port: number;
+  seen: { method: string; url: string; body: string }[];
+  answer: (res: import('node:http').ServerResponse, url: string) => void;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+async function startTarget(name: string, port = 0): Promise<Target> {
+  let server: Server;
+  const target: Target = {
+    name,
+    url: '',
+    port,
+    seen: [],
+    answer: (res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(name),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    restart: () => listen(),
+  };
+  const listen = async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        target.seen.push({ method: req.method!, url: req.url!, body: Buffer.concat(chunks).toString() });
+        if (req.url === '/health') return res.end('ok');
+        target.answer(res, req.url!);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(target.port, '127.0.0.1', resolve));
+    target.port = (server.address() as AddressInfo).port;
+    target.url = `http://127.0.0.1:${target.port}`;
+  };
+  await listen();
+  return target;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+afterAll(() => agent.destroy());
+
+/** GETs `path` through the gateway on a keep-alive agent: the status and the body. */
+function get(gateway: RunningGateway, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${gateway.url}${path}`, { agent, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function load(gateway: RunningGateway, count: number, path = '/api/x', concurrency = 16, headers?: (i: number) => Record<string, string>) {
+  const results: { status: number; body: string }[] = [];
+  for (let done = 0; done < count; done += concurrency) {
+    results.push(...(await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, (_, j) => get(gateway, path, headers?.(done + j))))));
+  }
+  return results;
+}
+
+/** `workers` clients, each sending its next request as soon as the last is answered, `count` in all. */
+async function steadyLoad(gateway: RunningGateway, count: number, workers: number) {
+  const results: { status: number; body: string }[] = [];
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (sent < count) {
+        sent += 1;
+        results.push(await get(gateway, '/api/x'));
+      }
+    }),
+  );
+  return results;
+}
+
+const countBy = (values: string[]) => values.reduce<Record<string, number>>((counts, value) => ({ ...counts, [value]: (counts[value] ?? 0) + 1 }), {});
+
+describe('a route with several targets', () => {
+  const targets: Target[] = [];
+  let gateway: RunningGateway | undefined;
+  const start = async (route: Omit<RouteOptions, 'prefix'>) => {
+    gateway = await startGateway({ routes: [{ prefix: '/api', ...route }] });
+    return gateway;
+  };
+  const newTargets = async (...names: string[]) => {
+    const started = await Promise.all(names.map((name) => startTarget(name)));
+    targets.push(...started);
+    return started;
+  };
+  afterEach(async () => {
+    await gateway?.close();
+    gateway = undefined;
+    await Promise.all(targets.splice(0).map((target) => target.stop()));
+  });
+
+  it('shares requests by weight, 1:2 within 5 % over 3,000 requests (round-robin)', async () => {
+    const [a, b] = await newTargets('a', 'b');
+    const gw = await start({ targets: [a.url, { url: b.url, weight: 2 }] });
+    const counts = countBy((await load(gw, 3000)).map((res) => res.body));
+    expect(counts.a + counts.b).toBe(3000);
+    expect(Math.abs(counts.b / counts.a - 2)).toBeLessThan(0.1);
+  }, 30_000);
+
+  it('sends more to the faster of two targets (least-request)', async () => {
+    const [fast, slow] = await newTargets('fast', 'slow');
+    slow.answer = (res) => setTimeout(() => res.end('slow'), 50);
+    const gw = await start({ targets: [fast.url, slow.url], balance: 'least-request' });
+    const counts = countBy((await steadyLoad(gw, 400, 8)).map((res) => res.body));
+    expect(counts.fast).toBeGreaterThan(3 * (counts.slow ?? 0));
+  }, 30_000);
+
+  it('keeps a key on one target (consistent-hash on a header)', async () => {
+    const started = await newTargets('a', 'b', 'c');
+    const gw = await start({ targets: started.map((target) => target.url), balance: 'consistent-hash', hashOn: 'header:x-user-id' });
+    const first = await load(gw, 60, '/api/x', 12, (i) => ({ 'x-user-id': `user-${i % 20}` }));
+    const byUser = new Map<string, Set<string>>();
+    first.forEach((res, i) => byUser.set(`user-${i % 20}`, (byUser.get(`user-${i % 20}`) ?? new Set()).add(res.body)));
+    expect([...byUser.values()].every((served) => served.size === 1)).toBe(true);
+    // The keys spread over the targets.
+    expect(new Set(first.map((res) => res.body)).size).toBeGreaterThan(1);
+  });
+
+  it('loses no request when one of three targets dies mid-load, and takes it back after its checks pass', async () => {
+    const started = await newTargets('a', 'b', 'c');
+    const gw = await start({
+      targets: started.map((target) => target.url),
+      retries: 2,
+      healthCheck: { path: '/health', interval: 100, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
+    });
+    const before = await load(gw, 90);
+    expect(new Set(before.map((res) => res.body))).toEqual(new Set(['a', 'b', 'c']));
+    await started[1].stop();
+    const during = await load(gw, 300);
+    expect(during.filter((res) => res.status !== 200)).toEqual([]);
+    expect(new Set(during.slice(-90).map((res) => res.body))).toEqual(new Set(['a', 'c']));
+    const metrics = (await request(gw.url).get('/metrics')).text;
+    expect(sample(metrics, 'nest_gateway_upstream_target_up', { route: '/api', target: `${started[1].url}/` })).toBe(0);
+
+    await started[1].restart();
+    await until(async () => (await load(gw, 30)).some((res) => res.body === 'b'), 'the restarted target to take requests again', 5000);
+  }, 30_000);
+
+  it('ejects a target that answers 503, answering from the others meanwhile', async () => {
+    const [good, other, failing] = await newTargets('good', 'other', 'failing');
+    failing.answer = (res) => res.writeHead(503).end('down');
+    const gw = await start({ targets: [good.url, other.url, failing.url], retries: 2 });
+    // Until it is ejected, most of its 503s are retried on the others (within the retry budget).
+    const results = await load(gw, 60, '/api/x', 4);
+    expect(results.filter((res) => res.status === 200).length).toBeGreaterThan(55);
+    const seenBefore = failing.seen.length;
+    const after = await load(gw, 60, '/api/x', 4);
+    expect(after.filter((res) => res.status !== 200)).toEqual([]);
+    expect(failing.seen.length).toBe(seenBefore);
+    const metrics = (await request(gw.url).get('/metrics')).text;
+    expect(sample(metrics, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
+  });
+
+  it('never sends a POST with a body twice, and sends one whose connection was refused to another target', async () => {
+    const [failing] = await newTargets('failing');
+    failing.answer = (res) => res.writeHead(503).end('down');
+    const gw = await start({ targets: [failing.url, `http://127.0.0.1:${await deadPort()}`], retries: 2 });
+    await request(gw.url).post('/api/order').send('{"n":1}').set('content-type', 'application/json').expect(503);
+    expect(failing.seen.filter((seen) => seen.method === 'POST')).toHaveLength(1);
+    await gw.close();
+
+    const [live] = await newTargets('live');
+    const refusing = `http://127.0.0.1:${await deadPort()}`;
+    gateway = await startGateway({ routes: [{ prefix: '/api', targets: [refusing, live.url], balance: 'round-robin', retries: 2 }] });
+    for (let i = 0; i < 4; i++) await request(gateway.url).post('/api/order').send(`{"n":${i}}`).set('content-type', 'application/json').expect(200);
+    expect(live.seen.map((seen) => seen.body)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}', '{"n":3}']);
+  });
+
+  it('keeps retries within the budget when every target fails', async () => {
+    const started = await newTargets('a', 'b', 'c');
+    for (const target of started) target.answer = (res) => res.writeHead(503).end('down');
+    const gw = await start({ targets: started.map((target) => target.url), retries: { attempts: 2, budget: 0.2 } });
+    const results = await load(gw, 300, '/api/x', 10);
+    expect(results.every((res) => res.status === 503)).toBe(true);
+    const attempts = started.reduce((sum, target) => sum + target.seen.length, 0);
+    expect(attempts).toBeLessThanOrEqual(1.25 * 300);
+    expect(attempts).toBeGreaterThan(300);
+  });
+
+  it('answers 503 with Retry-After at once when no target passes its checks', async () => {
+    const started = await newTargets('a', 'b');
+    for (const target of started) await target.stop();
+    const gw = await start({
+      targets: started.map((target) => target.url),
+      healthCheck: { path: '/health', interval: 50, timeout: 50, unhealthyThreshold: 1 },
+    });
+    await until(async () => (await get(gw, '/api/x')).status === 503 && /No target/.test((await get(gw, '/api/x')).body), 'every target to be out', 5000);
+    const begun = Date.now();
+    const res = await request(gw.url).get('/api/x').expect(503);
+    expect(Date.now() - begun).toBeLessThan(50);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.body).toMatchObject({ statusCode: 503, message: 'No target of the route is available' });
+  });
+});
