@@ -36,6 +36,10 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 /** Longer than the 60 s idle timeout of common load balancers, so they close first. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** A WebSocket connection with no frame either way for this long is closed: 10 minutes. */
+export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS = 10 * 60_000;
+/** Upgraded connections one gateway process holds at most; further upgrades get 503. */
+export const DEFAULT_WEBSOCKET_MAX_CONNECTIONS = 10_000;
 /** As nginx's default `large_client_header_buffers`: longer URLs get 414. */
 export const DEFAULT_MAX_URL_LENGTH = 8 * 1024;
 

@@ -99,6 +99,14 @@ export interface RouteOptions {
    * `['Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override']`. @default []
    */
   dropRequestHeaders?: string[];
+  /**
+   * Proxy WebSocket upgrades (`Upgrade: websocket` on a GET) to the target, through the same
+   * refusals, middlewares, guards and `onRequest` hook as HTTP; `false` forwards them as plain
+   * GETs. @default true
+   */
+  websocket?: boolean;
+  /** Longest a WebSocket connection may go without a frame either way, in milliseconds, before both sides are closed. @default 600000 (10 min) */
+  websocketIdleTimeout?: number;
   /** Middlewares of this route only, run after the global ones. @default [] */
   middlewares?: MiddlewareOption[];
   /** Proxy lifecycle hooks. @default none */
@@ -226,6 +234,8 @@ export interface GatewayOptions {
   middlewares?: MiddlewareOption[];
   /** Response cache; off when absent. */
   cache?: CacheOptions;
+  /** Most upgraded (WebSocket) connections one process holds, handshakes included; further upgrades get 503. @default 10000 */
+  websocketMaxConnections?: number;
   /** Longest URL (path and query) a gateway route accepts; longer ones get 414. @default 8192 */
   maxUrlLength?: number;
   /** Paths of the health endpoints, or `false` for none. @default { liveness: '/health', readiness: '/ready' } */

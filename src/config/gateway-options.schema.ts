@@ -112,6 +112,8 @@ function buildSchema(allowFunctions: boolean) {
     requestBodyTimeout: z.number().int().positive().optional(),
     keepAliveTimeout: z.number().int().positive().optional(),
     dropRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
+    websocket: z.boolean().optional(),
+    websocketIdleTimeout: z.number().int().positive().optional(),
     middlewares: z.array(middleware).optional(),
     ...(allowFunctions
       ? {
@@ -135,6 +137,7 @@ function buildSchema(allowFunctions: boolean) {
     middlewares: z.array(middleware).optional(),
     cache: cacheOptions.optional(),
     maxUrlLength: z.number().int().positive().optional(),
+    websocketMaxConnections: z.number().int().positive().optional(),
     health: healthOptions.optional(),
     server: serverOptions.optional(),
     accessLog: z.boolean().optional(),

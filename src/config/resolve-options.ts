@@ -21,6 +21,8 @@ import {
   DEFAULT_ROUTE_LISTING_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_TIMEOUT_MS,
+  DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
+  DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
   DEFAULT_HEALTH_CHECK_INTERVAL,
   DEFAULT_HEALTH_CHECK_TIMEOUT,
   DEFAULT_RETRY_BUDGET,
@@ -75,6 +77,7 @@ export interface ResolvedGatewayOptions {
   middlewares: MiddlewareOption[];
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
+  websocketMaxConnections: number;
   health: { liveness: string; readiness: string; requireCache: boolean } | false;
   server: Required<Omit<ServerOptions, 'trustProxy'>> & Pick<ServerOptions, 'trustProxy'>;
   watch: boolean;
@@ -92,6 +95,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     middlewares: options.middlewares ?? [],
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
+    websocketMaxConnections: options.websocketMaxConnections ?? DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
     health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, ...options.health },
     server: {
       trustProxy: options.server?.trustProxy,
@@ -137,6 +141,8 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
     requestBodyTimeout: route.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS,
     keepAliveTimeout: route.keepAliveTimeout ?? DEFAULT_UPSTREAM_KEEP_ALIVE_MS,
     dropRequestHeaders: route.dropRequestHeaders ?? [],
+    websocket: route.websocket ?? true,
+    websocketIdleTimeout: route.websocketIdleTimeout ?? DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
     middlewares: route.middlewares ?? [],
     hooks: route.hooks ?? {},
     paths: toRoutePaths(route.prefix, pathRegex),
