@@ -25,9 +25,9 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger, writeAccessLine } from './logging/index.js';
+import { createGatewayLogger, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
-import { ProxyService, type UpstreamErrorKind } from './proxy/index.js';
+import { ProxyService, type UpstreamErrorKind, WebSocketProxy } from './proxy/index.js';
 import { UpstreamService } from './upstream/index.js';
 import {
   type CompiledRoute,
@@ -37,8 +37,10 @@ import {
   type GuardedStages,
   listRoutes,
   continueOnFirstRead,
+  listenForUpgrades,
   mountRoutes,
   RoutePipeline,
+  UpgradeStage,
 } from './routes/index.js';
 import { throttledWarning } from './throttled-warning.js';
 
@@ -72,8 +74,15 @@ const metricsProvider: Provider = {
   },
 };
 
+/** The process's WebSocket connections: capped, and given the shutdown grace period. */
+const webSocketProvider: Provider = {
+  provide: WebSocketProxy,
+  inject: [GATEWAY_VALIDATED_OPTIONS],
+  useFactory: (options: ResolvedGatewayOptions) => new WebSocketProxy(options.websocketMaxConnections, options.server.shutdownGracePeriod),
+};
+
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [ProxyService, UpstreamService, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -123,6 +132,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     private readonly contextCreator: ExternalContextCreator,
     private readonly upstreams: UpstreamService,
     private readonly applicationConfig: ApplicationConfig,
+    private readonly webSockets: WebSocketProxy,
     @Optional() private readonly cache?: ResponseCacheService,
   ) {
     super();
@@ -181,6 +191,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       maxUrlLength: this.options.maxUrlLength,
       maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
       hostPipeline: this.hostPipeline(),
+      upgradeStageFor: (route: CompiledRoute) => this.upgradeStageFor(route),
       upstreamFailed: (route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange) => {
         if (kind !== 'timeout') {
           this.warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
@@ -189,6 +200,8 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     };
     mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
     if (server) continueOnFirstRead(server);
+    const webSocketRoutes = this.routes.filter((route) => route.webSocket);
+    if (server && webSocketRoutes.length) listenForUpgrades(server, webSocketRoutes.map((route) => route.prefix), this.metrics.webSockets);
     if (this.options.routeListing) {
       const listing = listRoutes(this.routes);
       fastify.get(this.options.routeListing.path, () => listing);
@@ -201,6 +214,19 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     if (!this.options.accessLog || !logger.isLevelEnabled('info')) return undefined;
     const label = { prefix: route.prefix, target: route.forward.target.href };
     return (exchange, res, cache) => writeAccessLine(logger, label, exchange, res, cache);
+  }
+
+  /** The last stage of a route's WebSocket upgrades, and the access line of its connections. */
+  private upgradeStageFor(route: CompiledRoute): UpgradeStage | undefined {
+    if (!route.webSocket) return undefined;
+    const logger = this.gatewayLogger;
+    const label = { prefix: route.prefix, target: route.webSocket.target.href };
+    const logged = this.options.accessLog && logger.isLevelEnabled('info');
+    return new UpgradeStage(route.webSocket, {
+      proxy: this.webSockets,
+      counters: this.metrics.webSockets,
+      line: logged ? (exchange, traffic) => writeWebSocketLine(logger, label, exchange, traffic) : undefined,
+    });
   }
 
   /** The host application's global guards and interceptors around a route's stages, when it has any. */

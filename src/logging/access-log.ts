@@ -47,3 +47,27 @@ export function writeAccessLine(
     ...(res.writableFinished ? {} : { aborted: true }),
   });
 }
+
+/** What an upgraded connection carried, as its access line reports it. */
+export interface LoggedWebSocket {
+  durationMs: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+/** Writes the one access line of a WebSocket connection, when it has closed. */
+export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
+  const request = exchange.request;
+  logger.info({
+    reqId: exchange.id,
+    method: request.raw.method,
+    url: request.originalUrl,
+    route: route.prefix,
+    target: route.target,
+    status: 101,
+    websocket: true,
+    durationMs: traffic.durationMs,
+    bytesIn: traffic.bytesFromClient,
+    bytesOut: traffic.bytesToClient,
+  });
+}

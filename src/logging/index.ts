@@ -1,3 +1,3 @@
-export { type LoggedExchange, type RouteLabel, writeAccessLine } from './access-log.js';
+export { type LoggedExchange, type LoggedWebSocket, type RouteLabel, writeAccessLine, writeWebSocketLine } from './access-log.js';
 export { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logger.js';
 export { assignRequestId } from './request-id.js';

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, type MetricValueWithName, Registry } from 'prom-client';
 import type { StoreStats } from '../cache/stores/response-store.interface.js';
 import { DURATION_BUCKETS, RouteCounters } from './route-counters.js';
+import { WebSocketCounters } from './websocket-counters.js';
 
 const PREFIX = 'nest_gateway_';
 const DURATION = `${PREFIX}request_duration_seconds`;
@@ -13,6 +14,8 @@ const DURATION = `${PREFIX}request_duration_seconds`;
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly routes: RouteCounters[] = [];
+  /** The process's WebSocket upgrades and connections. */
+  readonly webSockets = new WebSocketCounters();
 
   /**
    * @param counting false when nobody reads the metrics (`metrics: false`): no process metrics
@@ -26,6 +29,7 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     this.registerExchangeMetrics();
     this.registerStoreMetrics();
+    this.registerWebSocketMetrics();
   }
 
   /** The counters of one route, created at start-up. */
@@ -110,6 +114,40 @@ export class GatewayMetrics {
       }),
     };
     this.registry.registerMetric(duration as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  private registerWebSocketMetrics(): void {
+    const counters = this.webSockets;
+    const registers = [this.registry];
+    new Gauge({
+      name: `${PREFIX}websocket_connections`,
+      help: 'Upgraded (WebSocket) connections open now',
+      registers,
+      collect() {
+        this.set(counters.open);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}websocket_upgrades_total`,
+      help: 'WebSocket upgrade requests to gateway routes, by result (upgraded, refused, declined, failed, over_capacity)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [result, count] of Object.entries(counters.upgrades)) if (count) this.inc({ result }, count);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}websocket_bytes_total`,
+      help: 'Bytes carried by closed WebSocket connections, by direction (from_client, to_client)',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'from_client' }, counters.bytesFromClients);
+        this.inc({ direction: 'to_client' }, counters.bytesToClients);
+      },
+    });
   }
 
   private registerStoreMetrics(): void {

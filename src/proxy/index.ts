@@ -14,3 +14,4 @@ export { NoTargetError } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export type { ResponseHeaders } from './upstream-headers.js';
 export type { UpstreamErrorKind } from './proxy-errors.js';
+export { type UpgradeOutcome, type UpgradeRequest, type WebSocketTarget, type WebSocketTraffic, WebSocketProxy } from './websocket-proxy.js';

@@ -1,7 +1,7 @@
 import type { ConnectMiddleware, HttpMethod, OnRequestHook, OnResponseHook } from '../config/gateway-options.interface.js';
-import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
+import type { ResolvedGatewayOptions, ResolvedRoute } from '../config/resolve-options.js';
 import { resolveMiddleware } from '../middleware/index.js';
-import type { ForwardTarget } from '../proxy/index.js';
+import type { ForwardTarget, WebSocketTarget } from '../proxy/index.js';
 import type { UpstreamSettings } from '../upstream/index.js';
 import { createUrlRewriter } from './path-pattern.js';
 
@@ -23,6 +23,8 @@ export interface CompiledRoute {
   /** How requests are forwarded; `target` is the first of `upstream.targets`. */
   forward: ForwardTarget;
   upstream: UpstreamSettings;
+  /** Where WebSocket upgrades go (the first target); absent with `websocket: false`. */
+  webSocket?: WebSocketTarget;
 }
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
@@ -57,5 +59,16 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       keepAliveTimeout: route.keepAliveTimeout,
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
     },
+    webSocket: route.websocket ? compileWebSocket(route) : undefined,
   }));
+}
+
+function compileWebSocket(route: ResolvedRoute): WebSocketTarget {
+  return {
+    target: new URL(route.targets[0].url),
+    rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
+    timeout: route.timeout,
+    idleTimeout: route.websocketIdleTimeout,
+    dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
+  };
 }

@@ -125,6 +125,18 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     res.end(payload);
   }
 
+  /**
+   * The target switched protocols: the exchange ends with the 101, counted as such; the
+   * WebSocket connection that follows is observed on its own, with its own access line.
+   */
+  upgraded(): void {
+    const res = this.reply.raw;
+    res.off('close', onResponseClose);
+    res.statusCode = 101;
+    this.closed = true;
+    this.stages.counters.end(this.request.raw.method!, 101, (performance.now() - this.startedAt) / 1000, undefined);
+  }
+
   /** The response has ended or was cut. */
   close(): void {
     this.closed = true;

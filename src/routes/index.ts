@@ -4,3 +4,4 @@ export { Exchange, type ExchangeStages } from './exchange.js';
 export { mountedMethods, mountRoutes } from './mount-routes.js';
 export { type GuardedStages, type PipelineContext, RoutePipeline } from './route-pipeline.js';
 export { type ListedRoute, listRoutes } from './route-listing.js';
+export { listenForUpgrades, type UpgradeContext, UpgradeStage } from './upgrade-pipeline.js';

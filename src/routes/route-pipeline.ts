@@ -8,6 +8,10 @@ import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
 import { refuseRequestHead, refuseRequestTarget } from './request-target.js';
+import type { UpgradeStage } from './upgrade-pipeline.js';
+
+/** Node sets `upgrade` on every request (true on those its `upgrade` event took); @types/node omits it. */
+type UpgradableRequest = FastifyRequest['raw'] & { upgrade?: boolean };
 
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
 export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => void | Promise<void>;
@@ -26,6 +30,8 @@ export interface PipelineContext {
   maxHeadersCount: number;
   /** Wraps stages in the host's global guards and interceptors; absent when it has none. */
   hostPipeline?: (stages: GuardedStages) => GuardedStages;
+  /** The last stage of a route's WebSocket upgrades; absent when the route takes none. */
+  upgradeStageFor?: (route: CompiledRoute) => UpgradeStage | undefined;
   /** Told of every failed exchange with a service. */
   upstreamFailed(route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange): void;
 }
@@ -53,6 +59,7 @@ export class RoutePipeline implements ExchangeStages {
   private readonly middlewares?: MiddlewareChain;
   private readonly guarded: GuardedStages;
   private readonly cache?: ResponseCacheService;
+  private readonly upgrade?: UpgradeStage;
   readonly counters: RouteCounters;
   readonly accessLine: ExchangeStages['accessLine'];
   /** Hooks answer through fastify's reply; every other answer is written to Node's response. */
@@ -67,6 +74,7 @@ export class RoutePipeline implements ExchangeStages {
     this.accessLine = context.accessLineFor(route);
     this.middlewares = composeMiddlewares(route.middlewares);
     this.cache = route.cached ? context.cache : undefined;
+    this.upgrade = context.upgradeStageFor?.(route);
     this.hijack = !route.onRequest && !route.onResponse;
     this.guarded = context.hostPipeline ? context.hostPipeline(this.guardedStages) : this.guardedStages;
   }
@@ -127,6 +135,8 @@ export class RoutePipeline implements ExchangeStages {
   };
 
   private lookUp(exchange: Exchange): void {
+    // A WebSocket upgrade is proxied here, past every stage before; never cached.
+    if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
     if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange.clientHost, exchange);
     else this.forward(exchange);
   }

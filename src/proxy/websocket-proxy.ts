@@ -1,0 +1,237 @@
+import type { ClientRequest as OutgoingRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
+import { createProxyServer } from 'http-proxy-3';
+import { toProxyErrorResponse, type UpstreamErrorKind, upstreamErrorKind } from './proxy-errors.js';
+import { type ClientRequest, toHeaderObject, toUpstreamHeaders } from './upstream-headers.js';
+
+/** Where and how one route proxies its WebSocket upgrades: decided once, at start-up. */
+export interface WebSocketTarget {
+  target: URL;
+  rewriteUrl: (originalUrl: string) => string;
+  /** Longest wait for the target's answer to the upgrade, in milliseconds. */
+  timeout: number;
+  /** Longest silence either way on an upgraded connection, in milliseconds. */
+  idleTimeout: number;
+  dropHeaders: ReadonlySet<string>;
+}
+
+/** What an upgraded connection carried, reported when it closes. */
+export interface WebSocketTraffic {
+  durationMs: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+/** Why an upgrade did not become a connection, as the pipeline reports it. */
+export type UpgradeOutcome = 'declined' | 'failed' | 'over_capacity';
+
+/** One upgrade request to proxy, as the route's pipeline hands it over; told what became of it. */
+export interface UpgradeRequest extends ClientRequest {
+  readonly originalUrl: string;
+  /** The client's connection, taken from the HTTP server. */
+  readonly socket: Socket;
+  /** What the client sent after the request head. */
+  readonly head: Buffer;
+  /** Answers the client in HTTP with a JSON body, then closes the connection. */
+  answer(statusCode: number, body: object, close: boolean): void;
+  /** The target switched protocols: the connection is open. */
+  upgraded(): void;
+  /** The upgrade ended without a connection: its HTTP status, and why. */
+  ended(outcome: UpgradeOutcome, statusCode: number): void;
+  /** The upgraded connection closed. */
+  closed(traffic: WebSocketTraffic): void;
+  upstreamFailed(kind: UpstreamErrorKind): void;
+}
+
+class UpgradeTimeoutError extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+}
+
+/** The per-request options http-proxy-3 hands back to `proxyReqWs` listeners. */
+interface ConnectionOptions {
+  target: URL;
+  connection: WebSocketConnection;
+}
+
+/**
+ * One client's WebSocket, from the upgrade request to the close of both sockets: whichever side
+ * closes or fails, the other is closed too, and the connection leaves the registry once.
+ */
+class WebSocketConnection {
+  private upstreamSocket?: Socket;
+  private outgoing?: OutgoingRequest;
+  private upgradedAt = 0;
+  private bytesReadBefore = 0;
+  private bytesWrittenBefore = 0;
+  private open = true;
+
+  constructor(
+    readonly request: UpgradeRequest,
+    readonly target: WebSocketTarget,
+    private readonly release: (connection: WebSocketConnection) => void,
+  ) {
+    request.socket.once('close', this.onClientClose);
+  }
+
+  /** The upgrade request went out (http-proxy-3's `proxyReqWs`). */
+  sent(outgoing: OutgoingRequest): void {
+    this.outgoing = outgoing;
+    outgoing.setTimeout(this.target.timeout, () => outgoing.destroy(new UpgradeTimeoutError('The service did not answer the upgrade in time')));
+    outgoing.once('upgrade', this.onUpgrade);
+    outgoing.once('response', this.onDeclined);
+  }
+
+  /** The target or the connection to it failed (http-proxy-3's error callback). */
+  readonly failed = (error: Error): void => {
+    if (this.upgradedAt) return this.destroy();
+    const kind = upstreamErrorKind(error);
+    if (kind) this.request.upstreamFailed(kind);
+    const body = toProxyErrorResponse(error);
+    this.request.ended('failed', body.statusCode);
+    this.request.answer(body.statusCode, body, true);
+  };
+
+  /** Closes both sides now. */
+  destroy(): void {
+    this.request.socket.destroy();
+    this.upstreamSocket?.destroy();
+    this.outgoing?.destroy();
+  }
+
+  private readonly onUpgrade = (_response: IncomingMessage, upstreamSocket: Socket): void => {
+    this.upstreamSocket = upstreamSocket;
+    const client = this.request.socket;
+    if (client.destroyed) {
+      upstreamSocket.destroy();
+      return;
+    }
+    this.upgradedAt = performance.now();
+    this.bytesReadBefore = client.bytesRead - this.request.head.length;
+    this.bytesWrittenBefore = client.bytesWritten;
+    upstreamSocket.once('close', this.onUpstreamClose);
+    // Every frame either way is read from or written to the client's socket, so its inactivity
+    // timer is the connection's; http-proxy-3 cleared it before asking the target.
+    client.setTimeout(this.target.idleTimeout, () => this.destroy());
+    this.request.upgraded();
+  };
+
+  private readonly onDeclined = (response: IncomingMessage): void => {
+    // http-proxy-3 relays the target's answer to the client and closes the connection.
+    this.request.ended('declined', response.statusCode!);
+  };
+
+  // http-proxy-3 only ends (half-closes) the other side; a peer that never closes its half
+  // would hold the socket. Once one side is gone, the other is ended and then destroyed.
+  private readonly onClientClose = (): void => {
+    this.upstreamSocket?.destroySoon();
+    if (!this.upgradedAt) this.outgoing?.destroy();
+    this.done();
+  };
+
+  private readonly onUpstreamClose = (): void => {
+    this.request.socket.destroySoon();
+  };
+
+  private done(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.release(this);
+    if (!this.upgradedAt) return;
+    const client = this.request.socket;
+    this.request.closed({
+      durationMs: performance.now() - this.upgradedAt,
+      bytesFromClient: client.bytesRead - this.bytesReadBefore,
+      bytesToClient: client.bytesWritten - this.bytesWrittenBefore,
+    });
+  }
+}
+
+/**
+ * Proxies WebSocket upgrades through http-proxy-3's `ws` pass (one proxy server for every
+ * route) and holds the process's upgraded connections: at most `maxConnections` at once,
+ * handshakes included, and all of them closed on shutdown once the grace period is over: as the
+ * application begins to shut down (a SIGTERM, a reload's draining worker), connections get
+ * `graceMs`, and its shutdown waits for them.
+ */
+export class WebSocketProxy implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly server = createProxyServer({ xfwd: false, prependPath: true });
+  private readonly connections = new Set<WebSocketConnection>();
+  private closing?: Promise<void>;
+  private deadlinePassed = false;
+
+  constructor(
+    readonly maxConnections: number,
+    private readonly graceMs: number,
+  ) {
+    // Errors of a proxied upgrade reach its callback; the server's own are the sockets' echo.
+    this.server.on('error', () => undefined);
+    this.server.on('proxyReqWs', (outgoing: OutgoingRequest, _req: IncomingMessage, _socket: unknown, options: unknown) => {
+      (options as ConnectionOptions).connection.sent(outgoing);
+    });
+  }
+
+  beforeApplicationShutdown(): void {
+    void this.closeAll(this.graceMs);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.closeAll(this.graceMs);
+  }
+
+  /** Connections held now, handshakes included. */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Proxies one upgrade to the route's target: the client's headers without hop-by-hop ones but
+   * the upgrade pair, `X-Forwarded-*` and the request id, the URL rewritten by the route.
+   */
+  forward(target: WebSocketTarget, request: UpgradeRequest): void {
+    if (this.connections.size >= this.maxConnections || this.deadlinePassed) {
+      request.ended('over_capacity', 503);
+      return request.answer(503, { statusCode: 503, error: 'Service Unavailable', message: 'Too many WebSocket connections' }, true);
+    }
+    const { req, socket, head } = request;
+    const connection = new WebSocketConnection(request, target, this.release);
+    this.connections.add(connection);
+    const list = toUpstreamHeaders(request, target.target.host, undefined, target.dropHeaders);
+    list.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade!);
+    req.headers = toHeaderObject(list) as IncomingMessage['headers'];
+    req.url = target.rewriteUrl(request.originalUrl);
+    const options: ConnectionOptions = { target: target.target, connection };
+    this.server.ws(req, socket, head, options, connection.failed);
+  }
+
+  /**
+   * Lets the open connections run for `graceMs`, then closes both sides of those left; new
+   * upgrades are refused from then on. Resolves once none is left. Calling it again returns the
+   * first call's promise: the grace is never extended.
+   */
+  closeAll(graceMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const finish = () => {
+        this.deadlinePassed = true;
+        for (const connection of this.connections) connection.destroy();
+        this.connections.clear();
+        resolve();
+      };
+      if (this.connections.size === 0) return finish();
+      const timer = setTimeout(finish, graceMs);
+      this.emptied = () => {
+        clearTimeout(timer);
+        finish();
+      };
+    });
+    return this.closing;
+  }
+
+  private emptied?: () => void;
+
+  private readonly release = (connection: WebSocketConnection): void => {
+    this.connections.delete(connection);
+    if (this.connections.size === 0) this.emptied?.();
+  };
+}
