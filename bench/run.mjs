@@ -60,8 +60,8 @@ const gatewayProcess = (name, core, config, env) => {
 };
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
-async function startNginx(upstreamPort, port) {
-  const prefix = here('./results/nginx/');
+async function startNginx(upstreamPorts, port, name = 'nginx') {
+  const prefix = here(`./results/${name}/`);
   mkdirSync(prefix, { recursive: true });
   writeFileSync(
     `${prefix}nginx.conf`,
@@ -77,7 +77,7 @@ http {
   # Room for a 64 KiB answer in memory, so that nginx never spills it to a temporary file.
   proxy_buffer_size 16k;
   proxy_buffers 8 16k;
-  upstream service { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  upstream service { ${upstreamPorts.map((upstreamPort) => `server 127.0.0.1:${upstreamPort};`).join(' ')} keepalive 64; }
   server {
     listen 127.0.0.1:${port};
     location /api/ {
@@ -89,7 +89,7 @@ http {
 }
 `,
   );
-  const child = launch('nginx', 0, 'nginx', ['-e', `${prefix}error.log`, '-p', prefix, '-c', `${prefix}nginx.conf`], {}, { stdout: 'ignore' });
+  const child = launch(name, 0, 'nginx', ['-e', `${prefix}error.log`, '-p', prefix, '-c', `${prefix}nginx.conf`], {}, { stdout: 'ignore' });
   child.stopSignal = 'SIGQUIT';
   return child;
 }
@@ -98,9 +98,12 @@ const paths = { hello: '/api/hello', big: '/api/big' };
 
 try {
   mkdirSync(here('./results'), { recursive: true });
-  const upstream = node('upstream', 1, here('./upstream.mjs'));
-  const upstreamPort = Number(await guard(waitForLine(upstream)));
+  // One service on three ports: the first for the single-target rows, all three for the balanced ones.
+  const upstream = node('upstream', 1, here('./upstream.mjs'), { LISTENERS: '3' });
+  const upstreamPorts = (await guard(waitForLine(upstream))).split(' ').map(Number);
+  const [upstreamPort] = upstreamPorts;
   const target = `http://127.0.0.1:${upstreamPort}`;
+  const balancedTargets = upstreamPorts.map((port) => `http://127.0.0.1:${port}`);
   const nginxVersion = (await has('nginx')) ? (await run('nginx', ['-v'])).stderr.trim().replace(/^nginx version: /, '') : undefined;
   if (!nginxVersion) console.log('nginx is not installed: its row is left out (Debian: apt-get install -y nginx)');
   const gatewayFlags = START_FLAGS.join(' ') || '(no flags)';
@@ -110,10 +113,12 @@ try {
     { key: 'direct', label: 'direct', paths: { hello: '/hello', big: '/big', hit: '/cached' }, setup: 'bench/upstream.mjs alone (node:http, keep-alive), core 1 beside wrk; its cache-hit cell is the upstream answering /cached itself' },
     { key: 'floor-node-http', label: 'floor: node:http', paths, run: (port) => node('floor-node-http', 0, here('./floor-node-http.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: 'bench/floor-node-http.mjs, core 0: node:http server, node:http client with a keep-alive Agent, bodies piped both ways' },
     { key: 'floor-undici', label: 'floor: undici', paths, run: (port) => node('floor-undici', 0, here('./floor-undici.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `bench/floor-undici.mjs, core 0: node:http server, undici ${version('undici')} Pool.dispatch, streamed request body, legacy handler writing raw headers and chunks with back-pressure` },
-    ...(nginxVersion ? [{ key: 'nginx', label: 'nginx', paths, run: (port) => startNginx(upstreamPort, port), setup: `${nginxVersion}, core 0: worker_processes 1, upstream keepalive 64, access_log off, proxy_buffers 8 16k` }] : []),
+    ...(nginxVersion ? [{ key: 'nginx', label: 'nginx', paths, run: (port) => startNginx([upstreamPort], port), setup: `${nginxVersion}, core 0: worker_processes 1, upstream keepalive 64, access_log off, proxy_buffers 8 16k` }] : []),
+    ...(nginxVersion ? [{ key: 'nginx-3-targets', label: 'nginx, 3 servers', paths: { hello: '/api/hello' }, run: (port) => startNginx(upstreamPorts, port, 'nginx-3-targets'), setup: 'the same nginx with 3 servers in its upstream block (round-robin), the same service on 3 ports' }] : []),
     { key: 'fast-gateway', label: 'fast-gateway', paths, run: (port) => node('fast-gateway', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} (bench/fast-gateway.mjs), core 0: no middlewares` },
     { key: 'fast-gateway-cache', label: 'fast-gateway + http-cache-middleware', paths: { hit: '/api/cached' }, run: (port) => node('fast-gateway-cache', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port), CACHE: '1' }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} with http-cache-middleware ${version('http-cache-middleware')} (CACHE=1), core 0: memory store, /cached kept by x-cache-timeout` },
     { key: 'gateway', label: 'gateway', paths, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (node ${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)` },
+    { key: 'gateway-3-targets', label: 'gateway, 3 targets', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-3-targets', 0, { routes: [{ prefix: '/api', targets: balancedTargets, retries: 0 }] }, { PORT: String(port) }), rss: true, setup: 'the same with targets: the service on 3 ports, balance round-robin, retries 0: the cost of the pool and its balancing alone' },
     { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout is /dev/null at the fd level' },
     { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },

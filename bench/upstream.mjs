@@ -5,7 +5,7 @@ const hello = JSON.stringify({ hello: 'world', service: 'bench-upstream', paddin
 const big = Buffer.alloc(64 * 1024, 'a');
 const json = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(hello) };
 
-const server = createServer((req, res) => {
+const answer = (req, res) => {
   // Some proxies append an empty query string (`/hello?`).
   const path = req.url.split('?', 1)[0];
   if (path.endsWith('/hello')) {
@@ -22,9 +22,17 @@ const server = createServer((req, res) => {
   }
   res.writeHead(404);
   res.end();
-});
-server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  process.stdout.write(`${server.address().port}\n`);
-});
+};
+// LISTENERS=3: the same service on three ports, for the rows that balance over several targets
+// (one process, so that those rows cost the service what the single-target ones do). The first
+// line of output is the ports, space-separated.
+const listeners = Number(process.env.LISTENERS ?? 1);
+const ports = await Promise.all(
+  Array.from({ length: listeners }, (_, i) => {
+    const server = createServer(answer);
+    server.keepAliveTimeout = 60_000;
+    return new Promise((resolve) => server.listen(i === 0 ? Number(process.env.PORT ?? 0) : 0, '127.0.0.1', () => resolve(server.address().port)));
+  }),
+);
+process.stdout.write(`${ports.join(' ')}\n`);
 process.on('SIGTERM', () => process.exit(0));

@@ -8,7 +8,8 @@ export type HealthChange = (member: Member, healthy: boolean) => void;
  * Active health checks of one target: `GET <path>` every `interval` (jittered by up to a tenth,
  * so that the checks of many targets and gateways spread out), 2xx and 3xx pass. After
  * `unhealthyThreshold` failures in a row the target takes no requests, after
- * `healthyThreshold` passes in a row it takes them again.
+ * `healthyThreshold` passes in a row it takes them again. A passing check also ends an
+ * ejection by outlier detection (Envoy's `successful_active_health_check_uneject_host`).
  */
 export class HealthCheck {
   private timer?: NodeJS.Timeout;
@@ -48,6 +49,9 @@ export class HealthCheck {
       if (!member.checkedHealthy && this.passesInARow >= healthyThreshold) {
         member.passesChecks();
         this.changed(member, true);
+      } else if (member.checkedHealthy && member.state() === 'ejected') {
+        // As Envoy does by default: a passing active check ends an ejection.
+        member.passesChecks();
       }
     } else {
       this.checks.fail += 1;

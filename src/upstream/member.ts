@@ -39,7 +39,7 @@ export class Member {
     this.failuresInARow = 0;
   }
 
-  /** Its active checks pass again: that ends an ejection too. */
+  /** Its active checks pass (again): that ends an ejection too. */
   passesChecks(): void {
     this.checkedHealthy = true;
     this.failuresInARow = 0;
