@@ -214,3 +214,47 @@ describe('a route with several targets', () => {
     expect(res.body).toMatchObject({ statusCode: 503, message: 'No target of the route is available' });
   });
 });
+
+describe('circuit breaking', () => {
+  const targets: Target[] = [];
+  let gateway: RunningGateway | undefined;
+  afterEach(async () => {
+    await gateway?.close();
+    gateway = undefined;
+    await Promise.all(targets.splice(0).map((target) => target.stop()));
+  });
+
+  it('opens on a high error rate, answers 503 at once while open, and closes after its probes pass', async () => {
+    const target = await startTarget('flaky');
+    targets.push(target);
+    let failing = true;
+    target.answer = (res) => (failing ? res.writeHead(502).end('bad') : res.end('flaky'));
+    gateway = await startGateway({
+      routes: [{ prefix: '/api', target: target.url, circuitBreaker: { errorRate: 0.5, minRequests: 10, cooldown: 300, probes: 2 } }],
+    });
+    const first = await load(gateway, 10, '/api/x', 1);
+    expect(first.every((res) => res.status === 502)).toBe(true);
+    const seen = target.seen.length;
+    const begun = Date.now();
+    const open = await load(gateway, 20, '/api/x', 4);
+    expect(open.every((res) => res.status === 503 && /No target/.test(res.body))).toBe(true);
+    expect(Date.now() - begun).toBeLessThan(250);
+    expect(target.seen.length).toBe(seen);
+
+    failing = false;
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const probes = await load(gateway, 2, '/api/x', 1);
+    expect(probes.map((res) => res.status)).toEqual([200, 200]);
+    const closed = await load(gateway, 20, '/api/x', 4);
+    expect(closed.every((res) => res.status === 200)).toBe(true);
+  });
+
+  it('caps the requests in flight to a target (maxPending): beyond, 503 at once', async () => {
+    const target = await startTarget('slow');
+    targets.push(target);
+    target.answer = (res) => setTimeout(() => res.end('slow'), 300);
+    gateway = await startGateway({ routes: [{ prefix: '/api', target: target.url, circuitBreaker: { maxPending: 2 } }] });
+    const results = await Promise.all(Array.from({ length: 5 }, () => get(gateway!, '/api/x')));
+    expect(results.map((res) => res.status).sort()).toEqual([200, 200, 503, 503, 503]);
+  });
+});

@@ -70,6 +70,8 @@ export interface RouteOptions {
    * attempts, or the details. @default 1 with several targets, else 0
    */
   retries?: number | RetryOptions;
+  /** Per target: a cap on requests in flight, and a breaker that opens on a high error rate. Off unless given. */
+  circuitBreaker?: CircuitBreakerOptions;
   /** Replaces `prefix` in the forwarded path. @default '' */
   prefixRewrite?: string;
   /**
@@ -175,6 +177,19 @@ export interface RetryOptions {
   on?: RetryCondition[];
   /** Most retries as a share of the route's requests over the last 10 s. @default 0.2 */
   budget?: number;
+}
+
+export interface CircuitBreakerOptions {
+  /** Most requests in flight to one target; beyond, it takes no more until some end. */
+  maxPending?: number;
+  /** Share of failures (connect errors, resets, 502/503/504) over the last 10 s that opens the breaker. */
+  errorRate?: number;
+  /** Requests in those 10 s before the error rate counts. @default 20 */
+  minRequests?: number;
+  /** How long an open breaker takes no requests. @default '5s' */
+  cooldown?: Duration;
+  /** Requests let through after the cooldown; all must succeed to close it. @default 3 */
+  probes?: number;
 }
 
 /** The health endpoints, answered by the gateway itself and never proxied. */

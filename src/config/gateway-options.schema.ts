@@ -59,6 +59,14 @@ const retries = z.union([
   }),
 ]);
 
+const circuitBreaker = z.strictObject({
+  maxPending: z.number().int().positive().optional(),
+  errorRate: z.number().gt(0).max(1).optional(),
+  minRequests: z.number().int().positive().optional(),
+  cooldown: duration.optional(),
+  probes: z.number().int().positive().optional(),
+});
+
 const middlewareSpec = z.strictObject({
   use: z.string().min(1),
   options: z.record(z.string(), z.unknown()).optional(),
@@ -100,6 +108,7 @@ function buildSchema(allowFunctions: boolean) {
     hashOn: hashOn.optional(),
     healthCheck: healthCheck.optional(),
     retries: retries.optional(),
+    circuitBreaker: circuitBreaker.optional(),
     prefixRewrite: z.union([z.literal(''), urlPath]).optional(),
     pathRegex: z.string().optional(),
     methods: z

@@ -52,9 +52,18 @@ export interface ResolvedHealthCheck {
   healthyThreshold: number;
 }
 
+/** A route's per-target breaker, durations in milliseconds. */
+export interface ResolvedCircuitBreaker {
+  maxPending?: number;
+  errorRate?: number;
+  minRequests: number;
+  cooldown: number;
+  probes: number;
+}
+
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries'>> {
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker'>> {
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   balance: BalanceMode;
@@ -62,6 +71,7 @@ export interface ResolvedRoute
   hashOn?: string;
   healthCheck?: ResolvedHealthCheck;
   retries: { attempts: number; on: RetryCondition[]; budget: number };
+  circuitBreaker?: ResolvedCircuitBreaker;
   /** Methods forwarded, each once, in the order given. */
   methods: HttpMethod[];
   hooks: RouteHooks;
@@ -132,6 +142,13 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
       healthyThreshold: route.healthCheck.healthyThreshold ?? 1,
     },
     retries: { attempts: retries.attempts, on: retries.on ?? [...RETRY_CONDITIONS], budget: retries.budget ?? DEFAULT_RETRY_BUDGET },
+    circuitBreaker: route.circuitBreaker && {
+      maxPending: route.circuitBreaker.maxPending,
+      errorRate: route.circuitBreaker.errorRate,
+      minRequests: route.circuitBreaker.minRequests ?? 20,
+      cooldown: toMilliseconds(route.circuitBreaker.cooldown ?? '5s'),
+      probes: route.circuitBreaker.probes ?? 3,
+    },
     prefixRewrite: route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE,
     pathRegex,
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],

@@ -48,6 +48,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       hashOn: route.hashOn,
       healthCheck: route.healthCheck,
       retries: route.retries,
+      circuitBreaker: route.circuitBreaker,
     },
     forward: {
       target: new URL(route.targets[0].url),

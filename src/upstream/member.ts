@@ -1,4 +1,5 @@
 import type { Forwarder } from '../proxy/index.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 
 /** Failures in a row (connect errors, resets, 502/503/504) that eject a target. */
 const FAILURES_TO_EJECT = 5;
@@ -24,7 +25,13 @@ export class Member {
   constructor(
     readonly forwarder: Forwarder,
     readonly weight: number,
+    readonly breaker?: CircuitBreaker,
   ) {}
+
+  /** Whether it may take one more request now: healthy, and its breaker (if any) lets it through. */
+  takesRequests(now = Date.now()): boolean {
+    return this.state(now) === 'healthy' && (!this.breaker || this.breaker.allows(this.inFlight, now));
+  }
 
   get href(): string {
     return this.forwarder.href;

@@ -1,5 +1,5 @@
 import type { BalanceMode, RetryCondition } from '../config/gateway-options.interface.js';
-import type { ResolvedHealthCheck } from '../config/resolve-options.js';
+import type { ResolvedCircuitBreaker, ResolvedHealthCheck } from '../config/resolve-options.js';
 import {
   type AttemptFailure,
   type AttemptPolicy,
@@ -12,6 +12,7 @@ import {
   writeProxyError,
 } from '../proxy/index.js';
 import { type Balancer, createBalancer } from './balancers.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { HealthCheck } from './health-check.js';
 import { Member } from './member.js';
 import { RetryBudget } from './retry-budget.js';
@@ -23,12 +24,14 @@ export interface UpstreamSettings {
   hashOn?: string;
   healthCheck?: ResolvedHealthCheck;
   retries: { attempts: number; on: RetryCondition[]; budget: number };
+  circuitBreaker?: ResolvedCircuitBreaker;
 }
 
 /** What the pool tells the rest of the gateway: it imports neither metrics nor logging. */
 export interface UpstreamEvents {
   retried(): void;
   ejected(member: Member): void;
+  breakerOpened(member: Member): void;
   healthChanged(member: Member, healthy: boolean): void;
 }
 
@@ -54,7 +57,8 @@ export class UpstreamPool implements AttemptPolicy {
     forwarderFor: (url: URL) => Forwarder,
     private readonly events: UpstreamEvents,
   ) {
-    this.members = settings.targets.map(({ url, weight }) => new Member(forwarderFor(url), weight));
+    const { circuitBreaker } = settings;
+    this.members = settings.targets.map(({ url, weight }) => new Member(forwarderFor(url), weight, circuitBreaker && new CircuitBreaker(circuitBreaker)));
     for (const member of this.members) this.byForwarder.set(member.forwarder, member);
     this.balancer = createBalancer(settings.balance, this.members, settings.hashOn);
     this.budget = new RetryBudget(settings.retries.budget);
@@ -84,6 +88,7 @@ export class UpstreamPool implements AttemptPolicy {
   failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean {
     const member = this.byForwarder.get(forwarder)!;
     if (member.failed(() => this.mayEject())) this.events.ejected(member);
+    if (member.breaker?.failed()) this.events.breakerOpened(member);
     const { retries } = this.settings;
     if (attempts.attempts > retries.attempts || !retries.on.includes(failure.kind)) return false;
     // Nothing reached a service that refused the connection; anything else may have.
@@ -99,11 +104,17 @@ export class UpstreamPool implements AttemptPolicy {
   }
 
   answered(forwarder: Forwarder, status: number): void {
-    if (status < 502 || status > 504) this.byForwarder.get(forwarder)!.succeeded();
+    // A 502-504 was counted as a failure already (`failed` sees each one first).
+    if (status >= 502 && status <= 504) return;
+    const member = this.byForwarder.get(forwarder)!;
+    member.succeeded();
+    member.breaker?.succeeded();
   }
 
   sent(forwarder: Forwarder): void {
-    this.byForwarder.get(forwarder)!.inFlight += 1;
+    const member = this.byForwarder.get(forwarder)!;
+    member.inFlight += 1;
+    member.breaker?.taken();
   }
 
   settled(forwarder: Forwarder): void {
@@ -113,7 +124,7 @@ export class UpstreamPool implements AttemptPolicy {
   /** A target that may take the request now, other than `excluded`; undefined when none can. */
   private choose(request: ForwardRequest, excluded?: Member): Member | undefined {
     const now = Date.now();
-    const candidates = this.members.filter((member) => member !== excluded && member.state(now) === 'healthy');
+    const candidates = this.members.filter((member) => member !== excluded && member.takesRequests(now));
     if (candidates.length === 0) return undefined;
     return this.balancer.pick(candidates, request.req, request.clientAddress);
   }

@@ -23,13 +23,14 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
 
   for(route: CompiledRoute, counters: RouteCounters): RouteUpstream {
     const { upstream, forward } = route;
-    if (upstream.targets.length === 1 && !upstream.healthCheck && upstream.retries.attempts === 0) return this.proxy.forwarder(forward);
+    if (upstream.targets.length === 1 && !upstream.healthCheck && !upstream.circuitBreaker && upstream.retries.attempts === 0) return this.proxy.forwarder(forward);
     const pool = new UpstreamPool(upstream, (url) => this.proxy.forwarder({ ...forward, target: url }), {
       retried: () => (counters.retries += 1),
       ejected: (member) => {
         counters.ejections += 1;
         this.logger.warn(`${route.prefix}: target ${member.href} ejected after repeated failures (ejection ${member.ejections})`);
       },
+      breakerOpened: (member) => this.logger.warn(`${route.prefix}: target ${member.href} failing too often: its circuit breaker opened`),
       healthChanged: (member, healthy) => {
         if (healthy) this.logger.log(`${route.prefix}: target ${member.href} passes its health checks again`);
         else this.logger.warn(`${route.prefix}: target ${member.href} fails its health checks: taken out`);
