@@ -11,7 +11,7 @@ import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
-import { CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage } from './server/workers.js';
+import { CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
@@ -74,7 +74,10 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
   });
-  drainOnSignals(app, server.shutdownGracePeriod, new Logger('Gateway'), exitProcess);
+  drainOnSignals(app, server.shutdownGracePeriod, new Logger('Gateway'), exitProcess, {
+    lastOut: !cluster.isWorker,
+    stopMessage: cluster.isWorker ? STOP_MESSAGE : undefined,
+  });
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {
     if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import type { LoggerService } from '@nestjs/common';
 import { reloadOnChange, startWorkerPool, type WorkerPool } from '../src/server/index.js';
+import { startLoad } from './support/load.js';
 import { configFile, isAlive, MAIN, startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
@@ -181,4 +182,33 @@ describe('SIGHUP to the standalone gateway', () => {
       expect(await gateway.exited).toBe(0);
     }
   });
+});
+
+describe('reloads under load', () => {
+  // The bug: each reload reset 13-42 requests: the draining worker closed keep-alive connections
+  // it counted as idle while their clients were writing the next request.
+  it('reset nothing and answer every request 2xx over 3 reloads, on keep-alive and per-request connections', async () => {
+    const service = await startUpstream((_req, res) => res.end('ok'));
+    const gateway = await startStandalone({ accessLog: false, routes: [{ prefix: '/api', target: service.url }] }, { GATEWAY_WORKERS: '2' });
+    try {
+      await until(() => /2 gateway workers listening/.test(gateway.output()), 'the workers');
+      const load = startLoad(Number(new URL(gateway.url).port), { keepAlive: 24, perRequest: 8, path: '/api/load' });
+      await until(() => load.report().ok >= 300, 'the load to flow');
+      for (let reload = 1; reload <= 3; reload++) {
+        gateway.child.kill('SIGHUP');
+        await until(() => (gateway.output().match(/Reload done/g) ?? []).length === reload, `reload ${reload}`, 30_000);
+        const ok = load.report().ok;
+        await until(() => load.report().ok >= ok + 300, 'the load to go on');
+      }
+      const report = await load.stop();
+      expect(report.resets).toEqual([]);
+      expect(report.non2xx).toEqual([]);
+      expect(report.hung).toBe(0);
+      expect(report.refused).toBe(0);
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      await service.close();
+    }
+  }, 90_000);
 });

@@ -1,43 +1,146 @@
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 
-const IDLE_SWEEP_MS = 100;
+const DRAIN_SWEEP_MS = 100;
+/** How long a closing listener still takes what is queued, with new connections held back. */
+export const ACCEPT_SETTLE_MS = 100;
+/** While draining, a connection that carried no request for this long is closed. */
+export const DRAIN_IDLE_MS = 1000;
+
+/** What Node's HTTP server keeps on a socket it serves (no public API tells idle from busy). */
+interface ServedSocket extends Socket {
+  /** The response in progress, from the moment a request's head was parsed until it finished. */
+  _httpMessage?: unknown;
+  /** Gone once the connection was upgraded (WebSocket): no longer the HTTP server's to close. */
+  parser?: unknown;
+}
 
 /**
- * On SIGTERM or SIGINT: stop accepting connections, let requests in flight finish for up to
- * `graceMs`, then cut the connections still open; Nest's shutdown hooks then close Redis and the
- * upstream agents, and `exit(0)` runs. A second signal ends the process at once. Returns a
- * function that removes the signal listeners.
+ * Closes connections the way Envoy drains HTTP/1: once the drain starts, each response says
+ * `Connection: close` and Node closes its connection after it; a connection with no request in
+ * progress is closed only once it has read nothing for `DRAIN_IDLE_MS`. Node's own
+ * `closeIdleConnections()` (which `server.close()` calls) closes an idle keep-alive connection at
+ * once, resetting the request its client is writing at that moment.
+ */
+function drainConnections(server: Server, sockets: Set<ServedSocket>): () => void {
+  server.closeIdleConnections = () => undefined;
+  server.prependListener('request', (_req, res) => {
+    res.shouldKeepAlive = false;
+  });
+  // Counted from the first sweep that sees a connection: one accepted while draining is new.
+  const seen = new Map<ServedSocket, { bytesRead: number; idleSince: number }>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const socket of sockets) {
+      const last = seen.get(socket);
+      const busy = socket._httpMessage || !socket.parser || (last !== undefined && last.bytesRead !== socket.bytesRead);
+      const idleSince = busy || !last ? now : last.idleSince;
+      if (!busy && now - idleSince >= DRAIN_IDLE_MS) {
+        socket.destroy();
+        seen.delete(socket);
+      } else {
+        seen.set(socket, { bytesRead: socket.bytesRead, idleSince });
+      }
+    }
+  }, DRAIN_SWEEP_MS);
+  return () => clearInterval(sweep);
+}
+
+/**
+ * Closing a listening socket resets every connection in its accept queue: the kernel completed
+ * their handshakes and their clients may have sent a request. So the queue is first cut to one
+ * connection (`listen(fd, 0)` again: Linux then drops new SYNs, which clients send again a second
+ * later, to a closed port by then, and are refused), the listener takes what is queued for
+ * `ACCEPT_SETTLE_MS`, and it closes right after an accept, when the queue was just emptied (or
+ * after another `ACCEPT_SETTLE_MS` if none comes). Node has no public call for the first step:
+ * without the handle's `listen`, the queue keeps its length. The server's `close()` (fastify's,
+ * as the app closes) waits for that.
+ */
+function closeListenerWhenEmpty(server: Server): void {
+  const close = server.close.bind(server);
+  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } })._handle;
+  handle?.listen?.(0);
+  const emptied = new Promise<void>((resolve) => {
+    let fallback: NodeJS.Timeout | undefined;
+    const closeNow = () => {
+      clearTimeout(fallback);
+      server.off('connection', closeNow);
+      close();
+      resolve();
+    };
+    setTimeout(() => {
+      fallback = setTimeout(closeNow, ACCEPT_SETTLE_MS);
+      server.on('connection', closeNow);
+    }, ACCEPT_SETTLE_MS);
+  });
+  server.close = ((callback?: (error?: Error) => void) => {
+    void emptied.then(() => close(callback));
+    return server;
+  }) as Server['close'];
+}
+
+export interface DrainOptions {
+  /**
+   * Whether this process is the last to accept on its port (one process, or a pool that stops),
+   * rather than a worker leaving a pool that keeps serving: then it holds back new connections
+   * before it closes its listener (see `closeListenerWhenEmpty`). @default true
+   */
+  lastOut?: boolean;
+  /** A message (`{ type }`) from the parent process that drains as the last out. */
+  stopMessage?: string;
+}
+
+/**
+ * On SIGTERM or SIGINT: stop accepting connections, drain the open ones (see `drainConnections`)
+ * and let requests in flight finish for up to `graceMs`, then cut the connections still open;
+ * Nest's shutdown hooks then close Redis and the upstream agents, and `exit(0)` runs. A second
+ * signal ends the process at once. Returns a function that removes the listeners.
  */
 export function drainOnSignals(
   app: INestApplication,
   graceMs: number,
   logger: LoggerService,
   exit: (code: number) => void,
+  { lastOut = true, stopMessage }: DrainOptions = {},
 ): () => void {
-  const stopListening = () => {
-    process.off('SIGTERM', drain);
-    process.off('SIGINT', drain);
+  const server = app.getHttpServer() as Server;
+  const sockets = new Set<ServedSocket>();
+  const track = (socket: ServedSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   };
-  const drain = (signal: NodeJS.Signals) => {
+  server.on('connection', track);
+  const onMessage = (message: { type?: string }) => {
+    if (message?.type === stopMessage) drain('SIGTERM', true);
+  };
+  const stopListening = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('message', onMessage);
+  };
+  const drain = (signal: NodeJS.Signals, last: boolean) => {
     stopListening();
     logger.log(`${signal}: closing; requests in flight have ${graceMs} ms to finish`);
-    const server = app.getHttpServer() as Server;
-    // Node closes the connections idle at close() only: a keep-alive connection whose response
-    // ends later would hold the shutdown until its client leaves.
-    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    const stopDraining = drainConnections(server, sockets);
     const cut = setTimeout(() => {
       logger.warn('Grace period over: cutting the connections still open');
       server.closeAllConnections();
     }, graceMs).unref();
+    if (last) closeListenerWhenEmpty(server);
     // A failure to close is an unhandled rejection: the process then exits 1 with its stack.
     void app.close().then(() => {
-      clearInterval(sweep);
+      stopDraining();
       clearTimeout(cut);
       exit(0);
     });
   };
-  process.on('SIGTERM', drain);
-  process.on('SIGINT', drain);
-  return stopListening;
+  const onSignal = (signal: NodeJS.Signals) => drain(signal, lastOut);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  if (stopMessage) process.on('message', onMessage);
+  return () => {
+    stopListening();
+    server.off('connection', track);
+  };
 }

@@ -13,6 +13,8 @@ export const CONFIG_FROM_PRIMARY_ENV = 'GATEWAY_CONFIG_FROM_PRIMARY';
 /** What a worker sends to ask for its config, and the type of the primary's answer. */
 export const CONFIG_REQUEST = 'gateway:config-request';
 export const CONFIG_MESSAGE = 'gateway:config';
+/** Sent by `stop()` to workers that asked for their config: the pool stops, not just this worker. */
+export const STOP_MESSAGE = 'gateway:stop';
 export interface ConfigMessage {
   type: typeof CONFIG_MESSAGE;
   config: unknown;
@@ -87,6 +89,8 @@ export function startWorkerPool({
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   if (exec) cluster.setupPrimary({ exec });
   const live = new Set<Worker>();
+  // Listening workers that asked for their config: ours, which also understand STOP_MESSAGE.
+  const speaking = new Set<Worker>();
   let running = config;
   let stopping = false;
   let restartDelayMs = 0;
@@ -126,6 +130,8 @@ export function startWorkerPool({
   const fork = (workerConfig: unknown): Promise<void> => {
     const worker = cluster.fork(workerConfig === undefined ? env : { ...env, [CONFIG_FROM_PRIMARY_ENV]: '1' });
     live.add(worker);
+    // A message to a worker that just died fails here; its exit is handled below.
+    worker.on('error', (error: Error) => log(`worker ${worker.process.pid}: ${error.message}`));
     let workerListening = false;
     let settleListening!: (error?: Error) => void;
     const listened = new Promise<void>((resolve, reject) => {
@@ -134,11 +140,15 @@ export function startWorkerPool({
     listened.catch(() => undefined);
     // The worker asks once its own listener is in place: a message sent at fork could reach it
     // before that, and be dropped.
+    let asked = false;
     worker.on('message', (message: { type?: string }) => {
-      if (message?.type === CONFIG_REQUEST) worker.send({ type: CONFIG_MESSAGE, config: workerConfig } satisfies ConfigMessage);
+      if (message?.type !== CONFIG_REQUEST) return;
+      asked = true;
+      worker.send({ type: CONFIG_MESSAGE, config: workerConfig } satisfies ConfigMessage);
     });
     worker.once('listening', (address) => {
       workerListening = true;
+      if (asked) speaking.add(worker);
       restartDelayMs = 0;
       failedStarts = 0;
       settleListening();
@@ -146,6 +156,7 @@ export function startWorkerPool({
     });
     worker.once('exit', (code, signal) => {
       live.delete(worker);
+      speaking.delete(worker);
       const retired = retiring.delete(worker);
       if (live.size === 0) allExited.splice(0).forEach((exited) => exited());
       const how = signal ?? `code ${code}`;
@@ -181,7 +192,20 @@ export function startWorkerPool({
     async stop() {
       stopping = true;
       for (const timer of restarts) clearTimeout(timer);
-      for (const worker of live) worker.process.kill('SIGTERM');
+      // A worker that stops with the pool is among the last to accept on the port: it holds new
+      // connections back before it closes (src/server/shutdown.ts), where a worker retired by a
+      // reload just closes, the others accepting on. Disconnecting it here makes the primary
+      // drop its own copy of the listening socket now: the last copy to close is then a worker's,
+      // closed right after an accept, not the primary's, closed a message later, when a
+      // connection may have come into the queue meanwhile and be reset with it.
+      for (const worker of live) {
+        if (!speaking.has(worker)) {
+          worker.process.kill('SIGTERM');
+          continue;
+        }
+        worker.send({ type: STOP_MESSAGE });
+        worker.disconnect();
+      }
       await whenAllExited();
       settleDone();
     },

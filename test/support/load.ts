@@ -41,6 +41,7 @@ export function startLoad(port: number, { keepAlive = 0, perRequest = 0, path = 
 
   const send = (agent: Agent | false) =>
     new Promise<boolean>((resolve) => {
+      const kind = agent ? 'keep-alive' : 'new connection';
       let settled = false;
       const settle = (goOn: boolean) => {
         if (settled) return;
@@ -55,7 +56,7 @@ export function startLoad(port: number, { keepAlive = 0, perRequest = 0, path = 
           settle(true);
         });
         res.on('error', (error: NodeJS.ErrnoException) => {
-          report.resets.push(`response: ${error.code ?? error.message}`);
+          report.resets.push(`response (${kind}): ${error.code ?? error.message}`);
           settle(true);
         });
       });
@@ -71,7 +72,7 @@ export function startLoad(port: number, { keepAlive = 0, perRequest = 0, path = 
           settle(false);
           return;
         }
-        report.resets.push(`request: ${error.code ?? error.message}`);
+        report.resets.push(`request (${kind}${req.reusedSocket ? ', reused' : ''}): ${error.code ?? error.message}`);
         settle(true);
       });
       req.end();
