@@ -199,6 +199,28 @@ describe('a route with several targets', () => {
     expect(attempts).toBeGreaterThan(300);
   });
 
+  it('reports its targets in /ready, and fails readiness without any only when health.requireTargets says so', async () => {
+    const started = await newTargets('a', 'b');
+    const healthCheck = { path: '/health', interval: 50, timeout: 500, unhealthyThreshold: 1 };
+    const routes = [{ prefix: '/api', targets: started.map((target) => target.url), healthCheck }];
+    gateway = await startGateway({ routes });
+    const strict = await startGateway({ health: { requireTargets: true }, routes });
+    try {
+      const ready = await request(gateway.url).get('/ready').expect(200);
+      expect(ready.body.info.upstreams).toEqual({ status: 'up', routes: { '/api': { up: 2, targets: 2 } } });
+      await started[0].stop();
+      await until(async () => (await request(gateway!.url).get('/ready')).body.info?.upstreams.routes['/api'].up === 1, 'a target to be out', 5000);
+      await request(strict.url).get('/ready').expect(200);
+      await started[1].stop();
+      await until(async () => (await request(gateway!.url).get('/ready')).body.info?.upstreams.routes['/api'].up === 0, 'both targets to be out', 5000);
+      await request(gateway.url).get('/ready').expect(200);
+      await until(async () => (await request(strict.url).get('/ready')).status === 503, 'strict readiness to fail', 5000);
+      expect((await request(strict.url).get('/ready')).body.error.upstreams).toEqual({ status: 'down', routes: { '/api': { up: 0, targets: 2 } } });
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('answers 503 with Retry-After at once when no target passes its checks', async () => {
     const started = await newTargets('a', 'b');
     for (const target of started) await target.stop();

@@ -204,6 +204,8 @@ export interface HealthOptions {
    * @default false
    */
   requireCache?: boolean;
+  /** Readiness fails while a route with several targets (or checks) has none taking requests. @default false */
+  requireTargets?: boolean;
 }
 
 /**

@@ -85,7 +85,7 @@ const cacheOptions = z.strictObject({
 
 const healthOptions = z.union([
   z.literal(false),
-  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional() }),
+  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
 ]);
 
 const milliseconds = z.number().int().nonnegative();

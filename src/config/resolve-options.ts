@@ -88,7 +88,7 @@ export interface ResolvedGatewayOptions {
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
   websocketMaxConnections: number;
-  health: { liveness: string; readiness: string; requireCache: boolean } | false;
+  health: { liveness: string; readiness: string; requireCache: boolean; requireTargets: boolean } | false;
   server: Required<Omit<ServerOptions, 'trustProxy'>> & Pick<ServerOptions, 'trustProxy'>;
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
@@ -106,7 +106,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
     websocketMaxConnections: options.websocketMaxConnections ?? DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
-    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, ...options.health },
+    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health },
     server: {
       trustProxy: options.server?.trustProxy,
       shutdownGracePeriod: options.server?.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS,

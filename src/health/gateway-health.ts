@@ -5,6 +5,7 @@ import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import { ResponseCacheService } from '../cache/index.js';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import { GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
+import { UpstreamService } from '../upstream/index.js';
 
 /**
  * Liveness and readiness endpoints, mounted on fastify as the module starts so that they exist
@@ -20,6 +21,7 @@ export class GatewayHealth implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
+    private readonly upstreams: UpstreamService,
     @Optional() private readonly cache?: ResponseCacheService,
   ) {}
 
@@ -28,10 +30,10 @@ export class GatewayHealth implements OnModuleInit {
     if (!paths) return;
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.get(paths.liveness, this.answer([]));
-    fastify.get(paths.readiness, this.answer(this.readinessChecks(paths.requireCache)));
+    fastify.get(paths.readiness, this.answer(this.readinessChecks(paths.requireCache, paths.requireTargets)));
   }
 
-  private readinessChecks(requireCache: boolean): HealthIndicatorFunction[] {
+  private readinessChecks(requireCache: boolean, requireTargets: boolean): HealthIndicatorFunction[] {
     const routes = this.options.routes.length;
     const checks: HealthIndicatorFunction[] = [() => this.indicator.check('config').up({ routes })];
     const { cache } = this;
@@ -41,6 +43,14 @@ export class GatewayHealth implements OnModuleInit {
         const bypassed = !cache.usesStore();
         const check = this.indicator.check('cache');
         return bypassed && requireCache ? check.down({ store, bypassed }) : check.up({ store, bypassed });
+      });
+    }
+    if (this.options.routes.some((route) => route.targets.length > 1 || route.healthCheck || route.circuitBreaker)) {
+      checks.push(() => {
+        const states = this.upstreams.states();
+        const details = Object.fromEntries(states.map(({ route, up, targets }) => [route, { up, targets }]));
+        const check = this.indicator.check('upstreams');
+        return requireTargets && states.some((state) => state.up === 0) ? check.down({ routes: details }) : check.up({ routes: details });
       });
     }
     return checks;

@@ -17,7 +17,7 @@ export interface RouteUpstream {
 @Injectable()
 export class UpstreamService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Upstream');
-  private readonly pools: UpstreamPool[] = [];
+  private readonly pools: { prefix: string; pool: UpstreamPool }[] = [];
 
   constructor(private readonly proxy: ProxyService) {}
 
@@ -37,15 +37,21 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
       },
     });
     counters.targets = () => pool.members.map((member) => ({ target: member.href, up: member.state() === 'healthy' }));
-    this.pools.push(pool);
+    this.pools.push({ prefix: route.prefix, pool });
     return pool;
   }
 
+  /** Per route with a pool: how many of its targets take requests now. */
+  states(): { route: string; up: number; targets: number }[] {
+    const now = Date.now();
+    return this.pools.map(({ prefix, pool }) => ({ route: prefix, up: pool.members.filter((member) => member.takesRequests(now)).length, targets: pool.members.length }));
+  }
+
   onApplicationBootstrap(): void {
-    for (const pool of this.pools) pool.start();
+    for (const { pool } of this.pools) pool.start();
   }
 
   onApplicationShutdown(): void {
-    for (const pool of this.pools) pool.stop();
+    for (const { pool } of this.pools) pool.stop();
   }
 }
