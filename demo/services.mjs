@@ -8,7 +8,8 @@ function service(name, port, host, routes) {
     const handler = routes[`${req.method} ${url.pathname}`];
     const [body, headers] = handler ? [].concat(handler(req, url)) : [{ error: 'not found', path: url.pathname }];
     res.writeHead(handler ? 200 : 404, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify({ service: name, ...body }));
+    // REPLICA names the copy that answered, where several run behind one route (docker compose).
+    res.end(JSON.stringify({ service: name, ...(process.env.REPLICA ? { replica: process.env.REPLICA } : {}), ...body }));
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }

@@ -28,9 +28,10 @@ interface ComposeService {
 describe('docker-compose.yml', () => {
   const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
   const { redis, services, gateway, lb } = compose.services;
+  const replica = compose.services['services-b'];
 
   it('runs two gateway replicas from the Dockerfile, sharing one Redis, behind one published port', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'lb', 'redis', 'services']);
+    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'lb', 'redis', 'services', 'services-b']);
     expect(gateway.build).toBe('.');
     expect(gateway.deploy?.replicas).toBe(2);
     expect(gateway.ports).toBeUndefined();
@@ -42,7 +43,11 @@ describe('docker-compose.yml', () => {
     });
     expect(redis.image).toMatch(/^redis:/);
     expect(lb.ports).toEqual(['8080:8080']);
-    expect(gateway.depends_on).toEqual({ redis: { condition: 'service_healthy' }, services: { condition: 'service_healthy' } });
+    expect(gateway.depends_on).toEqual({
+      redis: { condition: 'service_healthy' },
+      services: { condition: 'service_healthy' },
+      'services-b': { condition: 'service_healthy' },
+    });
     expect(lb.depends_on).toEqual({ gateway: { condition: 'service_healthy' } });
   });
 
@@ -62,10 +67,12 @@ describe('docker-compose.yml', () => {
   it("gives the gateway a valid config whose targets are the services' compose names", () => {
     const config = validateGatewayConfigFile(parseYaml(read('deploy/gateway/gateway.yaml')), 'deploy/gateway/gateway.yaml');
     expect(config.cache?.store).toBe('redis');
-    expect(config.routes.map((route) => new URL(route.target).hostname).sort()).toEqual(['admin', 'users']);
+    const targets = config.routes.flatMap((route) => (route.targets ?? [route.target!]).map((target) => new URL(typeof target === 'string' ? target : target.url)));
+    expect(targets.map((url) => url.hostname).sort()).toEqual(['admin', 'users', 'users-b']);
     expect(services.networks?.default?.aliases?.sort()).toEqual(['admin', 'users']);
-    expect(services.environment).toMatchObject({ HOST: '0.0.0.0', USERS_PORT: '3001', ADMIN_PORT: '3002' });
-    expect(config.routes.map((route) => new URL(route.target).port).sort()).toEqual(['3001', '3002']);
+    expect(replica.networks?.default?.aliases).toEqual(['users-b']);
+    for (const copy of [services, replica]) expect(copy.environment).toMatchObject({ HOST: '0.0.0.0', USERS_PORT: '3001', ADMIN_PORT: '3002' });
+    expect(targets.map((url) => url.port).sort()).toEqual(['3001', '3001', '3002']);
   });
 });
 
@@ -97,10 +104,14 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
     const { startServices } = (await import(root('demo/services.mjs'))) as {
       startServices: (options: { usersPort: number; adminPort: number }) => Promise<Server[]>;
     };
-    servers = await startServices({ usersPort: 0, adminPort: 0 });
-    const [users, admin] = servers.map((server) => (server.address() as AddressInfo).port);
+    // Two copies, as compose runs them.
+    servers = [...(await startServices({ usersPort: 0, adminPort: 0 })), ...(await startServices({ usersPort: 0, adminPort: 0 }))];
+    const [users, admin, usersB] = servers.map((server) => (server.address() as AddressInfo).port);
     // deploy/gateway/gateway.yaml as it is, with the compose names pointed at this machine.
-    const text = read('deploy/gateway/gateway.yaml').replace('http://users:3001', `http://127.0.0.1:${users}`).replace('http://admin:3002', `http://127.0.0.1:${admin}`);
+    const text = read('deploy/gateway/gateway.yaml')
+      .replace('http://users:3001', `http://127.0.0.1:${users}`)
+      .replace('http://users-b:3001', `http://127.0.0.1:${usersB}`)
+      .replace('http://admin:3002', `http://127.0.0.1:${admin}`);
     const config = parseYaml(text) as unknown;
     for (let i = 0; i < 2; i++) gateways.push(await startStandalone(config, { REDIS_URL: redis.url, LOG_LEVEL: 'info' }));
   });
