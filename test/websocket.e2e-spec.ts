@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import request from 'supertest';
@@ -158,6 +159,16 @@ describe.each(MOUNT_MODES)('WebSocket upgrades (%s)', (mode) => {
     expect(answered.ws).toBeUndefined();
   });
 
+  it('serves an upgrade to another protocol (h2c) as a plain request', async () => {
+    const response = await rawRequest(
+      Number(new URL(gateway.url).port),
+      'GET /public/plain HTTP/1.1\r\nHost: gateway.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+    );
+    expect(response.status).toBe(200);
+    expect(response.text).toMatch(/plain$/);
+    expect(service.seen[0].headers.upgrade).toBeUndefined();
+  });
+
   it('answers 502 when the target is unreachable', async () => {
     const answered = await openWebSocket(`${gateway.url}/dead/x`);
     expect(answered.status).toBe(502);
@@ -283,6 +294,49 @@ describe('WebSocket limits and lifecycle', () => {
       expect(line.bytesIn as number).toBeGreaterThanOrEqual(1000);
       expect(line.bytesOut as number).toBeGreaterThanOrEqual(1000);
       expect(lines.filter((entry) => entry.reqId === 'conn-1')).toHaveLength(1);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe('WebSocket upgrades to a silent target', () => {
+  let silent: Server;
+  const accepted: Socket[] = [];
+
+  beforeAll(async () => {
+    silent = createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      // Reads (and drops) the request, so that it sees the gateway close the connection.
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    for (const socket of accepted) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it("answers 504 when the target does not answer the upgrade within the route's timeout, and leaves no connection to it", async () => {
+    const gateway = await startGateway({ routes: [{ prefix: '/ws', target: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeout: 200 }] });
+    try {
+      const answered = await openWebSocket(`${gateway.url}/ws/x`);
+      expect(answered.status).toBe(504);
+      await until(() => accepted.length === 1 && accepted[0].destroyed, 'the connection to the target to close');
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("closes the connection to the target when the client leaves before the target answered, by the route's timeout at the latest", async () => {
+    const gateway = await startGateway({ routes: [{ prefix: '/ws', target: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeout: 300 }] });
+    try {
+      const before = accepted.length;
+      const client = connect(Number(new URL(gateway.url).port), '127.0.0.1', () => client.write(rawUpgrade('/ws/x')));
+      await until(() => accepted.length === before + 1, 'the upgrade to reach the target');
+      client.destroy();
+      await until(() => accepted[before].destroyed, 'the connection to the target to close');
     } finally {
       await gateway.close();
     }

@@ -85,7 +85,8 @@ class WebSocketConnection {
 
   /** The target or the connection to it failed (http-proxy-3's error callback). */
   readonly failed = (error: Error): void => {
-    if (this.upgradedAt) return this.destroy();
+    // After the upgrade, or once the client left, there is no one to answer.
+    if (this.upgradedAt || this.request.socket.destroyed) return this.destroy();
     const kind = upstreamErrorKind(error);
     if (kind) this.request.upstreamFailed(kind);
     const body = toProxyErrorResponse(error);
@@ -178,11 +179,6 @@ export class WebSocketProxy implements BeforeApplicationShutdown, OnApplicationS
 
   async onApplicationShutdown(): Promise<void> {
     await this.closeAll(this.graceMs);
-  }
-
-  /** Connections held now, handshakes included. */
-  get size(): number {
-    return this.connections.size;
   }
 
   /**
