@@ -49,7 +49,8 @@ export interface PipelineContext {
  *   6. the cache lookup: a hit is answered here (through `onResponse` when the route has it)
  *   7. forward to the target (one of the route's targets, by its `balance`, sent again by its
  *      retry rules: `upstream/upstream-pool.ts`); the response streams back through the cache
- *      fill (a tap) and to the client, or to the route's `onResponse` hook
+ *      fill (a tap) and to the client, or to the route's `onResponse` hook. A WebSocket upgrade
+ *      is proxied here instead, never cached (`upgrade-pipeline.ts`)
  *
  * The body is never read by fastify (the routes are mounted with a pass-through parser); the
  * forwarder streams it.
