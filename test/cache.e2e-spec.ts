@@ -464,8 +464,8 @@ describe('a fill whose client leaves', () => {
 });
 
 /** Reads a supertest body as bytes. */
-function binary(res: NodeJS.ReadableStream & { setEncoding?: unknown }, done: (error: Error | null, body: Buffer) => void): void {
+const binary = ((res: NodeJS.ReadableStream, done: (error: Error | null, body: Buffer) => void): void => {
   const chunks: Buffer[] = [];
   res.on('data', (chunk: Buffer) => chunks.push(chunk));
   res.on('end', () => done(null, Buffer.concat(chunks)));
-}
+}) as unknown as (res: request.Response, callback: (error: Error | null, body: unknown) => void) => void;

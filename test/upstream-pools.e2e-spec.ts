@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { RouteOptions } from '../src/index.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { deadPort } from './support/upstream.js';
+import { startDnsServer } from './support/dns-server.js';
 import { sample } from './support/prometheus.js';
 import { until } from './support/wait.js';
 
@@ -279,4 +280,41 @@ describe('circuit breaking', () => {
     const results = await Promise.all(Array.from({ length: 5 }, () => get(gateway!, '/api/x')));
     expect(results.map((res) => res.status).sort()).toEqual([200, 200, 503, 503, 503]);
   });
+});
+
+describe('DNS discovery', () => {
+  it('makes each address a name resolves to a target, following the records as they change', async () => {
+    const dnsServer = await startDnsServer();
+    // Two services on one port, on two loopback addresses.
+    const a = await startTarget('a');
+    const b = createServer((req, res) => {
+      b.seenHosts.push(req.headers.host!);
+      req.resume();
+      res.end('b');
+    }) as Server & { seenHosts: string[] };
+    b.seenHosts = [];
+    await new Promise<void>((resolve) => b.listen(a.port, '127.0.0.2', resolve));
+    dnsServer.records.set('svc.test', ['127.0.0.1']);
+    const gw = await startGateway({
+      routes: [{ prefix: '/api', target: `http://svc.test:${a.port}`, discovery: { type: 'dns', interval: 200, servers: [dnsServer.address] } }],
+    });
+    try {
+      await until(async () => (await get(gw, '/api/x')).body === 'a', 'the first address to serve', 5000);
+      dnsServer.records.set('svc.test', ['127.0.0.1', '127.0.0.2']);
+      await until(async () => new Set((await load(gw, 20)).map((res) => res.body)).size === 2, 'both addresses to serve', 5000);
+      dnsServer.records.set('svc.test', ['127.0.0.2']);
+      await until(async () => (await load(gw, 20)).every((res) => res.body === 'b'), 'only the second address to serve', 5000);
+      // The requests still name the service, not the address.
+      expect(new Set(b.seenHosts)).toEqual(new Set([`svc.test:${a.port}`]));
+      // A DNS outage keeps the targets found last.
+      await dnsServer.close();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect((await load(gw, 10)).every((res) => res.status === 200 && res.body === 'b')).toBe(true);
+    } finally {
+      await gw.close();
+      await a.stop();
+      b.closeAllConnections();
+      await new Promise((resolve) => b.close(resolve));
+    }
+  }, 30_000);
 });

@@ -72,6 +72,12 @@ export interface RouteOptions {
   retries?: number | RetryOptions;
   /** Per target: a cap on requests in flight, and a breaker that opens on a high error rate. Off unless given. */
   circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * `dns`: each target whose host is a name becomes one target per address it resolves to (a
+   * Kubernetes headless Service, compose replicas), re-resolved as the records' TTL and
+   * `interval` say. Off unless given.
+   */
+  discovery?: DiscoveryOptions;
   /** Replaces `prefix` in the forwarded path. @default '' */
   prefixRewrite?: string;
   /**
@@ -177,6 +183,14 @@ export interface RetryOptions {
   on?: RetryCondition[];
   /** Most retries as a share of the route's requests over the last 10 s. @default 0.2 */
   budget?: number;
+}
+
+export interface DiscoveryOptions {
+  type: 'dns';
+  /** Longest time between two resolutions; shorter when the records' TTL is. @default '10s' */
+  interval?: Duration;
+  /** DNS servers to ask (`host` or `host:port`); the system's when absent. */
+  servers?: string[];
 }
 
 export interface CircuitBreakerOptions {

@@ -109,6 +109,13 @@ function buildSchema(allowFunctions: boolean) {
     healthCheck: healthCheck.optional(),
     retries: retries.optional(),
     circuitBreaker: circuitBreaker.optional(),
+    discovery: z
+      .strictObject({
+        type: z.literal('dns'),
+        interval: duration.optional(),
+        servers: z.array(z.string().regex(/^[\w.:[\]-]+$/, 'expected a host or host:port')).min(1).optional(),
+      })
+      .optional(),
     prefixRewrite: z.union([z.literal(''), urlPath]).optional(),
     pathRegex: z.string().optional(),
     methods: z

@@ -63,7 +63,7 @@ export interface ResolvedCircuitBreaker {
 
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker'>> {
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker' | 'discovery'>> {
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   balance: BalanceMode;
@@ -72,6 +72,7 @@ export interface ResolvedRoute
   healthCheck?: ResolvedHealthCheck;
   retries: { attempts: number; on: RetryCondition[]; budget: number };
   circuitBreaker?: ResolvedCircuitBreaker;
+  discovery?: { interval: number; servers?: string[] };
   /** Methods forwarded, each once, in the order given. */
   methods: HttpMethod[];
   hooks: RouteHooks;
@@ -142,6 +143,7 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
       healthyThreshold: route.healthCheck.healthyThreshold ?? 1,
     },
     retries: { attempts: retries.attempts, on: retries.on ?? [...RETRY_CONDITIONS], budget: retries.budget ?? DEFAULT_RETRY_BUDGET },
+    discovery: route.discovery && { interval: toMilliseconds(route.discovery.interval ?? '10s'), servers: route.discovery.servers },
     circuitBreaker: route.circuitBreaker && {
       maxPending: route.circuitBreaker.maxPending,
       errorRate: route.circuitBreaker.errorRate,

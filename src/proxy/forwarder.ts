@@ -18,6 +18,8 @@ import { toClientHeaders, toHeaderObject, toUpstreamHeaders, type ResponseHeader
 export interface ForwardTarget {
   /** Base URL of the service; its path, if any, comes before the forwarded one. */
   target: URL;
+  /** The `Host` the service is sent, when not the target's own (an address found by DNS discovery). */
+  host?: string;
   /** Turns the client's URL (path and query) into the path the service receives. */
   rewriteUrl: (originalUrl: string) => string;
   /** Largest request body, in bytes. */
@@ -122,7 +124,7 @@ export class Forwarder {
       keepAliveTimeout: route.keepAliveTimeout,
       keepAliveMaxTimeout: route.keepAliveTimeout,
     });
-    this.targetHost = target.host;
+    this.targetHost = route.host ?? target.host;
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
   }
 

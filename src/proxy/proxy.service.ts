@@ -17,6 +17,14 @@ export class ProxyService implements BeforeApplicationShutdown, OnApplicationShu
     return forwarder;
   }
 
+  /** Closes a forwarder whose target is gone, once its requests in flight have ended. */
+  async release(forwarder: Forwarder): Promise<void> {
+    const index = this.forwarders.indexOf(forwarder);
+    if (index === -1) return;
+    this.forwarders.splice(index, 1);
+    await forwarder.close();
+  }
+
   beforeApplicationShutdown(): void {
     this.drain.draining = true;
   }

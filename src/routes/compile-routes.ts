@@ -49,6 +49,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       healthCheck: route.healthCheck,
       retries: route.retries,
       circuitBreaker: route.circuitBreaker,
+      discovery: route.discovery,
     },
     forward: {
       target: new URL(route.targets[0].url),

@@ -13,24 +13,35 @@ import {
 } from '../proxy/index.js';
 import { type Balancer, createBalancer } from './balancers.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { DnsDiscovery, type PoolTarget } from './dns-discovery.js';
 import { HealthCheck } from './health-check.js';
 import { Member } from './member.js';
 import { RetryBudget } from './retry-budget.js';
 
 /** A route's targets and the rules between them, as compiled from its options. */
 export interface UpstreamSettings {
-  targets: { url: URL; weight: number }[];
+  targets: PoolTarget[];
   balance: BalanceMode;
   hashOn?: string;
   healthCheck?: ResolvedHealthCheck;
   retries: { attempts: number; on: RetryCondition[]; budget: number };
   circuitBreaker?: ResolvedCircuitBreaker;
+  discovery?: { interval: number; servers?: string[] };
+}
+
+/** Where a pool gets the forwarder of each target, and gives back those of targets gone. */
+export interface ForwarderSource {
+  create(target: PoolTarget): Forwarder;
+  release(forwarder: Forwarder): Promise<void>;
 }
 
 /** What the pool tells the rest of the gateway: it imports neither metrics nor logging. */
 export interface UpstreamEvents {
   retried(): void;
   ejected(member: Member): void;
+  /** DNS discovery changed the targets, or could not resolve one of their names. */
+  discovered(targets: string[]): void;
+  discoveryFailed(name: string, error: Error): void;
   breakerOpened(member: Member): void;
   healthChanged(member: Member, healthy: boolean): void;
 }
@@ -46,35 +57,71 @@ const MOST_RETRY_AFTER_MS = 1000;
  * request again, to another target when there is one, within the retry rules and budget.
  */
 export class UpstreamPool implements AttemptPolicy {
-  readonly members: Member[];
-  readonly checks: HealthCheck[] = [];
+  members: Member[] = [];
+  private readonly checks = new Map<Member, HealthCheck>();
   private readonly byForwarder = new Map<Forwarder, Member>();
-  private readonly balancer: Balancer;
+  private balancer!: Balancer;
   private readonly budget: RetryBudget;
+  private readonly discovery?: DnsDiscovery;
+  private started = false;
 
   constructor(
     private readonly settings: UpstreamSettings,
-    forwarderFor: (url: URL) => Forwarder,
+    private readonly forwarders: ForwarderSource,
     private readonly events: UpstreamEvents,
   ) {
-    const { circuitBreaker } = settings;
-    this.members = settings.targets.map(({ url, weight }) => new Member(forwarderFor(url), weight, circuitBreaker && new CircuitBreaker(circuitBreaker)));
-    for (const member of this.members) this.byForwarder.set(member.forwarder, member);
-    this.balancer = createBalancer(settings.balance, this.members, settings.hashOn);
     this.budget = new RetryBudget(settings.retries.budget);
-    const { healthCheck } = settings;
-    if (healthCheck) {
-      for (const member of this.members) this.checks.push(new HealthCheck(member, healthCheck, (changed, healthy) => events.healthChanged(changed, healthy)));
+    this.setTargets(settings.targets);
+    if (settings.discovery) {
+      this.discovery = new DnsDiscovery(settings.targets, settings.discovery, (found) => this.setTargets(found), events.discoveryFailed);
     }
   }
 
-  /** Starts the active health checks, if any. */
+  /** Starts the active health checks and the DNS discovery, if any. */
   start(): void {
-    for (const check of this.checks) check.start();
+    this.started = true;
+    for (const check of this.checks.values()) check.start();
+    this.discovery?.start();
   }
 
   stop(): void {
-    for (const check of this.checks) check.stop();
+    this.started = false;
+    for (const check of this.checks.values()) check.stop();
+    this.discovery?.stop();
+  }
+
+  /**
+   * Makes `targets` the pool's: a target it has already keeps its state (health, ejection,
+   * requests in flight), a new one starts healthy, one gone is closed once its requests end.
+   */
+  setTargets(targets: PoolTarget[]): void {
+    const known = new Map(this.members.map((member) => [member.href, member]));
+    const members = targets.map((target) => known.get(target.url.href) ?? this.added(target));
+    const gone = this.members.filter((member) => !members.includes(member));
+    for (const member of gone) this.removed(member);
+    const changed = gone.length > 0 || members.length !== this.members.length;
+    this.members = members;
+    this.balancer = createBalancer(this.settings.balance, members, this.settings.hashOn);
+    if (changed && this.started) this.events.discovered(members.map((member) => member.href));
+  }
+
+  private added(target: PoolTarget): Member {
+    const { circuitBreaker, healthCheck } = this.settings;
+    const member = new Member(this.forwarders.create(target), target.weight, circuitBreaker && new CircuitBreaker(circuitBreaker));
+    this.byForwarder.set(member.forwarder, member);
+    if (healthCheck) {
+      const check = new HealthCheck(member, healthCheck, (changed, healthy) => this.events.healthChanged(changed, healthy));
+      this.checks.set(member, check);
+      if (this.started) check.start();
+    }
+    return member;
+  }
+
+  private removed(member: Member): void {
+    this.checks.get(member)?.stop();
+    this.checks.delete(member);
+    // Its requests in flight still report to the pool until they end.
+    void this.forwarders.release(member.forwarder).finally(() => this.byForwarder.delete(member.forwarder));
   }
 
   forward(request: ForwardRequest): Forwarding | undefined {

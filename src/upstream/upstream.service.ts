@@ -1,8 +1,13 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { RouteCounters } from '../metrics/index.js';
-import { type ForwardRequest, type Forwarding, ProxyService } from '../proxy/index.js';
+import { type Forwarder, type ForwardRequest, type Forwarding, ProxyService } from '../proxy/index.js';
+import { throttledWarning } from '../throttled-warning.js';
+import type { PoolTarget } from './dns-discovery.js';
 import type { CompiledRoute } from '../routes/compile-routes.js';
 import { UpstreamPool } from './upstream-pool.js';
+
+/** One warning a minute at most while a name cannot be resolved. */
+const DISCOVERY_WARNING_INTERVAL_MS = 60_000;
 
 /** How a route's pipeline hands a request over: to its one target, or to its pool of targets. */
 export interface RouteUpstream {
@@ -17,19 +22,27 @@ export interface RouteUpstream {
 @Injectable()
 export class UpstreamService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Upstream');
+  private readonly warnDiscovery = throttledWarning(this.logger, DISCOVERY_WARNING_INTERVAL_MS);
   private readonly pools: { prefix: string; pool: UpstreamPool }[] = [];
 
   constructor(private readonly proxy: ProxyService) {}
 
   for(route: CompiledRoute, counters: RouteCounters): RouteUpstream {
     const { upstream, forward } = route;
-    if (upstream.targets.length === 1 && !upstream.healthCheck && !upstream.circuitBreaker && upstream.retries.attempts === 0) return this.proxy.forwarder(forward);
-    const pool = new UpstreamPool(upstream, (url) => this.proxy.forwarder({ ...forward, target: url }), {
+    const plain = upstream.targets.length === 1 && !upstream.healthCheck && !upstream.circuitBreaker && !upstream.discovery && upstream.retries.attempts === 0;
+    if (plain) return this.proxy.forwarder(forward);
+    const forwarders = {
+      create: (target: PoolTarget) => this.proxy.forwarder({ ...forward, target: target.url, host: target.host }),
+      release: (forwarder: Forwarder) => this.proxy.release(forwarder),
+    };
+    const pool = new UpstreamPool(upstream, forwarders, {
       retried: () => (counters.retries += 1),
       ejected: (member) => {
         counters.ejections += 1;
         this.logger.warn(`${route.prefix}: target ${member.href} ejected after repeated failures (ejection ${member.ejections})`);
       },
+      discovered: (targets) => this.logger.log(`${route.prefix}: DNS discovery found ${targets.length} target(s): ${targets.join(', ')}`),
+      discoveryFailed: (name, error) => this.warnDiscovery(`${route.prefix}: DNS discovery could not resolve ${name} (${error.message}): keeping the targets it had`),
       breakerOpened: (member) => this.logger.warn(`${route.prefix}: target ${member.href} failing too often: its circuit breaker opened`),
       healthChanged: (member, healthy) => {
         if (healthy) this.logger.log(`${route.prefix}: target ${member.href} passes its health checks again`);
