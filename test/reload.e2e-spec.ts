@@ -1,5 +1,9 @@
 import { writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LoggerService } from '@nestjs/common';
 import { reloadOnChange, startWorkerPool, type WorkerPool } from '../src/server/index.js';
 import { startLoad } from './support/load.js';
@@ -211,4 +215,28 @@ describe('reloads under load', () => {
       await service.close();
     }
   }, 90_000);
+});
+
+describe('a reload whose new worker cannot start', () => {
+  it('is logged as stopped, and the worker running keeps serving', async () => {
+    // A worker that listens the first time only: the reload's new worker exits before listening.
+    const exec = fileURLToPath(new URL('./fixtures/listen-once-worker.mjs', import.meta.url));
+    const marker = join(await mkdtemp(join(tmpdir(), 'gw-once-')), 'listened');
+    const pool = startWorkerPool({ count: 1, exec, env: { LISTEN_ONCE_MARKER: marker } });
+    const logs: string[] = [];
+    const logger: LoggerService = { log: (line: string) => logs.push(line), warn: () => undefined, error: (line: string) => logs.push(`ERROR ${line}`) };
+    const stop = reloadOnChange(pool, await configFile({ routes: [{ prefix: '/api', target: 'http://127.0.0.1:9' }] }), logger, false);
+    try {
+      const port = await pool.ready;
+      const before = pool.pids();
+      process.emit('SIGHUP', 'SIGHUP');
+      await until(() => logs.some((line) => line.startsWith('ERROR Reload stopped')), 'the reload to stop');
+      expect(logs.find((line) => line.startsWith('ERROR Reload stopped'))).toContain('a gateway worker exited before listening (code 3)');
+      expect(pool.pids()).toEqual(before);
+      expect(await getText(port, '/')).toBe('once');
+    } finally {
+      stop();
+      await pool.stop();
+    }
+  });
 });

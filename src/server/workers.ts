@@ -138,8 +138,8 @@ export function startWorkerPool({
       settleListening = (error) => (error ? reject(error) : resolve());
     });
     listened.catch(() => undefined);
-    // The worker asks once its own listener is in place: a message sent at fork could reach it
-    // before that, and be dropped.
+    // The worker asks once its message handler is in place: a config sent at fork could reach
+    // it before that, and be dropped.
     let asked = false;
     worker.on('message', (message: { type?: string }) => {
       if (message?.type !== CONFIG_REQUEST) return;
