@@ -176,8 +176,9 @@ describe('SIGTERM under load', () => {
     expect(report.resets.filter((reset) => reset.includes('reused') || reset.startsWith('response'))).toEqual([]);
     // What is left is the kernel's: a client whose handshake completed (or whose last ACK was
     // dropped, the queue being full) in the instant the listener closed is reset with it. The
-    // listener holds new connections back first (src/server/shutdown.ts): measured, 0 in 9 of 10
-    // runs of one process and 7 of 10 of two workers, 1 in the others; without that, 1-5 a run.
-    expect(report.resets.length).toBeLessThanOrEqual(1);
+    // listener holds new connections back first (src/server/shutdown.ts); measured over 25 runs
+    // of one process: 0 in 21, 1 in 4; over 24 of two workers: 0 in 18, 1 in 5, 2 in 1 (on a
+    // loaded machine); without it, 1-5 a run.
+    expect(report.resets.length).toBeLessThanOrEqual(2);
   }, 60_000);
 });
