@@ -405,6 +405,30 @@ describe('the memory of uncacheable URLs', () => {
   }, 60_000);
 });
 
+describe('a response that outgrows maxEntryBytes while it is stored', () => {
+  it('reaches the client whole, the chunk held for the store included', async () => {
+    const part = Buffer.alloc(400 * 1024, 'p');
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cache-timeout': '1 minute' });
+      // Three writes a moment apart: two fit in maxEntryBytes, the third does not.
+      res.write(part);
+      setTimeout(() => res.write(part), 20);
+      setTimeout(() => res.end(part), 40);
+    });
+    const gateway = await startGateway({ cache: { store: 'memory', maxEntryBytes: 1024 * 1024 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await request(gateway.url).get('/api/grows').buffer(true).parse(binary).expect(200);
+        expect(res.headers['x-cache']).toBe('MISS');
+        expect((res.body as Buffer).equals(Buffer.concat([part, part, part]))).toBe(true);
+      }
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('a fill whose client leaves', () => {
   it('is completed for the misses waiting for it', async () => {
     const half = Buffer.alloc(1024 * 1024, 'h');

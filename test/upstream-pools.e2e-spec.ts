@@ -174,6 +174,29 @@ describe('a route with several targets', () => {
     expect(sample(metrics, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
   });
 
+  it('takes an ejected target back when its active check passes, as Envoy does', async () => {
+    const [good, flaky] = await newTargets('good', 'flaky');
+    let failing = true;
+    flaky.answer = (res) => (failing ? res.writeHead(503).end('down') : res.end('flaky'));
+    const gw = await start({ targets: [good.url, flaky.url], retries: 2, healthCheck: { path: '/health', interval: 100, timeout: 1000 } });
+    await load(gw, 40, '/api/x', 2);
+    failing = false;
+    await until(async () => (await load(gw, 10)).some((res) => res.body === 'flaky'), 'the ejected target to take requests again', 5000);
+  });
+
+  it("waits for a service's short Retry-After before the retry, and answers at once when it is long", async () => {
+    const [slowly, other] = await newTargets('slowly', 'other');
+    let retryAfter = '0';
+    slowly.answer = (res) => res.writeHead(503, { 'retry-after': retryAfter }).end('busy');
+    const gw = await start({ targets: [slowly.url, other.url], retries: 1 });
+    // Round-robin begins with the first target: the retry goes to the other.
+    expect(await get(gw, '/api/x')).toEqual({ status: 200, body: 'other' });
+    await get(gw, '/api/x');
+    retryAfter = '120';
+    const statuses = (await load(gw, 4, '/api/x', 1)).map((res) => res.status);
+    expect(statuses).toContain(503);
+  });
+
   it('never sends a POST with a body twice, and sends one whose connection was refused to another target', async () => {
     const [failing] = await newTargets('failing');
     failing.answer = (res) => res.writeHead(503).end('down');
@@ -296,19 +319,27 @@ describe('DNS discovery', () => {
     await new Promise<void>((resolve) => b.listen(a.port, '127.0.0.2', resolve));
     dnsServer.records.set('svc.test', ['127.0.0.1']);
     const gw = await startGateway({
-      routes: [{ prefix: '/api', target: `http://svc.test:${a.port}`, discovery: { type: 'dns', interval: 200, servers: [dnsServer.address] } }],
+      routes: [
+        { prefix: '/api', target: `http://svc.test:${a.port}`, discovery: { type: 'dns', interval: 200, servers: [dnsServer.address] } },
+        // An address needs no resolving: it stays as it is.
+        { prefix: '/direct', target: a.url, discovery: { type: 'dns', servers: [dnsServer.address] } },
+      ],
     });
     try {
       await until(async () => (await get(gw, '/api/x')).body === 'a', 'the first address to serve', 5000);
+      expect(await get(gw, '/direct/x')).toEqual({ status: 200, body: 'a' });
       dnsServer.records.set('svc.test', ['127.0.0.1', '127.0.0.2']);
       await until(async () => new Set((await load(gw, 20)).map((res) => res.body)).size === 2, 'both addresses to serve', 5000);
       dnsServer.records.set('svc.test', ['127.0.0.2']);
       await until(async () => (await load(gw, 20)).every((res) => res.body === 'b'), 'only the second address to serve', 5000);
       // The requests still name the service, not the address.
       expect(new Set(b.seenHosts)).toEqual(new Set([`svc.test:${a.port}`]));
-      // A DNS outage keeps the targets found last.
+      // A name that resolves to nothing, and then a DNS outage, keep the targets found last.
+      dnsServer.records.delete('svc.test');
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect((await load(gw, 10)).every((res) => res.status === 200 && res.body === 'b')).toBe(true);
       await dnsServer.close();
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await new Promise((resolve) => setTimeout(resolve, 3500));
       expect((await load(gw, 10)).every((res) => res.status === 200 && res.body === 'b')).toBe(true);
     } finally {
       await gw.close();

@@ -114,7 +114,8 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     const expired = this.store.expire(patterns).catch((error: Error) => {
       this.warn(`cache expiry failed: ${error.message}`);
     });
-    await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry');
+    // A large index takes a while to scan: a slow expiry says nothing of a frozen store.
+    await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry', false);
   }
 
   /**
@@ -185,7 +186,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
 
   private scheduleProbe(): void {
     this.probe = setTimeout(() => {
-      void deadline(this.store.ping(), CACHE_READ_WAIT_MS).then((answered) => {
+      void deadline(this.store.ping!(), CACHE_READ_WAIT_MS).then((answered) => {
         if (!answered) return this.scheduleProbe();
         this.skipping = false;
         this.timeoutsInARow = 0;
@@ -205,14 +206,14 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   /** Waits for a store operation at most `ms`; past that, goes on without its result. */
-  private async within<T>(operation: Promise<T>, ms: number, name: string): Promise<T | undefined> {
+  private async within<T>(operation: Promise<T>, ms: number, name: string, countsAsTimeout = true): Promise<T | undefined> {
     let timer: NodeJS.Timeout | undefined;
     let late = false;
     const missed = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => {
         late = true;
         this.warn(`cache ${name} slower than ${ms} ms: going on without it`);
-        this.timedOut();
+        if (countsAsTimeout) this.timedOut();
         resolve(undefined);
       }, ms);
     });
@@ -220,7 +221,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
       return await Promise.race([operation, missed]);
     } finally {
       clearTimeout(timer);
-      if (!late) this.timeoutsInARow = 0;
+      if (!late && countsAsTimeout) this.timeoutsInARow = 0;
     }
   }
 

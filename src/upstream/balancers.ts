@@ -76,11 +76,9 @@ class ConsistentHash implements Balancer {
   pick(candidates: Member[], req: IncomingMessage, clientAddress: string | undefined): Member {
     const key = this.keyOf(req, clientAddress);
     if (candidates.length === this.members.length) return this.byName.get(this.ring.get(key))!;
-    for (const name of this.ring.range(key, this.members.length)) {
-      const member = this.byName.get(name)!;
-      if (candidates.includes(member)) return member;
-    }
-    return candidates[0];
+    // The ring from the key's point on, every member once: the first that may take it.
+    const order = this.ring.range(key, this.members.length).map((name) => this.byName.get(name)!);
+    return order.find((member) => candidates.includes(member))!;
   }
 }
 

@@ -44,10 +44,6 @@ export class CircuitBreaker {
     return requests >= minRequests && this.failures.total(now) / requests >= errorRate ? this.open(now) : false;
   }
 
-  get isOpen(): boolean {
-    return this.openUntil !== 0;
-  }
-
   private open(now: number): true {
     this.openUntil = now + this.settings.cooldown;
     this.probesLeft = this.settings.probes;

@@ -68,7 +68,6 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
     },
     stats: () => ({ entries: lru.size, bytes: lru.calculatedSize, evictions }),
     isAvailable: () => true,
-    ping: async () => undefined,
     whenReady: async () => undefined,
     track: async () => undefined,
     async expire(patterns) {

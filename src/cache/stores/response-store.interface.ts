@@ -21,8 +21,11 @@ export interface ResponseStore {
   stats?(): StoreStats;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
   isAvailable(): boolean;
-  /** Asks the store for an answer that costs it nothing: how a skipped store is probed. */
-  ping(): Promise<unknown>;
+  /**
+   * Asks the store for an answer that costs it nothing: how a store skipped for missing its
+   * deadlines is probed. In-process stores, which answer at once, leave it out.
+   */
+  ping?(): Promise<unknown>;
   /** Resolves when the store can answer, or after `timeoutMs` whatever its state. */
   whenReady(timeoutMs: number): Promise<void>;
   /** Records a stored key so that expiry by pattern can find it. */
