@@ -212,6 +212,35 @@ describe('a route with several targets', () => {
     expect(live.seen.map((seen) => seen.body)).toEqual(['{"n":0}', '{"n":1}', '{"n":2}', '{"n":3}']);
   });
 
+  it('rides out a 3 s outage of every target: fast 503s, no retry storm, back as soon as a check passes', async () => {
+    const started = await newTargets('a', 'b', 'c');
+    const interval = 200;
+    const gw = await start({ targets: started.map((target) => target.url), retries: 2, healthCheck: { path: '/health', interval, timeout: 500, unhealthyThreshold: 1 } });
+    expect((await load(gw, 30)).every((res) => res.status === 200)).toBe(true);
+    await Promise.all(started.map((target) => target.stop()));
+    // Until the checks see the outage, requests meet refused connects (fast on loopback).
+    await until(async () => /No target/.test((await get(gw, '/api/x')).body), 'every target to be out', 2000);
+    const latencies: number[] = [];
+    const outageEnds = Date.now() + 3000;
+    while (Date.now() < outageEnds) {
+      const begun = Date.now();
+      const res = await get(gw, '/api/x');
+      latencies.push(Date.now() - begun);
+      expect(res.status).toBe(503);
+    }
+    latencies.sort((x, y) => x - y);
+    expect(latencies[Math.floor(latencies.length * 0.99)]).toBeLessThan(50);
+    const metrics = (await request(gw.url).get('/metrics')).text;
+    const requests = sample(metrics, 'nest_gateway_requests_total', { route: '/api', method: 'GET', status: '503' })!;
+    expect(requests).toBeGreaterThanOrEqual(latencies.length);
+    // No target takes part while they are all out: no attempt at all, let alone retries.
+    expect(sample(metrics, 'nest_gateway_upstream_retries_total', { route: '/api' })!).toBeLessThanOrEqual(0.25 * requests);
+    await Promise.all(started.map((target) => target.restart()));
+    const back = Date.now();
+    await until(async () => (await get(gw, '/api/x')).status === 200, 'the targets to take requests again', 5000);
+    expect(Date.now() - back).toBeLessThan(2 * interval + 500);
+  }, 20_000);
+
   it('keeps retries within the budget when every target fails', async () => {
     const started = await newTargets('a', 'b', 'c');
     for (const target of started) target.answer = (res) => res.writeHead(503).end('down');
