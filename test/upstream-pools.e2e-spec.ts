@@ -154,6 +154,8 @@ describe('a route with several targets', () => {
     expect(new Set(during.slice(-90).map((res) => res.body))).toEqual(new Set(['a', 'c']));
     const metrics = (await request(gw.url).get('/metrics')).text;
     expect(sample(metrics, 'nest_gateway_upstream_target_up', { route: '/api', target: `${started[1].url}/` })).toBe(0);
+    expect(sample(metrics, 'nest_gateway_upstream_health_checks_total', { route: '/api', result: 'fail' })).toBeGreaterThanOrEqual(2);
+    expect(sample(metrics, 'nest_gateway_upstream_health_checks_total', { route: '/api', result: 'pass' })).toBeGreaterThan(0);
 
     await started[1].restart();
     await until(async () => (await load(gw, 30)).some((res) => res.body === 'b'), 'the restarted target to take requests again', 5000);
@@ -172,6 +174,24 @@ describe('a route with several targets', () => {
     expect(failing.seen.length).toBe(seenBefore);
     const metrics = (await request(gw.url).get('/metrics')).text;
     expect(sample(metrics, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
+  });
+
+  it('ejects at most maxEjectedShare of the targets, after outlierDetection.failures in a row', async () => {
+    const [good, bad, worse] = await newTargets('good', 'bad', 'worse');
+    for (const failing of [bad, worse]) failing.answer = (res) => res.writeHead(503).end('down');
+    const route = { targets: [good.url, bad.url, worse.url], retries: 2 };
+    const strict = await start({ ...route, outlierDetection: { failures: 2 } });
+    await load(strict, 60, '/api/x', 2);
+    // Half of three, rounded down: one ejected at a time.
+    expect(sample((await request(strict.url).get('/metrics')).text, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
+    await strict.close();
+    const lenient = await start({ ...route, outlierDetection: { failures: 2, maxEjectedShare: 1, ejectionTime: '1 minute' } });
+    await load(lenient, 60, '/api/x', 2);
+    // Both failing targets, never the last one.
+    expect(sample((await request(lenient.url).get('/metrics')).text, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(2);
+    const before = bad.seen.length + worse.seen.length;
+    expect((await load(lenient, 20, '/api/x', 2)).every((res) => res.body === 'good')).toBe(true);
+    expect(bad.seen.length + worse.seen.length).toBe(before);
   });
 
   it('takes an ejected target back when its active check passes, as Envoy does', async () => {

@@ -70,6 +70,8 @@ export interface RouteOptions {
    * attempts, or the details. @default 1 with several targets, else 0
    */
   retries?: number | RetryOptions;
+  /** Passive health: when a target that keeps failing is taken out, and for how long. */
+  outlierDetection?: OutlierDetectionOptions;
   /** Per target: a cap on requests in flight, and a breaker that opens on a high error rate. Off unless given. */
   circuitBreaker?: CircuitBreakerOptions;
   /**
@@ -183,6 +185,15 @@ export interface RetryOptions {
   on?: RetryCondition[];
   /** Most retries as a share of the route's requests over the last 10 s. @default 0.2 */
   budget?: number;
+}
+
+export interface OutlierDetectionOptions {
+  /** Failures in a row (connect errors, resets, 502/503/504) that eject a target. @default 5 */
+  failures?: number;
+  /** The first ejection's length; each next one of the same target lasts this much longer, up to 5 minutes. @default '10s' */
+  ejectionTime?: Duration;
+  /** Most of the route's targets ejected at once, as a share (at least one of two or more). @default 0.5 */
+  maxEjectedShare?: number;
 }
 
 export interface DiscoveryOptions {

@@ -109,6 +109,13 @@ function buildSchema(allowFunctions: boolean) {
     healthCheck: healthCheck.optional(),
     retries: retries.optional(),
     circuitBreaker: circuitBreaker.optional(),
+    outlierDetection: z
+      .strictObject({
+        failures: z.number().int().positive().optional(),
+        ejectionTime: duration.optional(),
+        maxEjectedShare: z.number().min(0).max(1).optional(),
+      })
+      .optional(),
     discovery: z
       .strictObject({
         type: z.literal('dns'),

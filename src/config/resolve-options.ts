@@ -52,6 +52,13 @@ export interface ResolvedHealthCheck {
   healthyThreshold: number;
 }
 
+/** A route's passive health, durations in milliseconds. */
+export interface ResolvedOutlierDetection {
+  failures: number;
+  ejectionTime: number;
+  maxEjectedShare: number;
+}
+
 /** A route's per-target breaker, durations in milliseconds. */
 export interface ResolvedCircuitBreaker {
   maxPending?: number;
@@ -63,7 +70,7 @@ export interface ResolvedCircuitBreaker {
 
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker' | 'discovery'>> {
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker' | 'discovery' | 'outlierDetection'>> {
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   balance: BalanceMode;
@@ -73,6 +80,7 @@ export interface ResolvedRoute
   retries: { attempts: number; on: RetryCondition[]; budget: number };
   circuitBreaker?: ResolvedCircuitBreaker;
   discovery?: { interval: number; servers?: string[] };
+  outlierDetection: ResolvedOutlierDetection;
   /** Methods forwarded, each once, in the order given. */
   methods: HttpMethod[];
   hooks: RouteHooks;
@@ -143,6 +151,11 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
       healthyThreshold: route.healthCheck.healthyThreshold ?? 1,
     },
     retries: { attempts: retries.attempts, on: retries.on ?? [...RETRY_CONDITIONS], budget: retries.budget ?? DEFAULT_RETRY_BUDGET },
+    outlierDetection: {
+      failures: route.outlierDetection?.failures ?? 5,
+      ejectionTime: toMilliseconds(route.outlierDetection?.ejectionTime ?? '10s'),
+      maxEjectedShare: route.outlierDetection?.maxEjectedShare ?? 0.5,
+    },
     discovery: route.discovery && { interval: toMilliseconds(route.discovery.interval ?? '10s'), servers: route.discovery.servers },
     circuitBreaker: route.circuitBreaker && {
       maxPending: route.circuitBreaker.maxPending,

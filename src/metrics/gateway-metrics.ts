@@ -99,6 +99,7 @@ export class GatewayMetrics {
         for (const counters of routes) for (const { target, up } of counters.targets?.() ?? []) this.set({ route: counters.route, target }, up ? 1 : 0);
       },
     });
+    countedByRoute('upstream_health_checks_total', 'Active health checks of targets, by route prefix and result (pass, fail)', 'result', (c) => c.healthChecks);
     countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', 'result', (c) => c.cacheResults);
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).

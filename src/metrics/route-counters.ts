@@ -26,6 +26,8 @@ export class RouteCounters {
   retries = 0;
   /** Targets taken out by outlier detection. */
   ejections = 0;
+  /** Active health checks, by result. */
+  readonly healthChecks: Record<'pass' | 'fail', number> = { pass: 0, fail: 0 };
   /** The route's targets and whether each takes requests now; routes with one plain target have none. */
   targets?: () => { target: string; up: boolean }[];
 

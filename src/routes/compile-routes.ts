@@ -50,6 +50,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       retries: route.retries,
       circuitBreaker: route.circuitBreaker,
       discovery: route.discovery,
+      outlierDetection: route.outlierDetection,
     },
     forward: {
       target: new URL(route.targets[0].url),

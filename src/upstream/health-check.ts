@@ -1,8 +1,11 @@
 import type { ResolvedHealthCheck } from '../config/resolve-options.js';
 import type { Member } from './member.js';
 
-/** Told when a target's checks change its state, once per change. */
-export type HealthChange = (member: Member, healthy: boolean) => void;
+/** Told of each check, and of each change of a target's state, once per change. */
+export interface HealthEvents {
+  checked(member: Member, passed: boolean): void;
+  healthChanged(member: Member, healthy: boolean): void;
+}
 
 /**
  * Active health checks of one target: `GET <path>` every `interval` (jittered by up to a tenth,
@@ -15,12 +18,10 @@ export class HealthCheck {
   private timer?: NodeJS.Timeout;
   private passesInARow = 0;
   private failuresInARow = 0;
-  checks = { pass: 0, fail: 0 };
-
   constructor(
     private readonly member: Member,
     private readonly settings: ResolvedHealthCheck,
-    private readonly changed: HealthChange,
+    private readonly events: HealthEvents,
   ) {}
 
   start(): void {
@@ -42,24 +43,23 @@ export class HealthCheck {
     const passed = await this.member.forwarder.probe(path, timeout);
     if (!this.timer) return;
     const member = this.member;
+    this.events.checked(member, passed);
     if (passed) {
-      this.checks.pass += 1;
       this.failuresInARow = 0;
       this.passesInARow += 1;
       if (!member.checkedHealthy && this.passesInARow >= healthyThreshold) {
         member.passesChecks();
-        this.changed(member, true);
+        this.events.healthChanged(member, true);
       } else if (member.checkedHealthy && member.state() === 'ejected') {
         // As Envoy does by default: a passing active check ends an ejection.
         member.passesChecks();
       }
     } else {
-      this.checks.fail += 1;
       this.passesInARow = 0;
       this.failuresInARow += 1;
       if (member.checkedHealthy && this.failuresInARow >= unhealthyThreshold) {
         member.checkedHealthy = false;
-        this.changed(member, false);
+        this.events.healthChanged(member, false);
       }
     }
     this.schedule(interval * (0.9 + Math.random() * 0.2));

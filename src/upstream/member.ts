@@ -1,10 +1,8 @@
+import type { ResolvedOutlierDetection } from '../config/resolve-options.js';
 import type { Forwarder } from '../proxy/index.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 
-/** Failures in a row (connect errors, resets, 502/503/504) that eject a target. */
-const FAILURES_TO_EJECT = 5;
-/** The first ejection's length; each repeated ejection lasts this much longer, up to the cap. */
-const EJECTION_BASE_MS = 10_000;
+/** However often a target is ejected, an ejection lasts at most this long. */
 const EJECTION_MAX_MS = 300_000;
 
 /** Why a target takes no requests now. */
@@ -54,15 +52,15 @@ export class Member {
   }
 
   /**
-   * Counts a failure; ejects the target after {@link FAILURES_TO_EJECT} in a row when
-   * `mayEject` allows, for a time that grows with each ejection. Returns whether it ejected.
+   * Counts a failure; ejects the target after `outliers.failures` in a row when `mayEject`
+   * allows, for a time that grows with each ejection. Returns whether it ejected.
    */
-  failed(mayEject: () => boolean, now = Date.now()): boolean {
+  failed(outliers: ResolvedOutlierDetection, mayEject: () => boolean, now = Date.now()): boolean {
     this.failuresInARow += 1;
-    if (this.failuresInARow < FAILURES_TO_EJECT || now < this.ejectedUntil || !mayEject()) return false;
+    if (this.failuresInARow < outliers.failures || now < this.ejectedUntil || !mayEject()) return false;
     this.ejections += 1;
     this.failuresInARow = 0;
-    this.ejectedUntil = now + Math.min(EJECTION_BASE_MS * this.ejections, EJECTION_MAX_MS);
+    this.ejectedUntil = now + Math.min(outliers.ejectionTime * this.ejections, EJECTION_MAX_MS);
     return true;
   }
 }

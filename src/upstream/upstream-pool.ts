@@ -1,5 +1,5 @@
 import type { BalanceMode, RetryCondition } from '../config/gateway-options.interface.js';
-import type { ResolvedCircuitBreaker, ResolvedHealthCheck } from '../config/resolve-options.js';
+import type { ResolvedCircuitBreaker, ResolvedHealthCheck, ResolvedOutlierDetection } from '../config/resolve-options.js';
 import {
   type AttemptFailure,
   type AttemptPolicy,
@@ -27,6 +27,7 @@ export interface UpstreamSettings {
   retries: { attempts: number; on: RetryCondition[]; budget: number };
   circuitBreaker?: ResolvedCircuitBreaker;
   discovery?: { interval: number; servers?: string[] };
+  outlierDetection: ResolvedOutlierDetection;
 }
 
 /** Where a pool gets the forwarder of each target, and gives back those of targets gone. */
@@ -44,6 +45,8 @@ export interface UpstreamEvents {
   discoveryFailed(name: string, error: Error): void;
   breakerOpened(member: Member): void;
   healthChanged(member: Member, healthy: boolean): void;
+  /** An active check of `member` ended. */
+  checked(member: Member, passed: boolean): void;
 }
 
 /** The first retry waits up to this long (full jitter), each next one twice as long at most. */
@@ -110,7 +113,7 @@ export class UpstreamPool implements AttemptPolicy {
     const member = new Member(this.forwarders.create(target), target.weight, circuitBreaker && new CircuitBreaker(circuitBreaker));
     this.byForwarder.set(member.forwarder, member);
     if (healthCheck) {
-      const check = new HealthCheck(member, healthCheck, (changed, healthy) => this.events.healthChanged(changed, healthy));
+      const check = new HealthCheck(member, healthCheck, this.events);
       this.checks.set(member, check);
       if (this.started) check.start();
     }
@@ -134,7 +137,7 @@ export class UpstreamPool implements AttemptPolicy {
 
   failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean {
     const member = this.byForwarder.get(forwarder)!;
-    if (member.failed(() => this.mayEject())) this.events.ejected(member);
+    if (member.failed(this.settings.outlierDetection, () => this.mayEject())) this.events.ejected(member);
     if (member.breaker?.failed()) this.events.breakerOpened(member);
     const { retries } = this.settings;
     if (attempts.attempts > retries.attempts || !retries.on.includes(failure.kind)) return false;
@@ -176,11 +179,15 @@ export class UpstreamPool implements AttemptPolicy {
     return this.balancer.pick(candidates, request.req, request.clientAddress);
   }
 
-  /** Outlier detection never ejects more than half of the targets (Envoy's max ejection share). */
+  /**
+   * Outlier detection ejects at most `maxEjectedShare` of the targets (Envoy's max ejection
+   * percent), and one of two or more whatever the share; never a route's only target.
+   */
   private mayEject(): boolean {
     const now = Date.now();
     const ejected = this.members.filter((member) => member.state(now) === 'ejected').length;
-    return this.members.length > 1 && ejected + 1 <= Math.floor(this.members.length / 2);
+    const most = Math.max(1, Math.floor(this.members.length * this.settings.outlierDetection.maxEjectedShare));
+    return this.members.length > 1 && ejected < Math.min(most, this.members.length - 1);
   }
 }
 

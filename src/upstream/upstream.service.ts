@@ -44,6 +44,7 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
       discovered: (targets) => this.logger.log(`${route.prefix}: DNS discovery found ${targets.length} target(s): ${targets.join(', ')}`),
       discoveryFailed: (name, error) => this.warnDiscovery(`${route.prefix}: DNS discovery could not resolve ${name} (${error.message}): keeping the targets it had`),
       breakerOpened: (member) => this.logger.warn(`${route.prefix}: target ${member.href} failing too often: its circuit breaker opened`),
+      checked: (_member, passed) => (counters.healthChecks[passed ? 'pass' : 'fail'] += 1),
       healthChanged: (member, healthy) => {
         if (healthy) this.logger.log(`${route.prefix}: target ${member.href} passes its health checks again`);
         else this.logger.warn(`${route.prefix}: target ${member.href} fails its health checks: taken out`);
