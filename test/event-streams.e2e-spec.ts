@@ -44,8 +44,8 @@ describe('server-sent events and other long responses', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream((_req, res) => {
-      // The service would let the gateway cache it, were it not an event stream.
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      // The service even asks the gateway to keep it: an event stream is never stored.
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-cache-timeout': '1 minute' });
       let sent = 0;
       const send = () => {
         res.write(`id: ${sent}\ndata: ${Date.now()}\n\n`);
@@ -64,7 +64,7 @@ describe('server-sent events and other long responses', () => {
   it('flushes a text/event-stream event by event, and the response timeout does not cut it while events keep coming', async () => {
     const read = await readEvents(`${gateway.url}/events/ticks`);
     expect(read.status).toBe(200);
-    expect(read.headers['content-type']).toBe('text/event-stream');
+    expect(read.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(read.complete).toBe(true);
     // Ten events 200 ms apart: 1.8 s, over three times the route's 500 ms timeout.
     expect(read.events).toHaveLength(EVENTS);

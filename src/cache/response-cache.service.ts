@@ -150,7 +150,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
 
   /** How long to keep a response, or undefined when it must not be stored. */
   decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage): StoreDecision | undefined {
-    if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined) return undefined;
+    if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined || isEventStream(headers)) return undefined;
     const declared = headers[X_CACHE_TIMEOUT];
     let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(String(declared));
     // `no-store`, `private` and `Vary` are obeyed whatever the TTL came from: a service that
@@ -226,6 +226,14 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   private readonly warn = throttledWarning(this.logger, CACHE_WARNING_INTERVAL_MS);
+}
+
+/**
+ * Server-sent events are never stored, whatever the service says: a stream of events is one
+ * client's live feed, and storing it would hold each event back until the next.
+ */
+function isEventStream(headers: OutgoingHttpHeaders): boolean {
+  return /^\s*text\/event-stream\b/i.test(String(headers['content-type'] ?? ''));
 }
 
 /** Whether an operation succeeded within `ms`. */
