@@ -68,11 +68,8 @@ export interface ResolvedCircuitBreaker {
   probes: number;
 }
 
-/** A route with every default filled in. */
-export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'balance' | 'hashOn' | 'healthCheck' | 'retries' | 'circuitBreaker' | 'discovery' | 'outlierDetection'>> {
-  /** `target` or `targets`, each with its weight. */
-  targets: { url: string; weight: number }[];
+/** How a route spreads its requests over its targets, every default filled in. */
+export interface ResolvedUpstreamRules {
   balance: BalanceMode;
   /** `consistent-hash` only. */
   hashOn?: string;
@@ -81,6 +78,14 @@ export interface ResolvedRoute
   circuitBreaker?: ResolvedCircuitBreaker;
   discovery?: { interval: number; servers?: string[] };
   outlierDetection: ResolvedOutlierDetection;
+}
+
+/** A route with every default filled in. */
+export interface ResolvedRoute
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | keyof ResolvedUpstreamRules>>,
+    ResolvedUpstreamRules {
+  /** `target` or `targets`, each with its weight. */
+  targets: { url: string; weight: number }[];
   /** Methods forwarded, each once, in the order given. */
   methods: HttpMethod[];
   hooks: RouteHooks;

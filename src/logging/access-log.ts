@@ -32,12 +32,8 @@ export function writeAccessLine(
   res: ServerResponse,
   cache: string | undefined,
 ): void {
-  const request = exchange.request;
   logger.info({
-    reqId: exchange.id,
-    method: request.raw.method,
-    url: request.originalUrl,
-    route: route.prefix,
+    ...lineHead(route, exchange),
     target: exchange.forwarding?.target ?? route.target,
     ...(exchange.forwarding && exchange.forwarding.attempts > 1 ? { attempts: exchange.forwarding.attempts } : {}),
     status: res.statusCode,
@@ -57,12 +53,8 @@ export interface LoggedWebSocket {
 
 /** Writes the one access line of a WebSocket connection, when it has closed. */
 export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
-  const request = exchange.request;
   logger.info({
-    reqId: exchange.id,
-    method: request.raw.method,
-    url: request.originalUrl,
-    route: route.prefix,
+    ...lineHead(route, exchange),
     target: route.target,
     status: 101,
     websocket: true,
@@ -70,4 +62,9 @@ export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exc
     bytesIn: traffic.bytesFromClient,
     bytesOut: traffic.bytesToClient,
   });
+}
+
+/** What every access line starts with: the request and the route it matched. */
+function lineHead(route: RouteLabel, { id, request }: Pick<LoggedExchange, 'id' | 'request'>) {
+  return { reqId: id, method: request.raw.method, url: request.originalUrl, route: route.prefix };
 }

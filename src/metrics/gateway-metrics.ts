@@ -62,33 +62,26 @@ export class GatewayMetrics {
         this.set(routes.reduce((sum, counters) => sum + counters.inFlight, 0));
       },
     });
-    const countedByRoute = (name: string, help: string, label: string, read: (counters: RouteCounters) => Record<string, number>) =>
+    /** A counter per route, by `label` when `read` gives counts by value; `undefined` leaves a route out. */
+    const countedByRoute = (name: string, help: string, read: (counters: RouteCounters) => Record<string, number> | number | undefined, label?: string) =>
       new Counter({
         name: `${PREFIX}${name}`,
         help,
-        labelNames: ['route', label],
+        labelNames: label ? ['route', label] : ['route'],
         registers,
         collect() {
           this.reset();
           for (const counters of routes) {
-            for (const [value, count] of Object.entries(read(counters))) if (count) this.inc({ route: counters.route, [label]: value }, count);
+            const counted = read(counters);
+            if (typeof counted === 'number') this.inc({ route: counters.route }, counted);
+            else if (counted) for (const [value, count] of Object.entries(counted)) if (count) this.inc({ route: counters.route, [label!]: value }, count);
           }
         },
       });
-    countedByRoute('upstream_errors_total', 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)', 'kind', (c) => c.upstreamErrors);
-    const perRoute = (name: string, help: string, read: (counters: RouteCounters) => number) =>
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['route'],
-        registers,
-        collect() {
-          this.reset();
-          for (const counters of routes) if (counters.targets) this.inc({ route: counters.route }, read(counters));
-        },
-      });
-    perRoute('upstream_retries_total', 'Attempts beyond the first, by route prefix', (c) => c.retries);
-    perRoute('upstream_ejections_total', 'Targets taken out after repeated failures, by route prefix', (c) => c.ejections);
+    countedByRoute('upstream_errors_total', 'Failed exchanges with services, by route prefix and kind (refused, timeout, reset, other)', (c) => c.upstreamErrors, 'kind');
+    // Routes with a pool only: the others have no retries or ejections to count.
+    countedByRoute('upstream_retries_total', 'Attempts beyond the first, by route prefix', (c) => (c.targets ? c.retries : undefined));
+    countedByRoute('upstream_ejections_total', 'Targets taken out after repeated failures, by route prefix', (c) => (c.targets ? c.ejections : undefined));
     new Gauge({
       name: `${PREFIX}upstream_target_up`,
       help: 'Whether a target of a route with several targets (or checks, or retries) takes requests now',
@@ -99,8 +92,8 @@ export class GatewayMetrics {
         for (const counters of routes) for (const { target, up } of counters.targets?.() ?? []) this.set({ route: counters.route, target }, up ? 1 : 0);
       },
     });
-    countedByRoute('upstream_health_checks_total', 'Active health checks of targets, by route prefix and result (pass, fail)', 'result', (c) => c.healthChecks);
-    countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', 'result', (c) => c.cacheResults);
+    countedByRoute('upstream_health_checks_total', 'Active health checks of targets, by route prefix and result (pass, fail)', (c) => c.healthChecks, 'result');
+    countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', (c) => c.cacheResults, 'result');
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).
     const duration = {

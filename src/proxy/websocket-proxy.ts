@@ -27,9 +27,13 @@ export interface WebSocketTraffic {
 /** Why an upgrade did not become a connection, as the pipeline reports it. */
 export type UpgradeOutcome = 'declined' | 'failed' | 'over_capacity';
 
-/** One upgrade request to proxy, as the route's pipeline hands it over; told what became of it. */
-export interface UpgradeRequest extends ClientRequest {
+/** The client's request of an upgrade, as the forwarder reads any request. */
+export interface UpgradeClient extends ClientRequest {
   readonly originalUrl: string;
+}
+
+/** One upgrade to proxy, as the route's pipeline hands it over; told what became of it. */
+export interface UpgradeRequest {
   /** The client's connection, taken from the HTTP server. */
   readonly socket: Socket;
   /** What the client sent after the request head. */
@@ -185,18 +189,19 @@ export class WebSocketProxy implements BeforeApplicationShutdown, OnApplicationS
    * Proxies one upgrade to the route's target: the client's headers without hop-by-hop ones but
    * the upgrade pair, `X-Forwarded-*` and the request id, the URL rewritten by the route.
    */
-  forward(target: WebSocketTarget, request: UpgradeRequest): void {
+  forward(target: WebSocketTarget, client: UpgradeClient, request: UpgradeRequest): void {
     if (this.connections.size >= this.maxConnections || this.deadlinePassed) {
       request.ended('over_capacity', 503);
       return request.answer(503, { statusCode: 503, error: 'Service Unavailable', message: 'Too many WebSocket connections' }, true);
     }
-    const { req, socket, head } = request;
+    const { req } = client;
+    const { socket, head } = request;
     const connection = new WebSocketConnection(request, target, this.release);
     this.connections.add(connection);
-    const list = toUpstreamHeaders(request, target.target.host, undefined, target.dropHeaders);
+    const list = toUpstreamHeaders(client, target.target.host, undefined, target.dropHeaders);
     list.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade!);
     req.headers = toHeaderObject(list) as IncomingMessage['headers'];
-    req.url = target.rewriteUrl(request.originalUrl);
+    req.url = target.rewriteUrl(client.originalUrl);
     const options: ConnectionOptions = { target: target.target, connection };
     this.server.ws(req, socket, head, options, connection.failed);
   }

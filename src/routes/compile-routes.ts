@@ -51,7 +51,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       circuitBreaker: route.circuitBreaker,
       discovery: route.discovery,
       outlierDetection: route.outlierDetection,
-    },
+    } satisfies UpstreamSettings,
     forward: {
       target: new URL(route.targets[0].url),
       rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),

@@ -82,7 +82,7 @@ export class UpgradeStage {
     pending.proxied = true;
     // Hooks' routes answer through fastify's reply: from here on, the socket is the proxy's.
     exchange.reply.hijack();
-    this.context.proxy.forward(this.target, new UpgradeExchange(exchange, pending, this.context));
+    this.context.proxy.forward(this.target, exchange, new UpgradeExchange(exchange, pending, this.context));
     return true;
   }
 }
@@ -94,30 +94,6 @@ class UpgradeExchange implements UpgradeRequest {
     private readonly pending: PendingUpgrade,
     private readonly context: UpgradeContext,
   ) {}
-
-  get req(): IncomingMessage {
-    return this.exchange.req;
-  }
-
-  get id(): string {
-    return this.exchange.id;
-  }
-
-  get clientAddress(): string | undefined {
-    return this.exchange.clientAddress;
-  }
-
-  get clientProtocol(): string {
-    return this.exchange.clientProtocol;
-  }
-
-  get clientHost(): string {
-    return this.exchange.clientHost;
-  }
-
-  get originalUrl(): string {
-    return this.exchange.originalUrl;
-  }
 
   get socket(): Socket {
     return this.pending.socket;

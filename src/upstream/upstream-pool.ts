@@ -1,5 +1,4 @@
-import type { BalanceMode, RetryCondition } from '../config/gateway-options.interface.js';
-import type { ResolvedCircuitBreaker, ResolvedHealthCheck, ResolvedOutlierDetection } from '../config/resolve-options.js';
+import type { ResolvedUpstreamRules } from '../config/resolve-options.js';
 import {
   type AttemptFailure,
   type AttemptPolicy,
@@ -19,15 +18,8 @@ import { Member } from './member.js';
 import { RetryBudget } from './retry-budget.js';
 
 /** A route's targets and the rules between them, as compiled from its options. */
-export interface UpstreamSettings {
+export interface UpstreamSettings extends ResolvedUpstreamRules {
   targets: PoolTarget[];
-  balance: BalanceMode;
-  hashOn?: string;
-  healthCheck?: ResolvedHealthCheck;
-  retries: { attempts: number; on: RetryCondition[]; budget: number };
-  circuitBreaker?: ResolvedCircuitBreaker;
-  discovery?: { interval: number; servers?: string[] };
-  outlierDetection: ResolvedOutlierDetection;
 }
 
 /** Where a pool gets the forwarder of each target, and gives back those of targets gone. */
