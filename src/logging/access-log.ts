@@ -32,16 +32,17 @@ export function writeAccessLine(
   res: ServerResponse,
   cache: string | undefined,
 ): void {
-  logger.info({
-    ...lineHead(route, exchange),
-    target: exchange.forwarding?.target ?? route.target,
-    ...(exchange.forwarding && exchange.forwarding.attempts > 1 ? { attempts: exchange.forwarding.attempts } : {}),
-    status: res.statusCode,
-    durationMs: performance.now() - exchange.startedAt,
-    cache: cache ?? '-',
-    bytes: exchange.socket.bytesWritten - exchange.bytesBefore,
-    ...(res.writableFinished ? {} : { aborted: true }),
-  });
+  // One object per line, filled in order: every request with the access log on writes one.
+  const line = lineHead(route, exchange);
+  const { forwarding } = exchange;
+  line.target = forwarding?.target ?? route.target;
+  if (forwarding && forwarding.attempts > 1) line.attempts = forwarding.attempts;
+  line.status = res.statusCode;
+  line.durationMs = performance.now() - exchange.startedAt;
+  line.cache = cache ?? '-';
+  line.bytes = exchange.socket.bytesWritten - exchange.bytesBefore;
+  if (!res.writableFinished) line.aborted = true;
+  logger.info(line);
 }
 
 /** What an upgraded connection carried, as its access line reports it. */
@@ -65,6 +66,6 @@ export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exc
 }
 
 /** What every access line starts with: the request and the route it matched. */
-function lineHead(route: RouteLabel, { id, request }: Pick<LoggedExchange, 'id' | 'request'>) {
+function lineHead(route: RouteLabel, { id, request }: Pick<LoggedExchange, 'id' | 'request'>): Record<string, unknown> {
   return { reqId: id, method: request.raw.method, url: request.originalUrl, route: route.prefix };
 }
