@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { INestApplication, LoggerService } from '@nestjs/common';
+import { refuseNewHandshakes } from './refuse-new-handshakes.js';
 
 const DRAIN_SWEEP_MS = 100;
-/** How long a closing listener still takes what is queued, with new connections held back. */
+/** How long a closing listener still takes what is queued, with new handshakes refused. */
 export const ACCEPT_SETTLE_MS = 100;
 /** While draining, a connection that carried no request for this long is closed. */
 export const DRAIN_IDLE_MS = 1000;
@@ -49,31 +51,18 @@ function drainConnections(server: Server, sockets: Set<ServedSocket>): () => voi
 
 /**
  * Closing a listening socket resets every connection in its accept queue: the kernel completed
- * their handshakes and their clients may have sent a request. So the queue is first cut to one
- * connection (`listen(fd, 0)` again: Linux then drops new SYNs, which clients send again a second
- * later, to a closed port by then, and are refused), the listener takes what is queued for
- * `ACCEPT_SETTLE_MS`, and it closes right after an accept, when the queue was just emptied (or
- * after another `ACCEPT_SETTLE_MS` if none comes). Node has no public call for the first step:
- * without the handle's `listen`, the queue keeps its length. The server's `close()` (fastify's,
- * as the app closes) waits for that.
+ * their handshakes and their clients may have sent a request. So the listener first stops new
+ * handshakes (`refuseNewHandshakes`), takes what is queued or under way for `ACCEPT_SETTLE_MS`,
+ * and closes then, with nothing left to reset. The server's `close()` (fastify's, as the app
+ * closes) waits for that. Where the filter cannot be set, the listener closes as Node closes it.
  */
 function closeListenerWhenEmpty(server: Server): void {
   const close = server.close.bind(server);
-  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } })._handle;
-  handle?.listen?.(0);
-  const emptied = new Promise<void>((resolve) => {
-    let fallback: NodeJS.Timeout | undefined;
-    const closeNow = () => {
-      clearTimeout(fallback);
-      server.off('connection', closeNow);
-      close();
-      resolve();
-    };
-    setTimeout(() => {
-      fallback = setTimeout(closeNow, ACCEPT_SETTLE_MS);
-      server.on('connection', closeNow);
-    }, ACCEPT_SETTLE_MS);
-  });
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const emptied = (async () => {
+    if (fd !== undefined && fd >= 0 && (await refuseNewHandshakes(fd))) await delay(ACCEPT_SETTLE_MS);
+    close();
+  })();
   server.close = ((callback?: (error?: Error) => void) => {
     void emptied.then(() => close(callback));
     return server;
