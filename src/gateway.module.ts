@@ -28,7 +28,7 @@ import { GatewayHealth } from './health/index.js';
 import { createGatewayLogger, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, type UpstreamErrorKind, WebSocketProxy } from './proxy/index.js';
-import { UpstreamService } from './upstream/index.js';
+import { type RouteUpstream, UpstreamService } from './upstream/index.js';
 import {
   type CompiledRoute,
   compileRoutes,
@@ -191,7 +191,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       maxUrlLength: this.options.maxUrlLength,
       maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
       hostPipeline: this.hostPipeline(),
-      upgradeStageFor: (route: CompiledRoute) => this.upgradeStageFor(route),
+      upgradeStageFor: (route: CompiledRoute, upstream: RouteUpstream) => this.upgradeStageFor(route, upstream),
       upstreamFailed: (route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange) => {
         if (kind !== 'timeout') {
           this.warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
@@ -217,12 +217,12 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
   }
 
   /** The last stage of a route's WebSocket upgrades, and the access line of its connections. */
-  private upgradeStageFor(route: CompiledRoute): UpgradeStage | undefined {
+  private upgradeStageFor(route: CompiledRoute, upstream: RouteUpstream): UpgradeStage | undefined {
     if (!route.webSocket) return undefined;
     const logger = this.gatewayLogger;
-    const label = { prefix: route.prefix, target: route.webSocket.target.href };
+    const label = { prefix: route.prefix, target: route.forward.target.href };
     const logged = this.options.accessLog && logger.isLevelEnabled('info');
-    return new UpgradeStage(route.webSocket, {
+    return new UpgradeStage(route.webSocket, upstream, {
       proxy: this.webSockets,
       counters: this.metrics.webSockets,
       line: logged ? (exchange, traffic) => writeWebSocketLine(logger, label, exchange, traffic) : undefined,

@@ -47,6 +47,7 @@ export function writeAccessLine(
 
 /** What an upgraded connection carried, as its access line reports it. */
 export interface LoggedWebSocket {
+  target: string;
   durationMs: number;
   bytesFromClient: number;
   bytesToClient: number;
@@ -56,7 +57,7 @@ export interface LoggedWebSocket {
 export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
   logger.info({
     ...lineHead(route, exchange),
-    target: route.target,
+    target: traffic.target,
     status: 101,
     websocket: true,
     durationMs: traffic.durationMs,

@@ -12,6 +12,7 @@ import {
   upstreamErrorKind,
 } from './proxy-errors.js';
 import type { ResponseReceiver, ResponseTap } from './response-tap.js';
+import type { UpgradeDestination, UpgradeTargets } from './websocket-proxy.js';
 import { toClientHeaders, toHeaderObject, toUpstreamHeaders, type ResponseHeaders } from './upstream-headers.js';
 
 /** Where and how one route forwards: decided once, at start-up. */
@@ -103,13 +104,15 @@ export interface DrainState {
  * (its keep-alive connections are reused by every request) and closed on shutdown. Bodies stream
  * both ways with back-pressure and are framed by the gateway, never by the client.
  */
-export class Forwarder {
+export class Forwarder implements UpgradeTargets {
   private readonly pool: Pool;
   /** Connections used once, for requests sent again after a reused connection failed them. */
   private freshPool?: Pool;
   private readonly targetHost: string;
   private readonly basePath: string;
   private readonly connect: buildConnector.connector;
+  /** A route's only target takes every upgrade: there is nothing to count or choose. */
+  private readonly upgradeTarget: UpgradeDestination;
 
   constructor(
     readonly route: ForwardTarget,
@@ -126,6 +129,11 @@ export class Forwarder {
     });
     this.targetHost = route.host ?? target.host;
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
+    this.upgradeTarget = { target, host: route.host, settled: () => undefined };
+  }
+
+  upgradeDestination(): UpgradeDestination {
+    return this.upgradeTarget;
   }
 
   private poolOptions(): Pool.Options {

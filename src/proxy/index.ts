@@ -14,4 +14,14 @@ export { NoTargetError } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export type { ResponseHeaders } from './upstream-headers.js';
 export type { UpstreamErrorKind } from './proxy-errors.js';
-export { type UpgradeOutcome, type UpgradeRequest, type WebSocketTarget, type WebSocketTraffic, WebSocketProxy } from './websocket-proxy.js';
+export {
+  type HandshakeResult,
+  type UpgradeClient,
+  type UpgradeDestination,
+  type UpgradeOutcome,
+  type UpgradeRequest,
+  type UpgradeTargets,
+  type WebSocketRoute,
+  type WebSocketTraffic,
+  WebSocketProxy,
+} from './websocket-proxy.js';

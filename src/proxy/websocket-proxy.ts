@@ -3,12 +3,11 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
 import { createProxyServer } from 'http-proxy-3';
-import { toProxyErrorResponse, type UpstreamErrorKind, upstreamErrorKind } from './proxy-errors.js';
+import { NoTargetError, toProxyErrorResponse, type UpstreamErrorKind, upstreamErrorKind } from './proxy-errors.js';
 import { type ClientRequest, toHeaderObject, toUpstreamHeaders } from './upstream-headers.js';
 
-/** Where and how one route proxies its WebSocket upgrades: decided once, at start-up. */
-export interface WebSocketTarget {
-  target: URL;
+/** How one route proxies its WebSocket upgrades: decided once, at start-up. */
+export interface WebSocketRoute {
   rewriteUrl: (originalUrl: string) => string;
   /** Longest wait for the target's answer to the upgrade, in milliseconds. */
   timeout: number;
@@ -17,8 +16,30 @@ export interface WebSocketTarget {
   dropHeaders: ReadonlySet<string>;
 }
 
+/** How the handshake of one upgrade with its target ended. */
+export type HandshakeResult = 'upgraded' | 'declined' | 'failed' | 'abandoned';
+
+/** The target one upgrade goes to, told once how its handshake ended. */
+export interface UpgradeDestination {
+  readonly target: URL;
+  /** The `Host` the service is sent, when not the target's own (an address found by DNS discovery). */
+  readonly host?: string;
+  /**
+   * `upgraded`; `declined` with the target's status; `failed`: unreachable, reset or silent;
+   * `abandoned`: the client left first, or the upgrade was never sent.
+   */
+  settled(result: HandshakeResult, statusCode?: number): void;
+}
+
+/** Where a route's upgrades go: one of its targets per upgrade, or none when none can take it. */
+export interface UpgradeTargets {
+  upgradeDestination(client: UpgradeClient): UpgradeDestination | undefined;
+}
+
 /** What an upgraded connection carried, reported when it closes. */
 export interface WebSocketTraffic {
+  /** The target it went to. */
+  target: string;
   durationMs: number;
   bytesFromClient: number;
   bytesToClient: number;
@@ -70,10 +91,12 @@ class WebSocketConnection {
   private bytesReadBefore = 0;
   private bytesWrittenBefore = 0;
   private open = true;
+  private handshakeOpen = true;
 
   constructor(
     readonly request: UpgradeRequest,
-    readonly target: WebSocketTarget,
+    readonly route: WebSocketRoute,
+    readonly destination: UpgradeDestination,
     private readonly release: (connection: WebSocketConnection) => void,
   ) {
     request.socket.once('close', this.onClientClose);
@@ -82,7 +105,7 @@ class WebSocketConnection {
   /** The upgrade request went out (http-proxy-3's `proxyReqWs`). */
   sent(outgoing: OutgoingRequest): void {
     this.outgoing = outgoing;
-    outgoing.setTimeout(this.target.timeout, () => outgoing.destroy(new UpgradeTimeoutError('The service did not answer the upgrade in time')));
+    outgoing.setTimeout(this.route.timeout, () => outgoing.destroy(new UpgradeTimeoutError('The service did not answer the upgrade in time')));
     outgoing.once('upgrade', this.onUpgrade);
     outgoing.once('response', this.onDeclined);
   }
@@ -90,7 +113,11 @@ class WebSocketConnection {
   /** The target or the connection to it failed (http-proxy-3's error callback). */
   readonly failed = (error: Error): void => {
     // After the upgrade, or once the client left, there is no one to answer.
-    if (this.upgradedAt || this.request.socket.destroyed) return this.destroy();
+    if (this.upgradedAt || this.request.socket.destroyed) {
+      this.settle('abandoned');
+      return this.destroy();
+    }
+    this.settle('failed');
     const kind = upstreamErrorKind(error);
     if (kind) this.request.upstreamFailed(kind);
     const body = toProxyErrorResponse(error);
@@ -105,7 +132,15 @@ class WebSocketConnection {
     this.outgoing?.destroy();
   }
 
+  /** Tells the destination how the handshake ended, the first time only. */
+  private settle(result: HandshakeResult, statusCode?: number): void {
+    if (!this.handshakeOpen) return;
+    this.handshakeOpen = false;
+    this.destination.settled(result, statusCode);
+  }
+
   private readonly onUpgrade = (_response: IncomingMessage, upstreamSocket: Socket): void => {
+    this.settle('upgraded');
     this.upstreamSocket = upstreamSocket;
     const client = this.request.socket;
     if (client.destroyed) {
@@ -118,12 +153,13 @@ class WebSocketConnection {
     upstreamSocket.once('close', this.onUpstreamClose);
     // Every frame either way is read from or written to the client's socket, so its inactivity
     // timer is the connection's; http-proxy-3 cleared it before asking the target.
-    client.setTimeout(this.target.idleTimeout, () => this.destroy());
+    client.setTimeout(this.route.idleTimeout, () => this.destroy());
     this.request.upgraded();
   };
 
   private readonly onDeclined = (response: IncomingMessage): void => {
     // http-proxy-3 relays the target's answer to the client and closes the connection.
+    this.settle('declined', response.statusCode);
     this.request.ended('declined', response.statusCode!);
   };
 
@@ -131,7 +167,10 @@ class WebSocketConnection {
   // would hold the socket. Once one side is gone, the other is ended and then destroyed.
   private readonly onClientClose = (): void => {
     this.upstreamSocket?.destroySoon();
-    if (!this.upgradedAt) this.outgoing?.destroy();
+    if (!this.upgradedAt) {
+      this.settle('abandoned');
+      this.outgoing?.destroy();
+    }
     this.done();
   };
 
@@ -146,6 +185,7 @@ class WebSocketConnection {
     if (!this.upgradedAt) return;
     const client = this.request.socket;
     this.request.closed({
+      target: this.destination.target.href,
       durationMs: performance.now() - this.upgradedAt,
       bytesFromClient: client.bytesRead - this.bytesReadBefore,
       bytesToClient: client.bytesWritten - this.bytesWrittenBefore,
@@ -186,23 +226,30 @@ export class WebSocketProxy implements BeforeApplicationShutdown, OnApplicationS
   }
 
   /**
-   * Proxies one upgrade to the route's target: the client's headers without hop-by-hop ones but
-   * the upgrade pair, `X-Forwarded-*` and the request id, the URL rewritten by the route.
+   * Proxies one upgrade to the target `targets` gives it (503 when none can take it): the
+   * client's headers without hop-by-hop ones but the upgrade pair, `X-Forwarded-*` and the
+   * request id, the URL rewritten by the route.
    */
-  forward(target: WebSocketTarget, client: UpgradeClient, request: UpgradeRequest): void {
+  forward(route: WebSocketRoute, targets: UpgradeTargets, client: UpgradeClient, request: UpgradeRequest): void {
     if (this.connections.size >= this.maxConnections || this.deadlinePassed) {
       request.ended('over_capacity', 503);
       return request.answer(503, { statusCode: 503, error: 'Service Unavailable', message: 'Too many WebSocket connections' }, true);
     }
+    const destination = targets.upgradeDestination(client);
+    if (!destination) {
+      const body = toProxyErrorResponse(new NoTargetError());
+      request.ended('failed', body.statusCode);
+      return request.answer(body.statusCode, body, true);
+    }
     const { req } = client;
     const { socket, head } = request;
-    const connection = new WebSocketConnection(request, target, this.release);
+    const connection = new WebSocketConnection(request, route, destination, this.release);
     this.connections.add(connection);
-    const list = toUpstreamHeaders(client, target.target.host, undefined, target.dropHeaders);
+    const list = toUpstreamHeaders(client, destination.host ?? destination.target.host, undefined, route.dropHeaders);
     list.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade!);
     req.headers = toHeaderObject(list) as IncomingMessage['headers'];
-    req.url = target.rewriteUrl(client.originalUrl);
-    const options: ConnectionOptions = { target: target.target, connection };
+    req.url = route.rewriteUrl(client.originalUrl);
+    const options: ConnectionOptions = { target: destination.target, connection };
     this.server.ws(req, socket, head, options, connection.failed);
   }
 

@@ -1,7 +1,7 @@
 import type { ConnectMiddleware, HttpMethod, OnRequestHook, OnResponseHook } from '../config/gateway-options.interface.js';
 import type { ResolvedGatewayOptions, ResolvedRoute } from '../config/resolve-options.js';
 import { resolveMiddleware } from '../middleware/index.js';
-import type { ForwardTarget, WebSocketTarget } from '../proxy/index.js';
+import type { ForwardTarget, WebSocketRoute } from '../proxy/index.js';
 import type { UpstreamSettings } from '../upstream/index.js';
 import { createUrlRewriter } from './path-pattern.js';
 
@@ -23,8 +23,8 @@ export interface CompiledRoute {
   /** How requests are forwarded; `target` is the first of `upstream.targets`. */
   forward: ForwardTarget;
   upstream: UpstreamSettings;
-  /** Where WebSocket upgrades go (the first target); absent with `websocket: false`. */
-  webSocket?: WebSocketTarget;
+  /** How WebSocket upgrades are proxied (to `upstream`'s targets); absent with `websocket: false`. */
+  webSocket?: WebSocketRoute;
 }
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
@@ -66,9 +66,8 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
   }));
 }
 
-function compileWebSocket(route: ResolvedRoute): WebSocketTarget {
+function compileWebSocket(route: ResolvedRoute): WebSocketRoute {
   return {
-    target: new URL(route.targets[0].url),
     rewriteUrl: createUrlRewriter(route.prefix, route.prefixRewrite),
     timeout: route.timeout,
     idleTimeout: route.websocketIdleTimeout,

@@ -31,7 +31,7 @@ export interface PipelineContext {
   /** Wraps stages in the host's global guards and interceptors; absent when it has none. */
   hostPipeline?: (stages: GuardedStages) => GuardedStages;
   /** The last stage of a route's WebSocket upgrades; absent when the route takes none. */
-  upgradeStageFor?: (route: CompiledRoute) => UpgradeStage | undefined;
+  upgradeStageFor?: (route: CompiledRoute, upstream: RouteUpstream) => UpgradeStage | undefined;
   /** Told of every failed exchange with a service. */
   upstreamFailed(route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange): void;
 }
@@ -75,7 +75,7 @@ export class RoutePipeline implements ExchangeStages {
     this.accessLine = context.accessLineFor(route);
     this.middlewares = composeMiddlewares(route.middlewares);
     this.cache = route.cached ? context.cache : undefined;
-    this.upgrade = context.upgradeStageFor?.(route);
+    this.upgrade = context.upgradeStageFor?.(route, this.upstream);
     this.hijack = !route.onRequest && !route.onResponse;
     this.guarded = context.hostPipeline ? context.hostPipeline(this.guardedStages) : this.guardedStages;
   }

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WebSocketCounters } from '../metrics/index.js';
-import type { UpgradeOutcome, UpgradeRequest, UpstreamErrorKind, WebSocketProxy, WebSocketTarget, WebSocketTraffic } from '../proxy/index.js';
+import type { UpgradeOutcome, UpgradeRequest, UpgradeTargets, UpstreamErrorKind, WebSocketProxy, WebSocketRoute, WebSocketTraffic } from '../proxy/index.js';
 import type { Exchange } from './exchange.js';
 
 /** The upgrade a request carries, once the gateway took it from the HTTP server. */
@@ -71,7 +71,9 @@ export interface UpgradeContext {
 /** The last stage of a WebSocket route's pipeline for upgrades: proxy instead of forward. */
 export class UpgradeStage {
   constructor(
-    private readonly target: WebSocketTarget,
+    private readonly route: WebSocketRoute,
+    /** The route's pool of targets, or its one target. */
+    private readonly targets: UpgradeTargets,
     private readonly context: UpgradeContext,
   ) {}
 
@@ -82,7 +84,7 @@ export class UpgradeStage {
     pending.proxied = true;
     // Hooks' routes answer through fastify's reply: from here on, the socket is the proxy's.
     exchange.reply.hijack();
-    this.context.proxy.forward(this.target, exchange, new UpgradeExchange(exchange, pending, this.context));
+    this.context.proxy.forward(this.route, this.targets, exchange, new UpgradeExchange(exchange, pending, this.context));
     return true;
   }
 }

@@ -6,8 +6,12 @@ import {
   type Forwarder,
   type ForwardRequest,
   type Forwarding,
+  type HandshakeResult,
   isSafeToResend,
   NoTargetError,
+  type UpgradeClient,
+  type UpgradeDestination,
+  type UpgradeTargets,
   writeProxyError,
 } from '../proxy/index.js';
 import { type Balancer, createBalancer } from './balancers.js';
@@ -41,6 +45,31 @@ export interface UpstreamEvents {
   checked(member: Member, passed: boolean): void;
 }
 
+/** Statuses that count as a target's failure, as the forwarder reports them for HTTP. */
+const FAILED_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * One WebSocket handshake as the pool counts it: a request in flight to its target until it
+ * ends, then a success or a failure of that target.
+ */
+class PooledHandshake implements UpgradeDestination {
+  readonly target: URL;
+  readonly host?: string;
+
+  constructor(
+    private readonly member: Member,
+    private readonly ended: (member: Member, failed: boolean) => void,
+  ) {
+    ({ target: this.target, host: this.host } = member.forwarder.route);
+  }
+
+  settled(result: HandshakeResult, statusCode?: number): void {
+    this.member.inFlight -= 1;
+    if (result === 'abandoned') return;
+    this.ended(this.member, result === 'failed' || (result === 'declined' && FAILED_STATUSES.has(statusCode!)));
+  }
+}
+
 /** The first retry waits up to this long (full jitter), each next one twice as long at most. */
 const BACKOFF_BASE_MS = 25;
 /** A service's `Retry-After` longer than this is not waited for: the failure is answered. */
@@ -51,7 +80,7 @@ const MOST_RETRY_AFTER_MS = 1000;
  * after repeated failures (outlier detection) or failed active checks, and sends a failed
  * request again, to another target when there is one, within the retry rules and budget.
  */
-export class UpstreamPool implements AttemptPolicy {
+export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
   members: Member[] = [];
   private readonly checks = new Map<Member, HealthCheck>();
   private readonly byForwarder = new Map<Forwarder, Member>();
@@ -127,10 +156,34 @@ export class UpstreamPool implements AttemptPolicy {
     return undefined;
   }
 
-  failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean {
-    const member = this.byForwarder.get(forwarder)!;
+  /**
+   * One WebSocket upgrade's target, by the route's `balance` among those taking requests now.
+   * Its handshake is a request in flight to the target (for least-request and the breaker's
+   * `maxPending`) until it ends; failing or declined with 502-504 it counts as the target's
+   * failure, as an HTTP request would. Never retried: the upgrade may have reached the service.
+   */
+  upgradeDestination(client: UpgradeClient): UpgradeDestination | undefined {
+    const member = this.choose(client);
+    if (!member) return undefined;
+    member.inFlight += 1;
+    member.breaker?.taken();
+    return new PooledHandshake(member, this.handshakeEnded);
+  }
+
+  private readonly handshakeEnded = (member: Member, failed: boolean): void => {
+    if (failed) return this.countFailure(member);
+    member.succeeded();
+    member.breaker?.succeeded();
+  };
+
+  private countFailure(member: Member): void {
     if (member.failed(this.settings.outlierDetection, () => this.mayEject())) this.events.ejected(member);
     if (member.breaker?.failed()) this.events.breakerOpened(member);
+  }
+
+  failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean {
+    const member = this.byForwarder.get(forwarder)!;
+    this.countFailure(member);
     const { retries } = this.settings;
     if (attempts.attempts > retries.attempts || !retries.on.includes(failure.kind)) return false;
     // Nothing reached a service that refused the connection; anything else may have.
@@ -164,7 +217,7 @@ export class UpstreamPool implements AttemptPolicy {
   }
 
   /** A target that may take the request now, other than `excluded`; undefined when none can. */
-  private choose(request: ForwardRequest, excluded?: Member): Member | undefined {
+  private choose(request: Pick<ForwardRequest, 'req' | 'clientAddress'>, excluded?: Member): Member | undefined {
     const now = Date.now();
     const candidates = this.members.filter((member) => member !== excluded && member.takesRequests(now));
     if (candidates.length === 0) return undefined;

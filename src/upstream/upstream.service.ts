@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { RouteCounters } from '../metrics/index.js';
-import { type Forwarder, type ForwardRequest, type Forwarding, ProxyService } from '../proxy/index.js';
+import { type Forwarder, type ForwardRequest, type Forwarding, ProxyService, type UpgradeTargets } from '../proxy/index.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { PoolTarget } from './dns-discovery.js';
 import type { CompiledRoute } from '../routes/compile-routes.js';
@@ -10,7 +10,7 @@ import { UpstreamPool } from './upstream-pool.js';
 const DISCOVERY_WARNING_INTERVAL_MS = 60_000;
 
 /** How a route's pipeline hands a request over: to its one target, or to its pool of targets. */
-export interface RouteUpstream {
+export interface RouteUpstream extends UpgradeTargets {
   forward(request: ForwardRequest): Forwarding | undefined;
 }
 

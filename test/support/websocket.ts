@@ -1,4 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 
@@ -17,36 +18,53 @@ export interface WebSocketService {
   sockets: WebSocket[];
   /** Connections the service saw close. */
   closed: number;
+  /** Whether `GET /health` answers 200 (true) or 503. */
+  healthy: boolean;
+  /** While true, upgrade requests get no answer until `releaseHandshakes()`. */
+  holdHandshakes: boolean;
+  /** Answers the upgrade requests held so far. */
+  releaseHandshakes(): void;
+  /** Upgrade requests that reached the service (health checks and plain requests left out). */
+  upgrades(): number;
   close(): Promise<void>;
 }
 
 /**
  * A WebSocket service on an ephemeral port of 127.0.0.1 that echoes every message as it came
  * (text as text, binary as binary) and records the upgrade requests it saw. A request for
- * `/plain...` is answered as plain HTTP (a service that is no WebSocket endpoint).
+ * `/plain...` is answered as plain HTTP (a service that is no WebSocket endpoint); `GET /health`
+ * answers as `healthy` says.
  */
 export async function startWebSocketService(): Promise<WebSocketService> {
   const seen: SeenUpgrade[] = [];
   const sockets: WebSocket[] = [];
-  const service = { closed: 0 } as WebSocketService;
+  const held: (() => void)[] = [];
+  const service = { closed: 0, healthy: true, holdHandshakes: false } as WebSocketService;
   const server: Server = createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(service.healthy ? 200 : 503, { 'content-length': '0' });
+      return res.end();
+    }
     seen.push({ url: req.url!, headers: req.headers });
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
     res.end('plain');
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
-  server.on('upgrade', (req, socket, head) => {
-    seen.push({ url: req.url!, headers: req.headers });
-    if (req.url!.startsWith('/plain')) {
-      socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain');
-      return;
-    }
+  const accept = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.push(ws);
       ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }));
       ws.on('close', () => (service.closed += 1));
       ws.on('error', () => undefined);
     });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    seen.push({ url: req.url!, headers: req.headers });
+    if (req.url!.startsWith('/plain')) {
+      socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain');
+      return;
+    }
+    if (service.holdHandshakes) held.push(() => accept(req, socket, head));
+    else accept(req, socket, head);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -55,6 +73,8 @@ export async function startWebSocketService(): Promise<WebSocketService> {
     port,
     seen,
     sockets,
+    releaseHandshakes: () => held.splice(0).forEach((answer) => answer()),
+    upgrades: () => seen.filter((request) => request.headers.upgrade).length,
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();
