@@ -16,6 +16,8 @@ export interface WebSocketService {
   seen: SeenUpgrade[];
   /** The service's side of every connection it accepted. */
   sockets: WebSocket[];
+  /** The service's side of the connection upgraded at each URL (the latest one). */
+  byUrl: Map<string, WebSocket>;
   /** Connections the service saw close. */
   closed: number;
   /** Whether `GET /health` answers 200 (true) or 503. */
@@ -38,6 +40,7 @@ export interface WebSocketService {
 export async function startWebSocketService(): Promise<WebSocketService> {
   const seen: SeenUpgrade[] = [];
   const sockets: WebSocket[] = [];
+  const byUrl = new Map<string, WebSocket>();
   const held: (() => void)[] = [];
   const service = { closed: 0, healthy: true, holdHandshakes: false } as WebSocketService;
   const server: Server = createServer((req, res) => {
@@ -53,6 +56,7 @@ export async function startWebSocketService(): Promise<WebSocketService> {
   const accept = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.push(ws);
+      byUrl.set(req.url!, ws);
       ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }));
       ws.on('close', () => (service.closed += 1));
       ws.on('error', () => undefined);
@@ -73,6 +77,7 @@ export async function startWebSocketService(): Promise<WebSocketService> {
     port,
     seen,
     sockets,
+    byUrl,
     releaseHandshakes: () => held.splice(0).forEach((answer) => answer()),
     upgrades: () => seen.filter((request) => request.headers.upgrade).length,
     close: () =>
