@@ -109,3 +109,12 @@ export async function wrk(url, { connections, duration, signal }) {
     errors: sockets + non2xx,
   };
 }
+
+/** Loads the WebSocket echo at `url` with bench/ws-load.mjs (on core 1, as wrk) for `duration` seconds. */
+export async function wsLoad(url, { connections, duration, signal }) {
+  const [bin, argv] = pinned(1, process.execPath, [here('./ws-load.mjs')]);
+  const env = { ...process.env, URL: url.replace(/^http/, 'ws'), CONNECTIONS: String(connections), DURATION: String(duration) };
+  const { stdout } = await run(bin, argv, { env, timeout: (duration + 30) * 1000, signal });
+  const { messages, rate, p50, p99, errors } = JSON.parse(stdout);
+  return { requests: messages, rps: rate, p50, p99, socketErrors: errors, non2xx: 0, errors };
+}

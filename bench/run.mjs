@@ -2,14 +2,18 @@
 // all in one run. Everything listens on 127.0.0.1; every load is bounded by DURATION; every
 // process it starts is ended by its PID when the run ends, fails or is interrupted.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { WebSocket } from 'ws';
 import { report } from './report.mjs';
-import { freePort, has, here, pinning, rssMiB, run, start, START_FLAGS, stopAll, waitForHttp, waitForLine, wrk } from './processes.mjs';
+import { freePort, has, here, pinning, rssMiB, run, start, START_FLAGS, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 // One unmeasured load per scenario before the first round, so that no row is measured cold.
 const WARMUP = Number(process.env.WARMUP ?? 1);
+const WS_CONNECTIONS = Number(process.env.WS_CONNECTIONS ?? 64);
+// ONLY=ws (or hello,big,...): measure those kinds only, starting only the systems they need.
+const ONLY = process.env.ONLY?.split(',').map((kind) => kind.trim());
 
 if (!(await has('wrk'))) {
   console.error('bench needs wrk (Debian: apt-get install -y wrk)');
@@ -85,6 +89,12 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
+    location = /ws {
+      proxy_pass http://service;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+    }
   }
 }
 `,
@@ -95,6 +105,24 @@ http {
 }
 
 const paths = { hello: '/api/hello', big: '/api/big' };
+
+/** Opens a WebSocket to `url`, checks that a message comes back as sent, and closes it. */
+function checkEcho(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false });
+    const fail = (why) => (ws.terminate(), reject(new Error(`${url}: ${why}`)));
+    const timer = setTimeout(() => fail('no echo within 5 s'), 5000);
+    ws.once('open', () => ws.send('bench check'));
+    ws.once('message', (data) => {
+      clearTimeout(timer);
+      ws.close();
+      if (data.toString() === 'bench check') resolve();
+      else fail(`echoed ${JSON.stringify(data.toString())}`);
+    });
+    ws.once('unexpected-response', (_req, res) => fail(`answered ${res.statusCode} to the upgrade`));
+    ws.once('error', (error) => fail(error.message));
+  });
+}
 
 try {
   mkdirSync(here('./results'), { recursive: true });
@@ -110,19 +138,23 @@ try {
 
   // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
   const systems = [
-    { key: 'direct', label: 'direct', paths: { hello: '/hello', big: '/big', hit: '/cached' }, setup: 'bench/upstream.mjs alone (node:http, keep-alive), core 1 beside wrk; its cache-hit cell is the upstream answering /cached itself' },
+    { key: 'direct', label: 'direct', paths: { hello: '/hello', big: '/big', hit: '/cached', ws: '/ws' }, setup: 'bench/upstream.mjs alone (node:http, keep-alive), core 1 beside wrk; its cache-hit cell is the upstream answering /cached itself', wsSetup: `bench/upstream.mjs's echo on /ws (ws ${version('ws')}, no permessage-deflate, on its node:http server), core 1 beside the client` },
     { key: 'floor-node-http', label: 'floor: node:http', paths, run: (port) => node('floor-node-http', 0, here('./floor-node-http.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: 'bench/floor-node-http.mjs, core 0: node:http server, node:http client with a keep-alive Agent, bodies piped both ways' },
     { key: 'floor-undici', label: 'floor: undici', paths, run: (port) => node('floor-undici', 0, here('./floor-undici.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `bench/floor-undici.mjs, core 0: node:http server, undici ${version('undici')} Pool.dispatch, streamed request body, legacy handler writing raw headers and chunks with back-pressure` },
-    ...(nginxVersion ? [{ key: 'nginx', label: 'nginx', paths, run: (port) => startNginx([upstreamPort], port), setup: `${nginxVersion}, core 0: worker_processes 1, upstream keepalive 64, access_log off, proxy_buffers 8 16k` }] : []),
+    ...(nginxVersion ? [{ key: 'nginx', label: 'nginx', paths: { ...paths, ws: '/ws' }, run: (port) => startNginx([upstreamPort], port), setup: `${nginxVersion}, core 0: worker_processes 1, upstream keepalive 64, access_log off, proxy_buffers 8 16k`, wsSetup: `the nginx row's process, core 0: location = /ws with proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"` }] : []),
     ...(nginxVersion ? [{ key: 'nginx-3-targets', label: 'nginx, 3 servers', paths: { hello: '/api/hello' }, run: (port) => startNginx(upstreamPorts, port, 'nginx-3-targets'), setup: 'the same nginx with 3 servers in its upstream block (round-robin), the same service on 3 ports' }] : []),
     { key: 'fast-gateway', label: 'fast-gateway', paths, run: (port) => node('fast-gateway', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} (bench/fast-gateway.mjs), core 0: no middlewares` },
     { key: 'fast-gateway-cache', label: 'fast-gateway + http-cache-middleware', paths: { hit: '/api/cached' }, run: (port) => node('fast-gateway-cache', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port), CACHE: '1' }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} with http-cache-middleware ${version('http-cache-middleware')} (CACHE=1), core 0: memory store, /cached kept by x-cache-timeout` },
-    { key: 'gateway', label: 'gateway', paths, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (node ${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)` },
+    { key: 'gateway', label: 'gateway', paths: { ...paths, ws: '/api/ws' }, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (node ${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)`, wsSetup: "the gateway row's process, core 0: the route /api (websocket on by default) proxies the upgrade of /api/ws to the service's /ws through http-proxy-3; no access log" },
     { key: 'gateway-3-targets', label: 'gateway, 3 targets', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-3-targets', 0, { routes: [{ prefix: '/api', targets: balancedTargets, retries: 0 }] }, { PORT: String(port) }), rss: true, setup: 'the same with targets: the service on 3 ports, balance round-robin, retries 0: the cost of the pool and its balancing alone' },
     { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout is /dev/null at the fd level' },
     { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
-  ];
+  ].flatMap((system) => {
+    if (!ONLY) return [system];
+    const kept = Object.fromEntries(Object.entries(system.paths).filter(([kind]) => ONLY.includes(kind)));
+    return Object.keys(kept).length ? [{ ...system, paths: kept }] : [];
+  });
   const taken = new Set([upstreamPort]);
   for (const system of systems) {
     if (!system.run) {
@@ -147,6 +179,10 @@ try {
   for (const system of systems) {
     await guard(waitForHttp(system.base + Object.values(system.paths)[0]));
     for (const [kind, path] of Object.entries(system.paths)) {
+      if (kind === 'ws') {
+        await guard(checkEcho(system.base + path));
+        continue;
+      }
       const answers = [];
       for (let i = 0; i < 2; i++) answers.push(await guard(fetch(system.base + path).then(async (res) => ({ res, bytes: (await res.arrayBuffer()).byteLength }))));
       const { res, bytes } = answers[1];
@@ -159,16 +195,18 @@ try {
   }
 
   const scenarios = systems.flatMap((system) => Object.entries(system.paths).map(([kind, path]) => ({ system, kind, url: system.base + path })));
-  const load = (url, duration) => guard(wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal }));
+  const load = ({ kind, url }, duration) =>
+    guard(kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal }));
   console.log(
     `nest-gateway bench: ${scenarios.length} scenarios × ${ROUNDS} rounds of ${DURATION}s (after ${WARMUP}s warm-up each), alternating order, medians; ` +
-      `wrk -t1 -c${CONNECTIONS}; node ${process.version}; ` +
+      `wrk -t1 -c${CONNECTIONS}, WebSocket echo over ${WS_CONNECTIONS}; node ${process.version}; ` +
       (pinning ? 'systems under test on core 0, upstream and wrk on core 1 (taskset)' : 'NO CPU pinning (taskset or a second core missing)'),
   );
   const warmUpErrors = {};
   if (WARMUP > 0) {
-    for (const { system, kind, url } of scenarios) {
-      const result = await load(url, WARMUP);
+    for (const scenario of scenarios) {
+      const { system, kind } = scenario;
+      const result = await load(scenario, WARMUP);
       if (result.errors) warmUpErrors[`${system.key} ${kind}`] = result.errors;
     }
   }
@@ -176,7 +214,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     // Alternating order, so that drift of a shared machine hits every scenario alike.
     const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
-    for (const scenario of order) samples.get(scenario).push(await load(scenario.url, DURATION));
+    for (const scenario of order) samples.get(scenario).push(await load(scenario, DURATION));
   }
   clearInterval(sampler);
 
@@ -206,7 +244,7 @@ try {
         date: new Date().toISOString(),
         node: process.version,
         gatewayFlags: START_FLAGS,
-        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, pinning },
+        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, pinning },
         systems: systems.map(({ key, label, setup, paths: measured }) => ({ key, label, setup, paths: measured, peakRssMiB: peakRss[key] ?? null, results: results[key] })),
         warmUpErrors,
         targets,

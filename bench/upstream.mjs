@@ -1,5 +1,7 @@
-// The bench's service: keep-alive node:http, a ~100-byte JSON, a 64 KiB body and a cacheable answer.
+// The bench's service: keep-alive node:http, a ~100-byte JSON, a 64 KiB body, a cacheable answer,
+// and a WebSocket echo on `/ws` (ws, without permessage-deflate).
 import { createServer } from 'node:http';
+import { WebSocketServer } from 'ws';
 
 const hello = JSON.stringify({ hello: 'world', service: 'bench-upstream', padding: 'x'.repeat(48) });
 const big = Buffer.alloc(64 * 1024, 'a');
@@ -27,10 +29,20 @@ const answer = (req, res) => {
 // (one process, so that those rows cost the service what the single-target ones do). The first
 // line of output is the ports, space-separated.
 const listeners = Number(process.env.LISTENERS ?? 1);
+const echo = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+const upgrade = (req, socket, head) => {
+  socket.on('error', () => undefined);
+  if (req.url.split('?', 1)[0] !== '/ws') return socket.destroy();
+  echo.handleUpgrade(req, socket, head, (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('error', () => undefined);
+  });
+};
 const ports = await Promise.all(
   Array.from({ length: listeners }, (_, i) => {
     const server = createServer(answer);
     server.keepAliveTimeout = 60_000;
+    server.on('upgrade', upgrade);
     return new Promise((resolve) => server.listen(i === 0 ? Number(process.env.PORT ?? 0) : 0, '127.0.0.1', () => resolve(server.address().port)));
   }),
 );
