@@ -36,11 +36,11 @@ type SetFilter = (fd: number) => boolean;
 async function loadSetFilter(): Promise<SetFilter | undefined> {
   if (process.platform !== 'linux') return undefined;
   const { default: koffi } = await import('koffi');
-  const SockFilter = koffi.struct('sock_filter', { code: 'uint16', jt: 'uint8', jf: 'uint8', k: 'uint32' });
-  const SockFprog = koffi.struct('sock_fprog', { len: 'uint16', filter: koffi.pointer(SockFilter) });
-  const setsockopt = koffi
-    .load('libc.so.6')
-    .func('int setsockopt(int fd, int level, int name, const sock_fprog *value, uint32 size)');
+  // Unnamed types: koffi's names are process-wide, and a second load (a test runner's module
+  // registry) would find them taken.
+  const SockFilter = koffi.struct({ code: 'uint16', jt: 'uint8', jf: 'uint8', k: 'uint32' });
+  const SockFprog = koffi.struct({ len: 'uint16', filter: koffi.pointer(SockFilter) });
+  const setsockopt = koffi.load('libc.so.6').func('setsockopt', 'int', ['int', 'int', 'int', koffi.pointer(SockFprog), 'uint32']);
   const program = { len: DROP_SYNS.length, filter: DROP_SYNS };
   return (fd) => setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, program, koffi.sizeof(SockFprog)) === 0;
 }
