@@ -242,6 +242,21 @@ describe('WebSocket limits and lifecycle', () => {
     }
   });
 
+  it('closes the client when the target resets the upgraded connection, leaving no socket open', async () => {
+    const gateway = await startGateway({ routes: [{ prefix: '/ws', target: service.url }] });
+    const before = openTcpHandles();
+    try {
+      const client = await mustOpen(`${gateway.url}/ws/a`);
+      await roundTrip(client, 'x');
+      // An RST, not a FIN: the gateway's socket to the target errs instead of ending.
+      (service.sockets[0] as unknown as { _socket: Socket })._socket.resetAndDestroy();
+      await closed(client);
+      await until(() => openTcpHandles() <= before, 'every socket to close');
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('gives open connections the shutdown grace period, then closes both sides', async () => {
     const gateway = await startGateway({ server: { shutdownGracePeriod: 500 }, routes: [{ prefix: '/ws', target: service.url }] });
     const ws = await mustOpen(`${gateway.url}/ws/a`);
