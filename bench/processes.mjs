@@ -91,6 +91,26 @@ const toMB = (text) => {
 };
 
 /** Loads `url` with wrk (on core 1) for `duration` seconds; what it measured, errors included. `signal` ends wrk early. */
+/**
+ * Time each of the first two cores spent, from /proc/stat: `total` and `steal` (what the
+ * hypervisor gave other guests while this one wanted to run), in clock ticks.
+ */
+export function coreTimes() {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  return [0, 1].map((core) => {
+    const fields = lines.find((line) => line.startsWith(`cpu${core} `))?.trim().split(/\s+/).slice(1).map(Number);
+    if (!fields) return { total: 0, steal: 0 };
+    return { total: fields.reduce((sum, n) => sum + n, 0), steal: fields[7] ?? 0 };
+  });
+}
+
+/** The share of each core's time stolen between two `coreTimes()` readings (0 where unknown). */
+export const stolenShares = (before, after) =>
+  before.map((start, core) => {
+    const total = after[core].total - start.total;
+    return total > 0 ? (after[core].steal - start.steal) / total : 0;
+  });
+
 export async function wrk(url, { connections, duration, signal }) {
   const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', url]);
   const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000, signal });
