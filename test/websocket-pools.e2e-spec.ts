@@ -72,6 +72,7 @@ describe('WebSocket upgrades over a route of several targets', () => {
     const refused = await openWebSocket(`${gw.url}/ws/echo`);
     expect(refused.status).toBe(503);
     expect(refused.ws ? undefined : JSON.parse(refused.body)).toMatchObject({ statusCode: 503, message: 'No target of the route is available' });
+    expect(refused.ws ? undefined : refused.headers['retry-after']).toBe('1');
     expect(a.upgrades() + b.upgrades()).toBe(0);
   });
 

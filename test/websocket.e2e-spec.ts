@@ -192,6 +192,7 @@ describe('WebSocket limits and lifecycle', () => {
       const second = await mustOpen(`${gateway.url}/ws/b`);
       const third = await openWebSocket(`${gateway.url}/ws/c`);
       expect(third.status).toBe(503);
+      expect(third.ws ? undefined : third.headers['retry-after']).toBe('1');
       expect(service.seen).toHaveLength(2);
       first.close();
       await closed(first);

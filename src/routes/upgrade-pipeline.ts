@@ -106,6 +106,8 @@ class UpgradeExchange implements UpgradeRequest {
   }
 
   answer(statusCode: number, body: object, close: boolean): void {
+    // As for HTTP (`writeProxyError`): no target or no room now, worth asking again shortly.
+    if (statusCode === 503) this.exchange.res.setHeader('retry-after', '1');
     this.exchange.answer(statusCode, body, close);
   }
 
