@@ -100,6 +100,37 @@ describe('WebSocket upgrades over a route of several targets', () => {
     expect(a.upgrades()).toBeGreaterThan(1);
   });
 
+  it('counts an open connection as a request in flight to its target until it closes (least-request)', async () => {
+    const gw = await start({ targets: [a.url, b.url], balance: 'least-request' });
+    /** Opens a connection, checks its echo, closes it, and waits until its target saw it close. */
+    const openEchoClose = async (i: number) => {
+      const [closedOnA, closedOnB] = [a.closed, b.closed];
+      const ws = await mustOpen(`${gw.url}/ws/echo`);
+      expect((await roundTrip(ws, `m${i}`)).data.toString()).toBe(`m${i}`);
+      ws.close();
+      await until(() => a.closed + b.closed > closedOnA + closedOnB, 'the target to see the connection close');
+    };
+    // One connection held open on `a`; while it is, `b` has fewer in flight and takes every upgrade.
+    let held: Awaited<ReturnType<typeof mustOpen>> | undefined;
+    for (let i = 0; !held; i++) {
+      const upgradesOfA = a.upgrades();
+      const ws = await mustOpen(`${gw.url}/ws/held`);
+      if (a.upgrades() > upgradesOfA) held = ws;
+      else {
+        const closedOnB = b.closed;
+        ws.close();
+        await until(() => b.closed > closedOnB, 'the target to see the connection close');
+      }
+    }
+    const before = b.upgrades();
+    for (let i = 0; i < 10; i++) await openEchoClose(i);
+    expect([a.upgrades(), b.upgrades() - before]).toEqual([1, 10]);
+    held.close();
+    await until(() => a.closed === 1, 'the held connection to close');
+    for (let i = 0; i < 20; i++) await openEchoClose(i);
+    expect(a.upgrades()).toBeGreaterThan(1);
+  });
+
   it('counts an unreachable target\'s failed upgrades toward ejecting it (outlier detection), never retrying them', async () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
     const gw = await start({ targets: [a.url, dead], outlierDetection: { failures: 2, ejectionTime: '1 minute' } });

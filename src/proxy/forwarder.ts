@@ -129,7 +129,7 @@ export class Forwarder implements UpgradeTargets {
     });
     this.targetHost = route.host ?? target.host;
     this.basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/+$/, '');
-    this.upgradeTarget = { target, host: route.host, settled: () => undefined };
+    this.upgradeTarget = { target, host: route.host, settled: () => undefined, closed: () => undefined };
   }
 
   upgradeDestination(): UpgradeDestination {

@@ -19,7 +19,7 @@ export interface WebSocketRoute {
 /** How the handshake of one upgrade with its target ended. */
 export type HandshakeResult = 'upgraded' | 'declined' | 'failed' | 'abandoned';
 
-/** The target one upgrade goes to, told once how its handshake ended. */
+/** The target one upgrade goes to, told once how its handshake ended, and when its connection closed. */
 export interface UpgradeDestination {
   readonly target: URL;
   /** The `Host` the service is sent, when not the target's own (an address found by DNS discovery). */
@@ -29,6 +29,8 @@ export interface UpgradeDestination {
    * `abandoned`: the client left first, or the upgrade was never sent.
    */
   settled(result: HandshakeResult, statusCode?: number): void;
+  /** The connection an `upgraded` handshake opened has closed. */
+  closed(): void;
 }
 
 /** Where a route's upgrades go: one of its targets per upgrade, or none when none can take it. */
@@ -140,13 +142,14 @@ class WebSocketConnection {
   }
 
   private readonly onUpgrade = (_response: IncomingMessage, upstreamSocket: Socket): void => {
-    this.settle('upgraded');
     this.upstreamSocket = upstreamSocket;
     const client = this.request.socket;
     if (client.destroyed) {
+      this.settle('abandoned');
       upstreamSocket.destroy();
       return;
     }
+    this.settle('upgraded');
     this.upgradedAt = performance.now();
     this.bytesReadBefore = client.bytesRead - this.request.head.length;
     this.bytesWrittenBefore = client.bytesWritten;
@@ -183,6 +186,7 @@ class WebSocketConnection {
     this.open = false;
     this.release(this);
     if (!this.upgradedAt) return;
+    this.destination.closed();
     const client = this.request.socket;
     this.request.closed({
       target: this.destination.target.href,

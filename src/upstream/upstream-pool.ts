@@ -49,8 +49,10 @@ export interface UpstreamEvents {
 const FAILED_STATUSES = new Set([502, 503, 504]);
 
 /**
- * One WebSocket handshake as the pool counts it: a request in flight to its target until it
- * ends, then a success or a failure of that target.
+ * One WebSocket upgrade as the pool counts it: a request in flight to its target until its
+ * handshake fails or its connection closes (an open connection is load on its target, as Envoy
+ * counts an upgraded stream and HAProxy's `leastconn` a connection), and its handshake a success
+ * or a failure of that target.
  */
 class PooledHandshake implements UpgradeDestination {
   readonly target: URL;
@@ -64,9 +66,13 @@ class PooledHandshake implements UpgradeDestination {
   }
 
   settled(result: HandshakeResult, statusCode?: number): void {
-    this.member.inFlight -= 1;
+    if (result !== 'upgraded') this.member.inFlight -= 1;
     if (result === 'abandoned') return;
     this.ended(this.member, result === 'failed' || (result === 'declined' && FAILED_STATUSES.has(statusCode!)));
+  }
+
+  closed(): void {
+    this.member.inFlight -= 1;
   }
 }
 
@@ -158,9 +164,10 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
 
   /**
    * One WebSocket upgrade's target, by the route's `balance` among those taking requests now.
-   * Its handshake is a request in flight to the target (for least-request and the breaker's
-   * `maxPending`) until it ends; failing or declined with 502-504 it counts as the target's
-   * failure, as an HTTP request would. Never retried: the upgrade may have reached the service.
+   * It is a request in flight to the target (for least-request and the breaker's `maxPending`)
+   * until its handshake fails or its connection closes; a handshake failing or declined with
+   * 502-504 counts as the target's failure, as an HTTP request would. Never retried: the
+   * upgrade may have reached the service.
    */
   upgradeDestination(client: UpgradeClient): UpgradeDestination | undefined {
     const member = this.choose(client);
