@@ -70,6 +70,24 @@ describe('graceful shutdown (drainOnSignals)', () => {
     expect(upstream.seen.some((seen) => seen.url === '/new')).toBe(false);
   });
 
+  it('where no socket filter can be set, still lets the request in flight finish, closes the listener and exits 0', async () => {
+    const gateway = await startGateway({ routes: [{ prefix: '/api', target: upstream.url }] });
+    const exits: number[] = [];
+    const asked: number[] = [];
+    const refuseHandshakes = async (fd: number) => (asked.push(fd), false);
+    drainOnSignals(gateway.app, 10_000, quiet, (code) => exits.push(code), { refuseHandshakes });
+
+    const inFlight = fetch(`${gateway.url}/api/slow-unfiltered`).then(async (res) => [res.status, await res.text()]);
+    await until(() => upstream.seen.some((seen) => seen.url === '/slow-unfiltered'), 'the request to reach the service');
+    process.emit('SIGTERM', 'SIGTERM');
+
+    await until(() => refusesConnections(gateway.url), 'new connections to be refused');
+    expect(asked).toHaveLength(1);
+    expect(await inFlight).toEqual([200, 'finished']);
+    await until(() => exits.length > 0, 'the exit');
+    expect(exits).toEqual([0]);
+  });
+
   it('cuts the requests still in flight when the grace period ends', async () => {
     const gateway = await startGateway({ routes: [{ prefix: '/api', target: upstream.url }] });
     const exits: number[] = [];

@@ -54,19 +54,51 @@ function drainConnections(server: Server, sockets: Set<ServedSocket>): () => voi
  * their handshakes and their clients may have sent a request. So the listener first stops new
  * handshakes (`refuseNewHandshakes`), takes what is queued or under way for `ACCEPT_SETTLE_MS`,
  * and closes then, with nothing left to reset. The server's `close()` (fastify's, as the app
- * closes) waits for that. Where the filter cannot be set, the listener closes as Node closes it.
+ * closes) waits for that.
  */
-function closeListenerWhenEmpty(server: Server): void {
+function closeListenerWhenEmpty(server: Server, refuseHandshakes: (fd: number) => Promise<boolean>): void {
   const close = server.close.bind(server);
-  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const handle = (server as unknown as { _handle?: ListeningHandle })._handle;
   const emptied = (async () => {
-    if (fd !== undefined && fd >= 0 && (await refuseNewHandshakes(fd))) await delay(ACCEPT_SETTLE_MS);
+    const fd = handle?.fd;
+    if (fd !== undefined && fd >= 0 && (await refuseHandshakes(fd))) await delay(ACCEPT_SETTLE_MS);
+    else await closeAfterAnAccept(server, handle);
     close();
   })();
   server.close = ((callback?: (error?: Error) => void) => {
     void emptied.then(() => close(callback));
     return server;
   }) as Server['close'];
+}
+
+/** What Node's listening handle offers beyond its public API. */
+interface ListeningHandle {
+  fd?: number;
+  listen?: (backlog: number) => number;
+}
+
+/**
+ * Where no filter can be set (other systems, or a kernel that lets only privileged processes
+ * attach one), the window is narrowed instead: the queue is cut to one connection
+ * (`listen(fd, 0)` again: Linux then drops new SYNs, which clients send again a second later, to
+ * a closed port by then), the listener takes what is queued for `ACCEPT_SETTLE_MS`, and it
+ * closes right after an accept, when the queue was just emptied (or after another
+ * `ACCEPT_SETTLE_MS` if none comes). A handshake that completes in that instant is still reset.
+ */
+function closeAfterAnAccept(server: Server, handle: ListeningHandle | undefined): Promise<void> {
+  handle?.listen?.(0);
+  return new Promise<void>((resolve) => {
+    let fallback: NodeJS.Timeout | undefined;
+    const closeNow = () => {
+      clearTimeout(fallback);
+      server.off('connection', closeNow);
+      resolve();
+    };
+    setTimeout(() => {
+      fallback = setTimeout(closeNow, ACCEPT_SETTLE_MS);
+      server.on('connection', closeNow);
+    }, ACCEPT_SETTLE_MS);
+  });
 }
 
 export interface DrainOptions {
@@ -78,6 +110,8 @@ export interface DrainOptions {
   lastOut?: boolean;
   /** A message (`{ type }`) from the parent process that drains as the last out. */
   stopMessage?: string;
+  /** Stops new handshakes on the listening socket; resolves whether it could. @default refuseNewHandshakes */
+  refuseHandshakes?: (fd: number) => Promise<boolean>;
 }
 
 /**
@@ -91,7 +125,7 @@ export function drainOnSignals(
   graceMs: number,
   logger: LoggerService,
   exit: (code: number) => void,
-  { lastOut = true, stopMessage }: DrainOptions = {},
+  { lastOut = true, stopMessage, refuseHandshakes = refuseNewHandshakes }: DrainOptions = {},
 ): () => void {
   const server = app.getHttpServer() as Server;
   const sockets = new Set<ServedSocket>();
@@ -116,7 +150,7 @@ export function drainOnSignals(
       logger.warn('Grace period over: cutting the connections still open');
       server.closeAllConnections();
     }, graceMs).unref();
-    if (last) closeListenerWhenEmpty(server);
+    if (last) closeListenerWhenEmpty(server, refuseHandshakes);
     // A failure to close is an unhandled rejection: the process then exits 1 with its stack.
     void app.close().then(() => {
       stopDraining();
