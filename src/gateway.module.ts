@@ -220,7 +220,8 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
   private upgradeStageFor(route: CompiledRoute, upstream: RouteUpstream): UpgradeStage | undefined {
     if (!route.webSocket) return undefined;
     const logger = this.gatewayLogger;
-    const label = { prefix: route.prefix, target: route.forward.target.href };
+    // Each connection's line names the target it went to.
+    const label = { prefix: route.prefix };
     const logged = this.options.accessLog && logger.isLevelEnabled('info');
     return new UpgradeStage(route.webSocket, upstream, {
       proxy: this.webSockets,

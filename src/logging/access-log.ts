@@ -54,7 +54,7 @@ export interface LoggedWebSocket {
 }
 
 /** Writes the one access line of a WebSocket connection, when it has closed. */
-export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
+export function writeWebSocketLine(logger: GatewayLogger, route: Pick<RouteLabel, 'prefix'>, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
   logger.info({
     ...lineHead(route, exchange),
     target: traffic.target,
@@ -67,6 +67,6 @@ export function writeWebSocketLine(logger: GatewayLogger, route: RouteLabel, exc
 }
 
 /** What every access line starts with: the request and the route it matched. */
-function lineHead(route: RouteLabel, { id, request }: Pick<LoggedExchange, 'id' | 'request'>): Record<string, unknown> {
+function lineHead(route: Pick<RouteLabel, 'prefix'>, { id, request }: Pick<LoggedExchange, 'id' | 'request'>): Record<string, unknown> {
   return { reqId: id, method: request.raw.method, url: request.originalUrl, route: route.prefix };
 }

@@ -6,6 +6,8 @@ import { guardConnects } from './connect-guard.js';
 import { RequestBodyStream } from './request-body.js';
 import {
   BodyTooLargeError,
+  FAILURE_STATUSES,
+  RETRY_AFTER_SECONDS,
   toProxyErrorResponse,
   UnsupportedFramingError,
   type UpstreamErrorKind,
@@ -256,7 +258,6 @@ export function isSafeToResend(attempts: ForwardAttempts): boolean {
 const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 /** The service could not be reached: nothing of the request was sent. */
 const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
 /** Signals undici to drop an attempt whose answer is being retried. */
 const RETRYING = Object.assign(new Error('the answer is being retried'), { code: 'GATEWAY_RETRYING' });
@@ -282,7 +283,7 @@ export function writeProxyError({ req, res, id }: Pick<ForwardRequest, 'req' | '
     'content-length': Buffer.byteLength(payload),
     'x-request-id': id,
     // A route with no target to take requests: worth asking again shortly.
-    ...(body.statusCode === 503 ? { 'retry-after': '1' } : {}),
+    ...(body.statusCode === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   });
@@ -351,7 +352,7 @@ export class ForwardExchange implements Dispatcher.DispatchHandler, Forwarding, 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx: informational (a service's own `100 Continue`), not the response.
     if (statusCode < 200) return true;
-    if (RETRYABLE_STATUSES.has(statusCode) && !this.abandoned) {
+    if (FAILURE_STATUSES.has(statusCode) && !this.abandoned) {
       const failure: AttemptFailure = { kind: String(statusCode) as '502', status: statusCode, retryAfter: retryAfterOf(rawHeaders) };
       const forwarder = this.forwarder!;
       if (this.policy.failed(this, failure, forwarder)) return this.drop();

@@ -10,7 +10,7 @@ export {
   isSafeToResend,
   writeProxyError,
 } from './forwarder.js';
-export { NoTargetError } from './proxy-errors.js';
+export { FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export type { ResponseHeaders } from './upstream-headers.js';
 export type { UpstreamErrorKind } from './proxy-errors.js';

@@ -11,6 +11,12 @@ export interface ProxyErrorBody {
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
 /** The request body is larger than the route's `bodyLimit`. */
+/** A service's answers that count as its failure (and that a route's retry rules may send again). */
+export const FAILURE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/** What `Retry-After` says on a gateway's own 503 (no target, no room): worth asking again shortly. */
+export const RETRY_AFTER_SECONDS = '1';
+
 export class BodyTooLargeError extends Error {
   readonly code = 'GATEWAY_BODY_TOO_LARGE';
   constructor(readonly limitBytes: number) {

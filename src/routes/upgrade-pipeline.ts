@@ -1,7 +1,16 @@
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WebSocketCounters } from '../metrics/index.js';
-import type { UpgradeOutcome, UpgradeRequest, UpgradeTargets, UpstreamErrorKind, WebSocketProxy, WebSocketRoute, WebSocketTraffic } from '../proxy/index.js';
+import {
+  RETRY_AFTER_SECONDS,
+  type UpgradeOutcome,
+  type UpgradeRequest,
+  type UpgradeTargets,
+  type UpstreamErrorKind,
+  type WebSocketProxy,
+  type WebSocketRoute,
+  type WebSocketTraffic,
+} from '../proxy/index.js';
 import type { Exchange } from './exchange.js';
 
 /** The upgrade a request carries, once the gateway took it from the HTTP server. */
@@ -107,7 +116,7 @@ class UpgradeExchange implements UpgradeRequest {
 
   answer(statusCode: number, body: object, close: boolean): void {
     // As for HTTP (`writeProxyError`): no target or no room now, worth asking again shortly.
-    if (statusCode === 503) this.exchange.res.setHeader('retry-after', '1');
+    if (statusCode === 503) this.exchange.res.setHeader('retry-after', RETRY_AFTER_SECONDS);
     this.exchange.answer(statusCode, body, close);
   }
 

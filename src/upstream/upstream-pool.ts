@@ -6,6 +6,7 @@ import {
   type Forwarder,
   type ForwardRequest,
   type Forwarding,
+  FAILURE_STATUSES,
   type HandshakeResult,
   isSafeToResend,
   NoTargetError,
@@ -45,34 +46,31 @@ export interface UpstreamEvents {
   checked(member: Member, passed: boolean): void;
 }
 
-/** Statuses that count as a target's failure, as the forwarder reports them for HTTP. */
-const FAILED_STATUSES = new Set([502, 503, 504]);
-
 /**
- * One WebSocket upgrade as the pool counts it: a request in flight to its target until its
- * handshake fails or its connection closes (an open connection is load on its target, as Envoy
- * counts an upgraded stream and HAProxy's `leastconn` a connection), and its handshake a success
- * or a failure of that target.
+ * One WebSocket upgrade, counted by its pool as an HTTP request to the same target is: in flight
+ * until its handshake fails or its connection closes (an open connection is load on its target,
+ * as Envoy counts an upgraded stream and HAProxy's `leastconn` a connection), and its handshake
+ * answered or failed.
  */
-class PooledHandshake implements UpgradeDestination {
+class PooledUpgrade implements UpgradeDestination {
   readonly target: URL;
   readonly host?: string;
 
   constructor(
-    private readonly member: Member,
-    private readonly ended: (member: Member, failed: boolean) => void,
+    private readonly pool: UpstreamPool,
+    private readonly forwarder: Forwarder,
   ) {
-    ({ target: this.target, host: this.host } = member.forwarder.route);
+    ({ target: this.target, host: this.host } = forwarder.route);
   }
 
   settled(result: HandshakeResult, statusCode?: number): void {
-    if (result !== 'upgraded') this.member.inFlight -= 1;
-    if (result === 'abandoned') return;
-    this.ended(this.member, result === 'failed' || (result === 'declined' && FAILED_STATUSES.has(statusCode!)));
+    if (result === 'failed' || (result === 'declined' && FAILURE_STATUSES.has(statusCode!))) this.pool.countFailure(this.forwarder);
+    else if (result !== 'abandoned') this.pool.answered(this.forwarder, statusCode ?? 101);
+    if (result !== 'upgraded') this.pool.settled(this.forwarder);
   }
 
   closed(): void {
-    this.member.inFlight -= 1;
+    this.pool.settled(this.forwarder);
   }
 }
 
@@ -172,25 +170,20 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
   upgradeDestination(client: UpgradeClient): UpgradeDestination | undefined {
     const member = this.choose(client);
     if (!member) return undefined;
-    member.inFlight += 1;
-    member.breaker?.taken();
-    return new PooledHandshake(member, this.handshakeEnded);
+    this.sent(member.forwarder);
+    return new PooledUpgrade(this, member.forwarder);
   }
 
-  private readonly handshakeEnded = (member: Member, failed: boolean): void => {
-    if (failed) return this.countFailure(member);
-    member.succeeded();
-    member.breaker?.succeeded();
-  };
-
-  private countFailure(member: Member): void {
+  /** A failure of the target behind `forwarder`, toward ejecting it and opening its breaker. */
+  countFailure(forwarder: Forwarder): void {
+    const member = this.byForwarder.get(forwarder)!;
     if (member.failed(this.settings.outlierDetection, () => this.mayEject())) this.events.ejected(member);
     if (member.breaker?.failed()) this.events.breakerOpened(member);
   }
 
   failed(attempts: ForwardAttempts, failure: AttemptFailure, forwarder: Forwarder): boolean {
     const member = this.byForwarder.get(forwarder)!;
-    this.countFailure(member);
+    this.countFailure(forwarder);
     const { retries } = this.settings;
     if (attempts.attempts > retries.attempts || !retries.on.includes(failure.kind)) return false;
     // Nothing reached a service that refused the connection; anything else may have.
@@ -207,7 +200,7 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
 
   answered(forwarder: Forwarder, status: number): void {
     // A 502-504 was counted as a failure already (`failed` sees each one first).
-    if (status >= 502 && status <= 504) return;
+    if (FAILURE_STATUSES.has(status)) return;
     const member = this.byForwarder.get(forwarder)!;
     member.succeeded();
     member.breaker?.succeeded();
