@@ -9,6 +9,7 @@ import { sample } from './support/prometheus.js';
 import { rawRequest } from './support/raw-http.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
+import type { WebSocket } from 'ws';
 import { closed, mustOpen, openTcpHandles, openWebSocket, roundTrip, startWebSocketService, type WebSocketService } from './support/websocket.js';
 
 const KiB = 1024;
@@ -226,32 +227,22 @@ describe('WebSocket limits and lifecycle', () => {
     }
   });
 
-  it('closes the client when the target dies, and the target when the client dies, leaving no socket open', async () => {
-    const gateway = await startGateway({ routes: [{ prefix: '/ws', target: service.url }] });
-    const before = openTcpHandles();
-    try {
-      const client = await mustOpen(`${gateway.url}/ws/a`);
-      service.sockets[0].terminate();
-      await closed(client);
-      const other = await mustOpen(`${gateway.url}/ws/b`);
-      await roundTrip(other, 'x');
-      other.terminate();
-      await until(() => service.closed === 2, 'the service to see the client leave');
-      await until(() => openTcpHandles() <= before, 'every socket to close');
-    } finally {
-      await gateway.close();
-    }
-  });
-
-  it('closes the client when the target resets the upgraded connection, leaving no socket open', async () => {
+  it.each([
+    ['closes its connection', (ws: WebSocket) => ws.terminate()],
+    // An RST, not a FIN: the gateway's socket to the target errs instead of ending.
+    ['resets its connection', (ws: WebSocket) => (ws as unknown as { _socket: Socket })._socket.resetAndDestroy()],
+  ])('closes the client when the target %s, and the target when the client dies, leaving no socket open', async (_how, endTargetSide) => {
     const gateway = await startGateway({ routes: [{ prefix: '/ws', target: service.url }] });
     const before = openTcpHandles();
     try {
       const client = await mustOpen(`${gateway.url}/ws/a`);
       await roundTrip(client, 'x');
-      // An RST, not a FIN: the gateway's socket to the target errs instead of ending.
-      (service.sockets[0] as unknown as { _socket: Socket })._socket.resetAndDestroy();
+      endTargetSide(service.sockets[0]);
       await closed(client);
+      const other = await mustOpen(`${gateway.url}/ws/b`);
+      await roundTrip(other, 'x');
+      other.terminate();
+      await until(() => service.closed === 2, 'the service to see the client leave');
       await until(() => openTcpHandles() <= before, 'every socket to close');
     } finally {
       await gateway.close();
