@@ -8,8 +8,11 @@ import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-// The gateway runs with the node flags `npm start` gives it, so the bench measures what ships.
-export const START_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ').filter((word) => word.startsWith('--'));
+// The gateway runs with the environment and node flags `npm start` gives it, so the bench
+// measures what ships: `NAME=value ... node --flag ... dist/main.js`.
+const startWords = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ');
+export const START_ENV = Object.fromEntries(startWords.slice(0, startWords.indexOf('node')).map((word) => word.split(/=(.*)/s, 2)));
+export const START_FLAGS = startWords.filter((word) => word.startsWith('--'));
 
 export const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 export const pinning = (await has('taskset')) && cpus().length >= 2;

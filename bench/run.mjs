@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { report } from './report.mjs';
-import { coreTimes, freePort, has, here, pinning, rssMiB, run, start, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
+import { coreTimes, freePort, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 4);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
@@ -67,7 +67,7 @@ const node = (name, core, script, env, options) => launch(name, core, process.ex
 const gatewayProcess = (name, core, config, env) => {
   const file = here(`./results/${name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  return launch(name, core, process.execPath, [...START_FLAGS, here('../dist/main.js')], { GATEWAY_CONFIG: file, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, { stdout: 'ignore' });
+  return launch(name, core, process.execPath, [...START_FLAGS, here('../dist/main.js')], { ...START_ENV, GATEWAY_CONFIG: file, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, { stdout: 'ignore' });
 };
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
@@ -141,7 +141,7 @@ try {
   const balancedTargets = upstreamPorts.map((port) => `http://127.0.0.1:${port}`);
   const nginxVersion = (await has('nginx')) ? (await run('nginx', ['-v'])).stderr.trim().replace(/^nginx version: /, '') : undefined;
   if (!nginxVersion) console.log('nginx is not installed: its row is left out (Debian: apt-get install -y nginx)');
-  const gatewayFlags = START_FLAGS.join(' ') || '(no flags)';
+  const gatewayFlags = [...Object.entries(START_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...START_FLAGS].join(' ');
 
   // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
   const systems = [
@@ -152,7 +152,7 @@ try {
     ...(nginxVersion ? [{ key: 'nginx-3-targets', label: 'nginx, 3 servers', paths: { hello: '/api/hello' }, run: (port) => startNginx(upstreamPorts, port, 'nginx-3-targets'), setup: 'the same nginx with 3 servers in its upstream block (round-robin), the same service on 3 ports' }] : []),
     { key: 'fast-gateway', label: 'fast-gateway', paths, run: (port) => node('fast-gateway', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} (bench/fast-gateway.mjs), core 0: no middlewares` },
     { key: 'fast-gateway-cache', label: 'fast-gateway + http-cache-middleware', paths: { hit: '/api/cached' }, run: (port) => node('fast-gateway-cache', 0, here('./fast-gateway.mjs'), { TARGET: target, PORT: String(port), CACHE: '1' }, { stdout: 'ignore' }), rss: true, setup: `fast-gateway ${version('fast-gateway')} with http-cache-middleware ${version('http-cache-middleware')} (CACHE=1), core 0: memory store, /cached kept by x-cache-timeout` },
-    { key: 'gateway', label: 'gateway', paths: { ...paths, ws: '/api/ws' }, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (node ${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)`, wsSetup: "the gateway row's process, core 0: the route /api (websocket on by default) proxies the upgrade of /api/ws to the service's /ws through http-proxy-3; no access log" },
+    { key: 'gateway', label: 'gateway', paths: { ...paths, ws: '/api/ws' }, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)`, wsSetup: "the gateway row's process, core 0: the route /api (websocket on by default) proxies the upgrade of /api/ws to the service's /ws through http-proxy-3; no access log" },
     { key: 'gateway-3-targets', label: 'gateway, 3 targets', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-3-targets', 0, { routes: [{ prefix: '/api', targets: balancedTargets, retries: 0 }] }, { PORT: String(port) }), rss: true, setup: 'the same with targets: the service on 3 ports, balance round-robin, retries 0: the cost of the pool and its balancing alone' },
     { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout is /dev/null at the fd level' },
     { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
@@ -270,6 +270,7 @@ try {
       {
         date: new Date().toISOString(),
         node: process.version,
+        gatewayEnv: START_ENV,
         gatewayFlags: START_FLAGS,
         settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, pinning, maxSteal: MAX_STEAL, stealRetries: STEAL_RETRIES },
         steal: stealSummary,

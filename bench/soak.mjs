@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { freePort, has, here, rssMiB, start, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
+import { freePort, has, here, rssMiB, start, START_ENV, START_FLAGS, waitForHttp, waitForLine, wrk } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 60);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
@@ -63,6 +63,7 @@ writeFileSync(
   }),
 );
 const gateway = start(0, process.execPath, [...START_FLAGS, here('../dist/main.js')], {
+  ...START_ENV,
   GATEWAY_CONFIG: configFile,
   GATEWAY_WORKERS: '2',
   PORT: String(GATEWAY_PORT),

@@ -90,7 +90,18 @@ describe('Dockerfile', () => {
 
   it('checks its health on the liveness endpoint and starts the standalone server', () => {
     expect(dockerfile).toMatch(/^HEALTHCHECK [\s\S]*\/health/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "--max-semi-space-size=4", "--liftoff-only", "dist\/main\.js"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", (.+, )?"dist\/main\.js"\]$/m);
+  });
+
+  it('runs the gateway with the allocator settings and node flags of `npm start`', () => {
+    // `GLIBC_TUNABLES=... node --flag ... dist/main.js`
+    const words = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start.split(' ');
+    const env = words.slice(0, words.indexOf('node'));
+    const flags = words.filter((word) => word.startsWith('--'));
+    expect(env).toEqual([expect.stringMatching(/^GLIBC_TUNABLES=glibc\.malloc\./)]);
+    expect(flags).toContain('--liftoff-only');
+    expect(dockerfile).toContain(`    ${env[0]} \\\n`);
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...flags, 'dist/main.js']).replaceAll(',', ', ')}`);
   });
 });
 
