@@ -18,6 +18,17 @@ describe('memory store', () => {
     expect(kept).not.toContain(0);
   });
 
+  it("empties on cache-manager's clear(), as a host app holding the cache may call it", async () => {
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 100, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    for (const key of ['GET/a', 'GET/b']) await cache.set(key, entry(8), 60_000);
+    expect(store.stats!().entries).toBe(2);
+    await cache.clear();
+    expect(store.stats!()).toEqual({ entries: 0, bytes: 0, evictions: 0 });
+    expect(store.readNow!('GET/a')).toBeUndefined();
+    expect(await cache.get('GET/b')).toBeUndefined();
+  });
+
   it('bounds the number of entries', async () => {
     const store = createMemoryStore({ namespace: 'ns', maxEntries: 3, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
     const cache = createCache({ stores: [store.keyv] });
