@@ -29,6 +29,20 @@ describe('memory store', () => {
     expect(await cache.get('GET/b')).toBeUndefined();
   });
 
+  it("drops an entry on cache-manager's del(), and an expired one once it is read", async () => {
+    const store = createMemoryStore({ namespace: 'ns', maxEntries: 100, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
+    const cache = createCache({ stores: [store.keyv] });
+    await cache.set('GET/kept', entry(8), 60_000);
+    await cache.set('GET/deleted', entry(8), 60_000);
+    await cache.set('GET/brief', entry(8), 20);
+    await cache.del('GET/deleted');
+    expect(store.stats!().entries).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(await cache.get('GET/brief')).toBeUndefined();
+    expect(store.stats!().entries).toBe(1);
+    expect(store.readNow!('GET/kept')).toBeDefined();
+  });
+
   it('bounds the number of entries', async () => {
     const store = createMemoryStore({ namespace: 'ns', maxEntries: 3, maxBytes: 1024 * 1024, maxEntryBytes: 4096 });
     const cache = createCache({ stores: [store.keyv] });
