@@ -2,9 +2,9 @@
 // service's answer as a gateway replays it (with its hit marker). No Node gateway can serve a hit
 // faster than this.
 import { createServer } from 'node:http';
+import { cachedHead, hello } from './answers.mjs';
 
-const hello = JSON.stringify({ hello: 'world', service: 'bench-upstream', padding: 'x'.repeat(48) });
-const head = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(hello), 'x-cache-timeout': '1 minute', 'x-cache-hit': '1' };
+const head = { ...cachedHead, 'x-cache-hit': '1' };
 
 const server = createServer((req, res) => {
   res.writeHead(200, head);

@@ -2,10 +2,9 @@
 // and a WebSocket echo on `/ws` (ws, without permessage-deflate).
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
+import { cachedHead, hello, json } from './answers.mjs';
 
-const hello = JSON.stringify({ hello: 'world', service: 'bench-upstream', padding: 'x'.repeat(48) });
 const big = Buffer.alloc(64 * 1024, 'a');
-const json = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(hello) };
 
 const answer = (req, res) => {
   // Some proxies append an empty query string (`/hello?`).
@@ -15,7 +14,7 @@ const answer = (req, res) => {
     return res.end(hello);
   }
   if (path.endsWith('/cached')) {
-    res.writeHead(200, { ...json, 'x-cache-timeout': '1 minute' });
+    res.writeHead(200, cachedHead);
     return res.end(hello);
   }
   if (path.endsWith('/big')) {
