@@ -99,7 +99,7 @@ describe('Dockerfile', () => {
     const env = words.slice(0, words.indexOf('node'));
     const flags = words.filter((word) => word.startsWith('--'));
     expect(env).toEqual([expect.stringMatching(/^GLIBC_TUNABLES=glibc\.malloc\./)]);
-    expect(flags).toContain('--liftoff-only');
+    expect(flags).toEqual(expect.arrayContaining(['--liftoff-only', '--heap-growing-percent=50']));
     expect(dockerfile).toContain(`    ${env[0]} \\\n`);
     expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...flags, 'dist/main.js']).replaceAll(',', ', ')}`);
   });
