@@ -1,7 +1,5 @@
 import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
-import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { createCache } from 'cache-manager';
-import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type ResponseStore } from './cache/index.js';
+import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
@@ -17,6 +15,7 @@ import {
   GATEWAY_ROUTES,
   GATEWAY_VALIDATED_OPTIONS,
   RESPONSE_STORE,
+  STORE_STATS,
   UPSTREAM_WARNING_INTERVAL_MS,
 } from './gateway.constants.js';
 import {
@@ -65,13 +64,8 @@ const loggerProvider: Provider = {
 /** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
-  inject: [GATEWAY_VALIDATED_OPTIONS, { token: RESPONSE_STORE, optional: true }, { token: ResponseCacheService, optional: true }],
-  useFactory: (options: ResolvedGatewayOptions, store?: ResponseStore, cache?: ResponseCacheService) => {
-    const cached = options.cache !== undefined;
-    const storeStats = cached ? store?.stats?.bind(store) : undefined;
-    const usesStore = cached && cache ? () => cache.usesStore() : undefined;
-    return new GatewayMetrics({ storeStats, usesStore }, options.metrics !== false);
-  },
+  inject: [GATEWAY_VALIDATED_OPTIONS, { token: STORE_STATS, optional: true }],
+  useFactory: (options: ResolvedGatewayOptions, stats?: StoreStats) => new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false),
 };
 
 /** The process's WebSocket connections: capped, and given the shutdown grace period. */
@@ -87,7 +81,7 @@ const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketPro
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
 
-/** The response cache: a store from the options, cache-manager over it, the service and interceptor. */
+/** The response cache: a store from the options, the service over it, the interceptor, and what observers read of it. */
 const cacheProviders: Provider[] = [
   {
     provide: GATEWAY_CACHE_OPTIONS,
@@ -100,13 +94,9 @@ const cacheProviders: Provider[] = [
     inject: [GATEWAY_CACHE_OPTIONS],
     useFactory: (options: ResolvedCacheOptions) => createResponseStore(options),
   },
-  {
-    provide: CACHE_MANAGER,
-    inject: [RESPONSE_STORE],
-    useFactory: (store: ResponseStore) => createCache({ stores: [store.keyv] }),
-  },
   ResponseCacheService,
   ResponseCacheInterceptor,
+  { provide: STORE_STATS, inject: [ResponseCacheService], useFactory: (cache: ResponseCacheService) => cache.stats() },
 ];
 
 /** What a host application's controllers may use: `@UseInterceptors(ResponseCacheInterceptor)`. */

@@ -167,7 +167,7 @@ describe('Redis failing under requests', () => {
   }, 20_000);
 
   it('treats an unreadable entry as a miss', async () => {
-    const { createClient } = await import('@keyv/redis');
+    const { createClient } = await import('@redis/client');
     const client = createClient({ url: redis.url });
     await client.connect();
     await client.set(`failing::GET ${new URL(gateway.url).host}/api/numbers`, '{ not json');
@@ -202,7 +202,7 @@ describe('the Redis index', () => {
   let client: Awaited<ReturnType<typeof connectRedis>>;
 
   const connectRedis = async (url: string) => {
-    const { createClient } = await import('@keyv/redis');
+    const { createClient } = await import('@redis/client');
     const connected = createClient({ url });
     await connected.connect();
     return connected;

@@ -16,6 +16,18 @@ export interface CacheEntry {
 // Headers of one connection, or regenerated on every answer (date, length): never stored.
 const UNSTORED_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length', 'x-cache', 'x-request-id'];
 
+/**
+ * How a fill ended, for the misses waiting on it: the stored entry; the service's failure
+ * (which they share rather than each meet it again); or nothing stored.
+ */
+export type FillOutcome = CacheEntry | Error | undefined;
+
+/** What to store of a response, decided when its headers arrive. */
+export interface StoreDecision {
+  ttl: number;
+  vary?: Record<string, string | undefined>;
+}
+
 /** Builds an entry from the headers sent to the client and the captured body. */
 export function createCacheEntry(
   status: number,

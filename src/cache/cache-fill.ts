@@ -1,17 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { X_CACHE, X_CACHE_EXPIRE, X_CACHE_TIMEOUT } from '../gateway.constants.js';
-import { type CacheEntry, createCacheEntry } from './cache-entry.js';
+import { createCacheEntry, type FillOutcome, type StoreDecision } from './cache-entry.js';
 import { parseExpirePatterns } from './cache-expiry.js';
-import type { ResponseCacheService, StoreDecision } from './response-cache.service.js';
+import type { ResponseCacheService } from './response-cache.service.js';
 
 /** The result of a cached route's lookup, as the exchange reports it. */
 export type CacheResult = 'HIT' | 'MISS' | 'BYPASS';
-
-/**
- * How a fill ended, for the misses waiting on it: the stored entry; the service's failure
- * (which they share rather than each meet it again); or nothing stored.
- */
-export type FillOutcome = CacheEntry | Error | undefined;
 
 /**
  * Watches one response of a cached route as it streams to the client (the forwarder's tap):

@@ -4,4 +4,5 @@ export type { CacheDirectives } from './cache-key.js';
 export { hitHeaders, lookUpResponse, writeHit } from './cache-lookup.js';
 export { ResponseCacheInterceptor } from './response-cache.interceptor.js';
 export { ResponseCacheService } from './response-cache.service.js';
+export type { StoreCounts, StoreStats } from './store-stats.js';
 export { createResponseStore, type ResponseStore } from './stores/index.js';

@@ -1,7 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import type { Cache } from 'cache-manager';
 import type { ResolvedCacheOptions } from '../config/resolve-options.js';
 import { LRUCache } from 'lru-cache';
 import {
@@ -18,22 +16,16 @@ import {
   RESPONSE_STORE,
   X_CACHE_TIMEOUT,
 } from '../gateway.constants.js';
-import type { CacheEntry } from './cache-entry.js';
-import type { FillOutcome } from './cache-fill.js';
+import type { CacheEntry, FillOutcome, StoreDecision } from './cache-entry.js';
 import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
 import { throttledWarning } from '../throttled-warning.js';
+import type { StoreStats } from './store-stats.js';
 import type { ResponseStore } from './stores/index.js';
 
 // Statuses a shared cache may store (RFC 9111 §3 with the heuristically cacheable set of
 // RFC 9110 §15.1), minus 206 and 304, which complete other responses.
 const STORABLE_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 const MAX_REMEMBERED_BAD_TTLS = 100;
-
-/** What to store of a response, decided when its headers arrive. */
-export interface StoreDecision {
-  ttl: number;
-  vary?: Record<string, string | undefined>;
-}
 
 /**
  * Reads, writes and expires entries; fails open: a store error is a miss, logged at most once
@@ -59,7 +51,6 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   private probe?: NodeJS.Timeout;
 
   constructor(
-    @Inject(CACHE_MANAGER) private readonly cache: Cache,
     @Inject(RESPONSE_STORE) private readonly store: ResponseStore,
     @Inject(GATEWAY_CACHE_OPTIONS) private readonly options: ResolvedCacheOptions,
   ) {
@@ -84,28 +75,28 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     return !this.skipping && this.store.isAvailable();
   }
 
+  /** What health and metrics may read of the cache: its state and, for memory, what it holds. */
+  stats(): StoreStats {
+    const { store } = this;
+    return { usesStore: () => this.usesStore(), counts: store.counts?.bind(store) };
+  }
+
   /**
    * The entry for a key, or undefined: at once from an in-process store, else as a promise. A
-   * failing store reads as a miss (Keyv reports its errors as events and answers undefined); a
-   * store that hangs does too, after a wait.
+   * failing store reads as a miss; a store that hangs does too, after a wait.
    */
   read(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined> {
-    if (this.store.readNow) return this.store.readNow(key);
-    return this.within(this.cache.get<CacheEntry>(key), CACHE_READ_WAIT_MS, 'read').then(
-      (entry) => entry ?? undefined,
-      (error: Error) => {
-        this.warn(`cache read failed: ${error.message}`);
-        return undefined;
-      },
-    );
+    const found = this.store.get(key);
+    if (!(found instanceof Promise)) return found;
+    return this.within(found, CACHE_READ_WAIT_MS, 'read').catch((error: Error) => {
+      this.warn(`cache read failed: ${error.message}`);
+      return undefined;
+    });
   }
 
   /** Stores an entry; gives up waiting after {@link CACHE_WRITE_WAIT_MS} (the write goes on). */
   async write(key: string, entry: CacheEntry, ttl: number): Promise<void> {
-    const written = (async () => {
-      await this.cache.set(key, entry, ttl);
-      await this.store.track(key, ttl);
-    })().catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
+    const written = this.store.set(key, entry, ttl).catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
     await this.within(written, CACHE_WRITE_WAIT_MS, 'write');
   }
 

@@ -2,9 +2,9 @@ import { type HttpException, Inject, Injectable, type OnModuleInit, Optional } f
 import { HttpAdapterHost } from '@nestjs/core';
 import { HealthCheckService, type HealthIndicatorFunction, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
-import { ResponseCacheService } from '../cache/index.js';
+import type { StoreStats } from '../cache/store-stats.js';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
-import { GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
+import { GATEWAY_VALIDATED_OPTIONS, STORE_STATS } from '../gateway.constants.js';
 import { UpstreamService } from '../upstream/index.js';
 
 /**
@@ -22,7 +22,7 @@ export class GatewayHealth implements OnModuleInit {
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
     private readonly upstreams: UpstreamService,
-    @Optional() private readonly cache?: ResponseCacheService,
+    @Optional() @Inject(STORE_STATS) private readonly cache?: StoreStats,
   ) {}
 
   onModuleInit(): void {

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, type MetricValueWithName, Registry } from 'prom-client';
-import type { StoreStats } from '../cache/stores/response-store.interface.js';
+import type { StoreCounts, StoreStats } from '../cache/store-stats.js';
 import { DURATION_BUCKETS, RouteCounters } from './route-counters.js';
 import { WebSocketCounters } from './websocket-counters.js';
 
@@ -18,11 +18,12 @@ export class GatewayMetrics {
   readonly webSockets = new WebSocketCounters();
 
   /**
+   * @param store the response cache's store, when the cache is on.
    * @param counting false when nobody reads the metrics (`metrics: false`): no process metrics
    *   are sampled and nothing is registered.
    */
   constructor(
-    private readonly cache: { storeStats?: () => StoreStats; usesStore?: () => boolean } = {},
+    private readonly store?: StoreStats,
     private readonly counting = true,
   ) {
     if (!counting) return;
@@ -145,27 +146,27 @@ export class GatewayMetrics {
   }
 
   private registerStoreMetrics(): void {
-    const { storeStats, usesStore } = this.cache;
-    if (usesStore) {
-      new Gauge({
-        name: `${PREFIX}cache_store_up`,
-        help: 'Whether requests use the cache store (0 while it is unreachable or skipped for not answering in time: the cache is bypassed)',
-        registers: [this.registry],
-        // Across workers, the worst: one worker bypassing its store is worth an alert.
-        aggregator: 'min',
-        collect() {
-          this.set(usesStore() ? 1 : 0);
-        },
-      });
-    }
-    if (!storeStats) return;
-    const stat = (name: string, help: string, read: (stats: StoreStats) => number) =>
+    const { store } = this;
+    if (!store) return;
+    new Gauge({
+      name: `${PREFIX}cache_store_up`,
+      help: 'Whether requests use the cache store (0 while it is unreachable or skipped for not answering in time: the cache is bypassed)',
+      registers: [this.registry],
+      // Across workers, the worst: one worker bypassing its store is worth an alert.
+      aggregator: 'min',
+      collect() {
+        this.set(store.usesStore() ? 1 : 0);
+      },
+    });
+    const { counts } = store;
+    if (!counts) return;
+    const stat = (name: string, help: string, read: (stats: StoreCounts) => number) =>
       new Gauge({
         name: `${PREFIX}cache_${name}`,
         help,
         registers: [this.registry],
         collect() {
-          this.set(read(storeStats()));
+          this.set(read(counts()));
         },
       });
     stat('entries', 'Entries in the memory cache', (stats) => stats.entries);

@@ -10,10 +10,9 @@ export type { ResponseStore } from './response-store.interface.js';
  * client is loaded only when asked for: it adds ~17 MiB to every process that never talks to Redis.
  */
 export async function createResponseStore(options: ResolvedCacheOptions): Promise<ResponseStore> {
-  const { namespace } = options;
   if (options.store === 'redis') {
     const { createRedisStore } = await import('./redis.store.js');
-    return createRedisStore({ url: options.redisUrl!, namespace, maxEntries: options.maxEntries }, new Logger('RedisStore'));
+    return createRedisStore({ url: options.redisUrl!, namespace: options.namespace, maxEntries: options.maxEntries }, new Logger('RedisStore'));
   }
-  return createMemoryStore({ namespace, maxEntries: options.maxEntries, maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes });
+  return createMemoryStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes });
 }

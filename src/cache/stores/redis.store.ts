@@ -1,6 +1,7 @@
-import { createClient, createKeyv } from '@keyv/redis';
 import type { Logger } from '@nestjs/common';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { selectExpiredKeys } from '../cache-expiry.js';
+import { decodeEntry, encodeEntry } from './entry-codec.js';
 import type { ResponseStore } from './response-store.interface.js';
 
 export interface RedisStoreOptions {
@@ -16,8 +17,9 @@ const UNLINK_BATCH = 1000;
 const SCAN_COUNT = 2000;
 
 /**
- * Entries shared by every gateway process through Redis (7 or later). Keys live under
- * `namespace::`, and a sorted set `namespace:index` (scored by expiry time) lists them. Every
+ * Entries shared by every gateway process through Redis (7 or later), on node-redis's client
+ * itself. Keys live under `namespace::`, each entry one string (see `encodeEntry`) that Redis
+ * expires by its TTL, and a sorted set `namespace:index` (scored by expiry time) lists them. Every
  * write drops the index's expired members, keeps it within `maxEntries`, and extends its own TTL
  * to its longest entry's, so it never outlives what it lists. Expiry by pattern scans the index
  * in Redis with `MATCH` (the pattern's `*` is Redis's, every other glob character escaped), so
@@ -34,9 +36,8 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   client.on('error', (error: Error) => logger.debug?.(`Redis: ${error.message}`));
   client.connect().catch(() => undefined);
   const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
-
-  const keyv = createKeyv(client, { namespace: options.namespace, throwOnConnectError: false });
-  keyv.on('error', () => undefined);
+  // The same connection, answering strings as Buffers: a body is bytes, not UTF-8.
+  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   const index = `${options.namespace}:index`;
   const storedKey = (key: string) => `${options.namespace}${KEY_SEPARATOR}${key}`;
 
@@ -58,19 +59,16 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   };
 
   return {
-    keyv,
-    isAvailable: () => client.isReady,
-    ping: () => client.ping(),
-    async whenReady(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      clearTimeout(timer);
+    async get(key) {
+      const stored = await binary.get(storedKey(key));
+      return stored === null ? undefined : decodeEntry(stored);
     },
-    async track(key, ttlMs) {
+    async set(key, entry, ttlMs) {
       const now = Date.now();
       const expiresAt = now + ttlMs;
-      const [, , , , size] = await client
+      const [, , , , , size] = await client
         .multi()
+        .set(storedKey(key), encodeEntry(entry), { expiration: { type: 'PX', value: ttlMs } })
         .zRemRangeByScore(index, '-inf', now)
         .zAdd(index, { score: expiresAt, value: key })
         // NX gives a fresh index a TTL, GT lengthens it: together, the longest entry's.
@@ -83,6 +81,13 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
         const evicted = await client.zPopMinCount(index, excess);
         await client.unlink(evicted.map((member) => storedKey(member.value)));
       }
+    },
+    isAvailable: () => client.isReady,
+    ping: () => client.ping(),
+    async whenReady(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
     },
     async expire(patterns) {
       await client.zRemRangeByScore(index, '-inf', Date.now());

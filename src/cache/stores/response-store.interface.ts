@@ -1,24 +1,22 @@
-import type Keyv from 'keyv';
 import type { CacheEntry } from '../cache-entry.js';
+import type { StoreCounts } from '../store-stats.js';
 
-export interface StoreStats {
-  entries: number;
-  bytes: number;
-  /** Entries pushed out to make room, since start. */
-  evictions: number;
-}
-
-/** Where entries live. Reads and writes go through cache-manager; this adds what it lacks. */
+/**
+ * Where entries live: the only layer between the cache service and the storage (an LRU in the
+ * process, or Redis), so that a read, a write and an expiry each take one call.
+ */
 export interface ResponseStore {
-  /** The Keyv instance handed to cache-manager. */
-  readonly keyv: Keyv;
   /**
-   * An in-process store answers a read at once, sparing a hit cache-manager's promise chain;
-   * `undefined` is a miss. Stores across the network leave it out.
+   * The entry under a key, or `undefined`. An in-process store answers at once, sparing a hit a
+   * promise; a store across the network answers with one, which rejects when the store fails.
    */
-  readNow?(key: string): CacheEntry | undefined;
+  get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
+  /** Stores an entry for `ttlMs` where expiry by pattern can find it. */
+  set(key: string, entry: CacheEntry, ttlMs: number): Promise<void>;
+  /** Deletes every entry whose key matches one of the patterns; returns how many. */
+  expire(patterns: string[]): Promise<number>;
   /** What an in-process store holds, for metrics; stores across the network leave it out. */
-  stats?(): StoreStats;
+  counts?(): StoreCounts;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
   isAvailable(): boolean;
   /**
@@ -28,9 +26,5 @@ export interface ResponseStore {
   ping?(): Promise<unknown>;
   /** Resolves when the store can answer, or after `timeoutMs` whatever its state. */
   whenReady(timeoutMs: number): Promise<void>;
-  /** Records a stored key so that expiry by pattern can find it. */
-  track(key: string, ttlMs: number): Promise<void>;
-  /** Deletes every entry whose key matches one of the patterns; returns how many. */
-  expire(patterns: string[]): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,46 @@
+import type { CacheEntry } from '../cache-entry.js';
+
+// Bumped when the layout changes: an entry written in another layout reads as a miss and is
+// replaced by the next fill, so gateways of two versions can share a Redis during a rollout.
+const LAYOUT = 1;
+// The layout byte, then the head's length as an unsigned 32-bit integer.
+const PREFIX_BYTES = 5;
+
+/**
+ * An entry as one Redis string: a layout byte, the head's length, the head as JSON, then the body
+ * as it is (JSON would grow a binary body by a third as base64, and cost a pass over it).
+ */
+export function encodeEntry(entry: CacheEntry): Buffer {
+  const { status, headers, etag, storedAt } = entry;
+  // JSON drops `undefined`: a varied-on header the request lacked is kept as null, else the entry
+  // would answer whatever value the next request sends.
+  const vary = entry.vary && Object.fromEntries(Object.entries(entry.vary).map(([name, value]) => [name, value ?? null]));
+  const head = Buffer.from(JSON.stringify({ status, headers, etag, storedAt, vary }));
+  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+  prefix.writeUInt8(LAYOUT, 0);
+  prefix.writeUInt32BE(head.length, 1);
+  return Buffer.concat([prefix, head, entry.body]);
+}
+
+/** The entry a stored string holds, or undefined when it holds none (another layout, damage). */
+export function decodeEntry(stored: Buffer): CacheEntry | undefined {
+  if (stored.length < PREFIX_BYTES || stored[0] !== LAYOUT) return undefined;
+  const bodyStart = PREFIX_BYTES + stored.readUInt32BE(1);
+  if (bodyStart > stored.length) return undefined;
+  let head: Partial<Omit<CacheEntry, 'vary'>> & { vary?: Record<string, string | null> };
+  try {
+    head = JSON.parse(stored.toString('utf8', PREFIX_BYTES, bodyStart));
+  } catch {
+    return undefined;
+  }
+  const { status, headers, etag, storedAt, vary } = head ?? {};
+  if (typeof status !== 'number' || typeof etag !== 'string' || typeof storedAt !== 'number' || typeof headers !== 'object' || !headers) return undefined;
+  return {
+    status,
+    headers,
+    body: stored.subarray(bodyStart),
+    etag,
+    storedAt,
+    vary: vary ? Object.fromEntries(Object.entries(vary).map(([name, value]) => [name, value ?? undefined])) : undefined,
+  };
+}
