@@ -51,6 +51,48 @@ describe('two gateway instances sharing Redis', () => {
   });
 });
 
+describe('entries in Redis', () => {
+  let redis: RedisServer;
+  let upstream: CachedUpstream;
+  let gateway: RunningGateway;
+  let client: Awaited<ReturnType<typeof import('@redis/client').createClient>>;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    upstream = await startCachedUpstream();
+    gateway = await startGateway({
+      cache: { store: 'redis', redisUrl: redis.url, namespace: 'entries', respectCacheControl: true },
+      routes: [{ prefix: '/api', target: upstream.url }],
+    });
+    const { createClient } = await import('@redis/client');
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client.close();
+    await gateway.close();
+    await upstream.close();
+    await redis.stop();
+  });
+
+  it('stores each entry as one string that Redis expires with it', async () => {
+    await request(gateway.url).get('/api/numbers?one=1').set('host', 'h').expect('x-cache', 'MISS');
+    const ttl = await client.pTTL('entries::GET h/api/numbers?one=1');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  // Stored as JSON, an entry that varied on a header its request lacked lost that header, and
+  // then answered requests carrying any value of it.
+  it('keeps the variant of requests without the varied-on header for those requests', async () => {
+    const without = await request(gateway.url).get('/api/cache-control').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/cache-control').expect('x-cache', 'HIT');
+    const fr = await request(gateway.url).get('/api/cache-control').set('accept-language', 'fr').expect('x-cache', 'MISS');
+    expect(fr.text).toMatch(/^lang=fr;/);
+    expect(without.text).toMatch(/^lang=undefined;/);
+  });
+});
+
 describe('Redis outage', () => {
   it('serves every request while Redis is down and caches again once it is back', async () => {
     const redis = await startRedisServer();
