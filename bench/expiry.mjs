@@ -1,9 +1,8 @@
 // `npm run bench:expiry`: the cost of expiry by pattern in the Redis store at 100k entries,
 // beside as many keys of other applications, which it must not read.
 import { spawn } from 'node:child_process';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { Logger } from '@nestjs/common';
-import { createCache } from 'cache-manager';
 import { createCacheEntry } from '../dist/cache/cache-entry.js';
 import { createRedisStore } from '../dist/cache/stores/redis.store.js';
 
@@ -26,16 +25,11 @@ try {
   const bytesSent = async () => Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))[1]);
   const store = createRedisStore({ url, namespace: 'bench', maxEntries: 1_000_000 }, new Logger('bench'));
   await store.whenReady(5000);
-  const cache = createCache({ stores: [store.keyv] });
   const entry = createCacheEntry(200, { 'content-type': 'application/json' }, Buffer.from('{"n":1}'), undefined);
   const filled = Date.now();
   for (let start = 0; start < ENTRIES; start += 1000) {
     await Promise.all(
-      Array.from({ length: Math.min(1000, ENTRIES - start) }, async (_, j) => {
-        const key = `GET/api/items/${start + j}`;
-        await cache.set(key, entry, 600_000);
-        await store.track(key, 600_000);
-      }),
+      Array.from({ length: Math.min(1000, ENTRIES - start) }, (_, j) => store.set(`GET/api/items/${start + j}`, entry, 600_000)),
     );
   }
   console.log(`filled ${ENTRIES} entries in ${Date.now() - filled} ms (${FOREIGN} foreign keys beside them, ${await raw.dbSize()} keys in Redis)`);
