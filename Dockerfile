@@ -1,5 +1,7 @@
-# nest-gateway: built with dev dependencies, run with production ones only, as a non-root user.
-FROM node:20-bookworm-slim AS build
+# nest-gateway: built with dev dependencies, run with production ones only, as a non-root user,
+# on the supported Node LTS line of .nvmrc (CI tests on it too).
+ARG NODE_LINE=24
+FROM node:${NODE_LINE}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +9,7 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 RUN npx nest build
 
-FROM node:20-bookworm-slim
+FROM node:${NODE_LINE}-bookworm-slim
 # glibc's malloc as `npm start` tunes it (see the README's Performance section).
 ENV NODE_ENV=production \
     GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.top_pad=4194304 \

@@ -80,12 +80,21 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
 
   it('builds in one stage and runs production dependencies as a non-root user', () => {
-    expect(dockerfile.match(/^FROM node:20\S* AS build$/m)).not.toBeNull();
+    expect(dockerfile.match(/^FROM node:\$\{NODE_LINE\}-bookworm-slim AS build$/m)).not.toBeNull();
     expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
+    expect(dockerfile.match(/^FROM node:\$\{NODE_LINE\}-bookworm-slim$/gm)).toHaveLength(1);
     expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
     expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/GATEWAY_CONFIG=\/etc\/nest-gateway\/gateway\.yaml/);
+  });
+
+  it('runs the supported LTS line that CI tests on (.nvmrc), one the engines field admits', () => {
+    const line = read('.nvmrc').trim();
+    expect(dockerfile).toMatch(new RegExp(`^ARG NODE_LINE=${line}$`, 'm'));
+    expect(read('.ci/run')).toContain('.nvmrc');
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    expect(engines.split('||').filter((range) => range.trim().startsWith(`^${line}.`))).toHaveLength(1);
   });
 
   it('checks its health on the liveness endpoint and starts the standalone server', () => {
