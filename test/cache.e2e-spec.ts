@@ -318,12 +318,10 @@ describe('coalescing', () => {
     const upstream = await startUpstream(() => undefined);
     const gateway = await startGateway({ cache: { store: 'memory', coalesceWait: 5_000 }, routes: [{ prefix: '/api', target: upstream.url, timeout: 1000 }] });
     try {
-      const started = Date.now();
       const responses = await Promise.all(Array.from({ length: 20 }, () => request(gateway.url).get('/api/hung').timeout(5000)));
       expect(responses.map((res) => res.status)).toEqual(Array(20).fill(504));
       expect(responses[19].body).toMatchObject({ statusCode: 504, error: 'Gateway Timeout' });
-      // One timeout, never two in a row.
-      expect(Date.now() - started).toBeLessThan(1800);
+      // One timeout, never two in a row: a miss that met the failure again would have reached the service.
       expect(upstream.seen).toHaveLength(1);
       // The next misses wait for a leader again, rather than all going to the service.
       await Promise.all(Array.from({ length: 5 }, () => request(gateway.url).get('/api/hung').timeout(5000).expect(504)));
@@ -352,10 +350,10 @@ describe('coalescing', () => {
       leader.pause();
       leader.write(`GET /api/big HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
       await until(() => upstream.seen.length === 1, 'the leading request to reach the service');
-      const started = Date.now();
+      // A fill paced by the leader would hold them past coalesceWait: each would then be a MISS
+      // that reached the service itself.
       const others = await Promise.all(Array.from({ length: 3 }, () => request(gateway.url).get('/api/big').buffer(true).parse(binary)));
       expect(others.map((res) => [res.status, res.headers['x-cache'], (res.body as Buffer).length])).toEqual(Array(3).fill([200, 'HIT', body.length]));
-      expect(Date.now() - started).toBeLessThan(5_000);
       expect(upstream.seen).toHaveLength(1);
     } finally {
       leader.destroy();
