@@ -9,6 +9,8 @@ describe('parseCacheTtl', () => {
     ['2 days', 172_800_000],
     ['60', 60_000],
     ['1.5', 1500],
+    ['0.0015', 2],
+    ['1.25ms', 2],
   ])('%s → %d ms', (value, expected) => expect(parseCacheTtl(value)).toBe(expected));
 
   it.each(['soon', '', '0', '-5s', '0s'])('rejects %j', (value) => expect(parseCacheTtl(value)).toBeUndefined());

@@ -9,7 +9,8 @@ const BARE_NUMBER = /^\s*\d+(\.\d+)?\s*$/;
 export function parseCacheTtl(value: string): number | undefined {
   if (value.trim() === '') return undefined;
   const ttl = BARE_NUMBER.test(value) ? Number(value) * 1000 : ms(value.trim() as ms.StringValue);
-  return Number.isFinite(ttl) && ttl > 0 ? ttl : undefined;
+  // Whole milliseconds: Redis refuses a fractional `PX`, and the entry would go unstored.
+  return Number.isFinite(ttl) && ttl > 0 ? Math.ceil(ttl) : undefined;
 }
 
 export interface CacheControl {
