@@ -135,14 +135,28 @@ describe('request framing towards the service', () => {
   });
 
   it('refuses a request whose header lines reach the parser limit with 431: framing may hide past it', async () => {
-    // Short lines: 2,000 of them stay under Node's 16 KiB header limit, so the count is what trips.
-    const padding = 'a: 1\r\n'.repeat(2000);
+    // Exactly 1,000 lines (997 + Host, Transfer-Encoding, Connection): every Node line parses them
+    // all, so it is the gateway's own count that refuses.
+    const padding = 'a: 1\r\n'.repeat(997);
     const res = await rawRequest(
       portOf(gateway),
       `POST /public/a HTTP/1.1\r\nHost: gw\r\n${padding}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(SMUGGLED)}`,
     );
     expect(res.status).toBe(431);
     expect(res.text).toContain('1000 header lines or more');
+    expect(service.requests).toHaveLength(0);
+  });
+
+  it('refuses a request with more header lines than the parser keeps with 431, whichever layer counts them', async () => {
+    // Node 20 keeps the first 1,000 lines and drops the rest (the gateway's count refuses);
+    // Node 22 and later refuse in the parser. Either way nothing reaches the service.
+    const padding = 'a: 1\r\n'.repeat(2000);
+    const res = await rawRequest(
+      portOf(gateway),
+      `POST /public/a HTTP/1.1\r\nHost: gw\r\n${padding}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(SMUGGLED)}`,
+    );
+    expect(res.status).toBe(431);
+    expect(JSON.parse(res.text.slice(res.text.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 431 });
     expect(service.requests).toHaveLength(0);
   });
 
