@@ -91,6 +91,7 @@ const healthOptions = z.union([
 const milliseconds = z.number().int().nonnegative();
 const serverOptions = z.strictObject({
   trustProxy: z.union([z.boolean(), z.string().min(1), z.array(z.string().min(1))]).optional(),
+  drainDelay: z.union([milliseconds, duration]).optional(),
   shutdownGracePeriod: milliseconds.optional(),
   headersTimeout: z.number().int().positive().optional(),
   requestTimeout: milliseconds.optional(),
