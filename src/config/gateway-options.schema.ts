@@ -35,7 +35,8 @@ const addressOrSubnet = z.string().refine(
 /** Milliseconds, or `ms` notation: `'5s'`, `'1 minute'`. */
 const duration = z.union([
   z.number().int().positive(),
-  z.string().refine((value) => (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
+  // `ms('')` throws rather than answering NaN.
+  z.string().refine((value) => value !== '' && (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
 ]);
 
 const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
