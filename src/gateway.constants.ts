@@ -29,6 +29,8 @@ export const DEFAULT_HEALTH_CHECK_TIMEOUT = '1s';
 /** Retries may add at most this share of a route's requests (Envoy's retry budget). */
 export const DEFAULT_RETRY_BUDGET = 0.2;
 export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' } as const;
+/** Nothing is assumed to route by readiness: the drain starts at the signal unless told to wait. */
+export const DEFAULT_DRAIN_DELAY_MS = 0;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;

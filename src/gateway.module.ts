@@ -23,7 +23,7 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
-import { GatewayHealth } from './health/index.js';
+import { DrainState, GatewayHealth } from './health/index.js';
 import { createGatewayLogger, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, type UpstreamErrorKind, WebSocketProxy } from './proxy/index.js';
@@ -76,7 +76,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });

@@ -11,7 +11,7 @@ import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
-import { CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
+import { CLOSING_MESSAGE, CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
 const DEFAULT_PORT = 8080;
@@ -76,7 +76,9 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
   });
   drainOnSignals(app, server.shutdownGracePeriod, new Logger('Gateway'), exitProcess, {
     lastOut: !cluster.isWorker,
+    drainDelayMs: server.drainDelay,
     stopMessage: cluster.isWorker ? STOP_MESSAGE : undefined,
+    closingMessage: cluster.isWorker ? CLOSING_MESSAGE : undefined,
   });
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveGatewayOptions } from '../src/config/resolve-options.js';
 import { GatewayConfigError, GatewayModule, loadConfigFile, validateGatewayOptions } from '../src/index.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -122,6 +123,17 @@ describe('config validation', () => {
         GatewayModule.forRoot({ middlewares: [{ use: 'basicAuth', options: { users: {} } }], routes: [{ prefix: '/x', target: 'http://a' }] }),
       ),
     ).toEqual([expect.stringMatching(/^middlewares\[0\]\.options\.users: expected at least one user/)]);
+  });
+
+  it('takes server.drainDelay in milliseconds or ms notation, 0 by default, and names a bad one', () => {
+    const routes = [{ prefix: '/x', target: 'http://a' }];
+    const drainDelayOf = (server?: { drainDelay?: number | string }) => resolveGatewayOptions(validateGatewayOptions({ server, routes })).server.drainDelay;
+    expect([drainDelayOf(), drainDelayOf({ drainDelay: 0 }), drainDelayOf({ drainDelay: 1500 }), drainDelayOf({ drainDelay: '15s' })]).toEqual([0, 0, 1500, 15_000]);
+    for (const drainDelay of [-1, 1.5, 'soon', '', true]) {
+      expect(issuesOf(() => validateGatewayOptions({ server: { drainDelay: drainDelay as number }, routes }))).toEqual([
+        expect.stringMatching(/^server\.drainDelay: /),
+      ]);
+    }
   });
 
   it('accepts lower-case methods', () => {

@@ -245,6 +245,13 @@ export interface ServerOptions {
    * @default false
    */
   trustProxy?: boolean | string | string[];
+  /**
+   * On SIGTERM, how long the gateway goes on serving as usual, with readiness already failing,
+   * before it stops accepting connections and drains: the time a load balancer or Kubernetes
+   * takes to stop sending new connections here. Milliseconds or `ms` notation. Not applied to a
+   * reload's workers, which others replace on the same port. @default 0
+   */
+  drainDelay?: Duration;
   /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, ms. @default 10000 */
   shutdownGracePeriod?: number;
   /** Longest time a client may take to send the request headers, ms (slow clients). @default 10000 */

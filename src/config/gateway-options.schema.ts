@@ -35,7 +35,8 @@ const addressOrSubnet = z.string().refine(
 /** Milliseconds, or `ms` notation: `'5s'`, `'1 minute'`. */
 const duration = z.union([
   z.number().int().positive(),
-  z.string().refine((value) => (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
+  // `ms('')` throws rather than answering NaN.
+  z.string().refine((value) => value !== '' && (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
 ]);
 
 const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
@@ -91,6 +92,7 @@ const healthOptions = z.union([
 const milliseconds = z.number().int().nonnegative();
 const serverOptions = z.strictObject({
   trustProxy: z.union([z.boolean(), z.string().min(1), z.array(z.string().min(1))]).optional(),
+  drainDelay: z.union([milliseconds, duration]).optional(),
   shutdownGracePeriod: milliseconds.optional(),
   headersTimeout: z.number().int().positive().optional(),
   requestTimeout: milliseconds.optional(),

@@ -6,6 +6,7 @@ import {
   DEFAULT_REDIS_MAX_ENTRIES,
   DEFAULT_CACHE_MAX_ENTRY_BYTES,
   DEFAULT_CACHE_NAMESPACE,
+  DEFAULT_DRAIN_DELAY_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_HEALTH_PATHS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -103,7 +104,7 @@ export interface ResolvedGatewayOptions {
   maxUrlLength: number;
   websocketMaxConnections: number;
   health: { liveness: string; readiness: string; requireCache: boolean; requireTargets: boolean } | false;
-  server: Required<Omit<ServerOptions, 'trustProxy'>> & Pick<ServerOptions, 'trustProxy'>;
+  server: Required<Omit<ServerOptions, 'trustProxy' | 'drainDelay'>> & Pick<ServerOptions, 'trustProxy'> & { drainDelay: number };
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
@@ -123,6 +124,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health },
     server: {
       trustProxy: options.server?.trustProxy,
+      drainDelay: toMilliseconds(options.server?.drainDelay ?? DEFAULT_DRAIN_DELAY_MS),
       shutdownGracePeriod: options.server?.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS,
       headersTimeout: options.server?.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS,
       requestTimeout: options.server?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,

@@ -6,11 +6,18 @@ import type { StoreStats } from '../cache/store-stats.js';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import { GATEWAY_VALIDATED_OPTIONS, STORE_STATS } from '../gateway.constants.js';
 import { UpstreamService } from '../upstream/index.js';
+import { DrainState } from './drain-state.js';
+
+/** Liveness says only that the process answers, through a drain too: a failed liveness probe restarts a container, it does not drain it. */
+const ALIVE = { status: 'ok', info: {}, error: {}, details: {} } as const;
+/** terminus's answer while the application shuts down, given from the stop signal on. */
+const STOPPING = { status: 'shutting_down', info: {}, error: {}, details: {} } as const;
 
 /**
  * Liveness and readiness endpoints, mounted on fastify as the module starts so that they exist
  * in both `forRoot` and `forRootAsync`. Static paths win over every gateway route's wildcard
- * in fastify's router: they are never proxied. Readiness turns 503 once shutdown begins. The
+ * in fastify's router: they are never proxied. Readiness turns 503 once the gateway is told to
+ * stop (`DrainState`), or once the application shuts down; liveness stays 200 until the end. The
  * cache fails open, so a bypassed store (Redis down) leaves readiness up unless `requireCache`
  * says otherwise: behind a readiness probe, every replica would otherwise leave at once.
  */
@@ -22,6 +29,7 @@ export class GatewayHealth implements OnModuleInit {
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
     private readonly upstreams: UpstreamService,
+    private readonly drain: DrainState,
     @Optional() @Inject(STORE_STATS) private readonly cache?: StoreStats,
   ) {}
 
@@ -29,8 +37,8 @@ export class GatewayHealth implements OnModuleInit {
     const paths = this.options.health;
     if (!paths) return;
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.get(paths.liveness, this.answer([]));
-    fastify.get(paths.readiness, this.answer(this.readinessChecks(paths.requireCache, paths.requireTargets)));
+    fastify.get(paths.liveness, async () => ALIVE);
+    fastify.get(paths.readiness, this.answerReadiness(this.readinessChecks(paths.requireCache, paths.requireTargets)));
   }
 
   private readinessChecks(requireCache: boolean, requireTargets: boolean): HealthIndicatorFunction[] {
@@ -56,8 +64,9 @@ export class GatewayHealth implements OnModuleInit {
     return checks;
   }
 
-  private answer(checks: HealthIndicatorFunction[]): RouteHandlerMethod {
+  private answerReadiness(checks: HealthIndicatorFunction[]): RouteHandlerMethod {
     return async (_request, reply) => {
+      if (this.drain.draining) return reply.code(503).send(STOPPING);
       try {
         return await this.health.check(checks);
       } catch (error) {

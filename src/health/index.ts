@@ -1,1 +1,2 @@
+export { DrainState } from './drain-state.js';
 export { GatewayHealth } from './gateway-health.js';

@@ -1,11 +1,10 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { INestApplication, LoggerService } from '@nestjs/common';
-import { refuseNewHandshakes } from './refuse-new-handshakes.js';
+import { DrainState } from '../health/index.js';
 
 const DRAIN_SWEEP_MS = 100;
-/** How long a closing listener still takes what is queued, with new handshakes refused. */
+/** How long a closing listener still takes what is queued, its queue cut to one. */
 export const ACCEPT_SETTLE_MS = 100;
 /** While draining, a connection that carried no request for this long is closed. */
 export const DRAIN_IDLE_MS = 1000;
@@ -51,20 +50,19 @@ function drainConnections(server: Server, sockets: Set<ServedSocket>): () => voi
 
 /**
  * Closing a listening socket resets every connection in its accept queue: the kernel completed
- * their handshakes and their clients may have sent a request. So the listener first stops new
- * handshakes (`refuseNewHandshakes`), takes what is queued or under way for `ACCEPT_SETTLE_MS`,
- * and closes then, with nothing left to reset. The server's `close()` (fastify's, as the app
- * closes) waits for that.
+ * their handshakes and their clients may have sent a request. No portable call stops new
+ * handshakes on a listener, so the window is narrowed instead: the queue is cut to one
+ * connection (`listen(fd, 0)` again: Linux then drops new SYNs, which clients send again a second
+ * later, to a closed port by then), the listener takes what is queued for `ACCEPT_SETTLE_MS`, and
+ * it closes right after an accept, when the queue was just emptied (or after another
+ * `ACCEPT_SETTLE_MS` if none comes). A handshake that completes in that instant is still reset,
+ * before its request was read: what `server.drainDelay` behind a load balancer avoids, by leaving
+ * no new connections to come. The server's `close()` (fastify's, as the app closes) waits for it.
  */
-function closeListenerWhenEmpty(server: Server, refuseHandshakes: (fd: number) => Promise<boolean>): void {
+function closeListenerWhenEmpty(server: Server): void {
   const close = server.close.bind(server);
   const handle = (server as unknown as { _handle?: ListeningHandle })._handle;
-  const emptied = (async () => {
-    const fd = handle?.fd;
-    if (fd !== undefined && fd >= 0 && (await refuseHandshakes(fd))) await delay(ACCEPT_SETTLE_MS);
-    else await closeAfterAnAccept(server, handle);
-    close();
-  })();
+  const emptied = closeAfterAnAccept(server, handle).then(() => close());
   server.close = ((callback?: (error?: Error) => void) => {
     void emptied.then(() => close(callback));
     return server;
@@ -73,18 +71,9 @@ function closeListenerWhenEmpty(server: Server, refuseHandshakes: (fd: number) =
 
 /** What Node's listening handle offers beyond its public API. */
 interface ListeningHandle {
-  fd?: number;
   listen?: (backlog: number) => number;
 }
 
-/**
- * Where no filter can be set (other systems, or a kernel that lets only privileged processes
- * attach one), the window is narrowed instead: the queue is cut to one connection
- * (`listen(fd, 0)` again: Linux then drops new SYNs, which clients send again a second later, to
- * a closed port by then), the listener takes what is queued for `ACCEPT_SETTLE_MS`, and it
- * closes right after an accept, when the queue was just emptied (or after another
- * `ACCEPT_SETTLE_MS` if none comes). A handshake that completes in that instant is still reset.
- */
 function closeAfterAnAccept(server: Server, handle: ListeningHandle | undefined): Promise<void> {
   handle?.listen?.(0);
   return new Promise<void>((resolve) => {
@@ -104,18 +93,22 @@ function closeAfterAnAccept(server: Server, handle: ListeningHandle | undefined)
 export interface DrainOptions {
   /**
    * Whether this process is the last to accept on its port (one process, or a pool that stops),
-   * rather than a worker leaving a pool that keeps serving: then it holds back new connections
-   * before it closes its listener (see `closeListenerWhenEmpty`). @default true
+   * rather than a worker leaving a pool that keeps serving: then readiness fails at once, it
+   * serves on for `drainDelayMs`, and it narrows its accept queue before it closes its listener
+   * (see `closeListenerWhenEmpty`). @default true
    */
   lastOut?: boolean;
-  /** A message (`{ type }`) from the parent process that drains as the last out. */
+  /** How long the last out serves on, readiness failing, before it drains (`server.drainDelay`), ms. @default 0 */
+  drainDelayMs?: number;
+  /** A message (`{ type }`) from the parent process that stops this one as the last out. */
   stopMessage?: string;
-  /** Stops new handshakes on the listening socket; resolves whether it could. @default refuseNewHandshakes */
-  refuseHandshakes?: (fd: number) => Promise<boolean>;
+  /** Sent (`{ type }`) to the parent process once a `stopMessage` drain begins, its delay over. */
+  closingMessage?: string;
 }
 
 /**
- * On SIGTERM or SIGINT: stop accepting connections, drain the open ones (see `drainConnections`)
+ * On SIGTERM or SIGINT: fail readiness (`DrainState`) and, as the last out, serve on for the
+ * drain delay; then stop accepting connections, drain the open ones (see `drainConnections`)
  * and let requests in flight finish for up to `graceMs`, then cut the connections still open;
  * Nest's shutdown hooks then close Redis and the upstream agents, and `exit(0)` runs. A second
  * signal ends the process at once. Returns a function that removes the listeners.
@@ -125,9 +118,10 @@ export function drainOnSignals(
   graceMs: number,
   logger: LoggerService,
   exit: (code: number) => void,
-  { lastOut = true, stopMessage, refuseHandshakes = refuseNewHandshakes }: DrainOptions = {},
+  { lastOut = true, drainDelayMs = 0, stopMessage, closingMessage }: DrainOptions = {},
 ): () => void {
   const server = app.getHttpServer() as Server;
+  const drainState = app.get(DrainState, { strict: false });
   const sockets = new Set<ServedSocket>();
   const track = (socket: ServedSocket) => {
     sockets.add(socket);
@@ -135,7 +129,7 @@ export function drainOnSignals(
   };
   server.on('connection', track);
   const onMessage = (message: { type?: string }) => {
-    if (message?.type === stopMessage) drain('SIGTERM', true);
+    if (message?.type === stopMessage) stop('SIGTERM', true);
   };
   const stopListening = () => {
     process.off('SIGTERM', onSignal);
@@ -143,14 +137,13 @@ export function drainOnSignals(
     process.off('message', onMessage);
   };
   const drain = (signal: NodeJS.Signals, last: boolean) => {
-    stopListening();
     logger.log(`${signal}: closing; requests in flight have ${graceMs} ms to finish`);
     const stopDraining = drainConnections(server, sockets);
     const cut = setTimeout(() => {
       logger.warn('Grace period over: cutting the connections still open');
       server.closeAllConnections();
     }, graceMs).unref();
-    if (last) closeListenerWhenEmpty(server, refuseHandshakes);
+    if (last) closeListenerWhenEmpty(server);
     // A failure to close is an unhandled rejection: the process then exits 1 with its stack.
     void app.close().then(() => {
       stopDraining();
@@ -158,7 +151,20 @@ export function drainOnSignals(
       exit(0);
     });
   };
-  const onSignal = (signal: NodeJS.Signals) => drain(signal, lastOut);
+  const stop = (signal: NodeJS.Signals, last: boolean) => {
+    stopListening();
+    // A worker that a reload retires leaves no gap: the others accept on the same socket.
+    if (!last) return drain(signal, false);
+    drainState.begin();
+    const begin = () => {
+      drain(signal, true);
+      if (closingMessage && process.send) process.send({ type: closingMessage });
+    };
+    if (drainDelayMs === 0) return begin();
+    logger.log(`${signal}: readiness fails; serving on for ${drainDelayMs} ms (server.drainDelay) before closing`);
+    setTimeout(begin, drainDelayMs);
+  };
+  const onSignal = (signal: NodeJS.Signals) => stop(signal, lastOut);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   if (stopMessage) process.on('message', onMessage);

@@ -15,6 +15,8 @@ export const CONFIG_REQUEST = 'gateway:config-request';
 export const CONFIG_MESSAGE = 'gateway:config';
 /** Sent by `stop()` to workers that asked for their config: the pool stops, not just this worker. */
 export const STOP_MESSAGE = 'gateway:stop';
+/** A stopping worker's answer once its drain delay is over and it closes its listener. */
+export const CLOSING_MESSAGE = 'gateway:closing';
 export interface ConfigMessage {
   type: typeof CONFIG_MESSAGE;
   config: unknown;
@@ -192,19 +194,22 @@ export function startWorkerPool({
     async stop() {
       stopping = true;
       for (const timer of restarts) clearTimeout(timer);
-      // A worker that stops with the pool is among the last to accept on the port: it holds new
-      // connections back before it closes (src/server/shutdown.ts), where a worker retired by a
-      // reload just closes, the others accepting on. Disconnecting it here makes the primary
-      // drop its own copy of the listening socket now: the last copy to close is then a worker's,
-      // closed right after an accept, not the primary's, closed a message later, when a
-      // connection may have come into the queue meanwhile and be reset with it.
+      // A worker that stops with the pool is among the last to accept on the port: readiness
+      // fails, it serves on for its drain delay, and it narrows its queue before it closes
+      // (src/server/shutdown.ts), where a worker retired by a reload just closes, the others
+      // accepting on. Disconnecting it as it begins to close makes the primary drop its own copy
+      // of the listening socket then: the last copy to close is a worker's, closed right after
+      // an accept, not the primary's, closed a message later, when a connection may have come
+      // into the queue meanwhile and be reset with it.
       for (const worker of live) {
         if (!speaking.has(worker)) {
           worker.process.kill('SIGTERM');
           continue;
         }
+        worker.on('message', (message: { type?: string }) => {
+          if (message?.type === CLOSING_MESSAGE && worker.isConnected()) worker.disconnect();
+        });
         worker.send({ type: STOP_MESSAGE });
-        worker.disconnect();
       }
       await whenAllExited();
       settleDone();
