@@ -18,6 +18,7 @@ ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Nest and fastify are peer dependencies: npm installs them here too (docs/development.md).
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The example services, so that the compose file runs the whole demo from one image.

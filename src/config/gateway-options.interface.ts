@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 /**
- * A connect-style middleware, e.g. `basic-auth-connect` or `cors()`. It sees Node's raw request
- * and response; calling `next(err)` answers with the error's status (500 by default).
+ * A connect-style middleware, e.g. `cors()`. It sees Node's raw request and response; calling
+ * `next(err)` answers with the error's status (500 by default).
  */
 export type ConnectMiddleware = (
   req: IncomingMessage,

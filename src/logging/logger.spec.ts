@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createGatewayLogger, PinoNestLogger } from './logger.js';
+import { createGatewayLogger, PinoNestLogger, prettyOutput } from './logger.js';
 
 describe('createGatewayLogger', () => {
   it('takes its level from LOG_LEVEL, info by default', () => {
@@ -12,6 +12,20 @@ describe('createGatewayLogger', () => {
     const logger = createGatewayLogger({}, true);
     expect(logger.level).toBe('info');
     logger.flush();
+  });
+});
+
+describe('prettyOutput', () => {
+  it('is on only for a terminal where pino-pretty resolves', () => {
+    expect(prettyOutput(false)).toBe(false);
+    expect(prettyOutput(true)).toBe(true);
+  });
+
+  it('stays off on a terminal without pino-pretty (a production install)', () => {
+    const missing = (id: string): string => {
+      throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
+    };
+    expect(prettyOutput(true, missing)).toBe(false);
   });
 });
 

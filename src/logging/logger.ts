@@ -1,7 +1,24 @@
+import { createRequire } from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger } from 'pino';
 
 export type GatewayLogger = Logger;
+
+const { resolve } = createRequire(import.meta.url);
+
+/**
+ * Pretty lines for a person at a terminal. pino-pretty is a development dependency: where it is
+ * not installed (the production image) the lines stay JSON.
+ */
+export function prettyOutput(tty: boolean, resolvePackage: (id: string) => string = resolve): boolean {
+  if (!tty) return false;
+  try {
+    resolvePackage('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The gateway's structured logger: JSON lines on stdout at `LOG_LEVEL` (default `info`), pretty
@@ -11,7 +28,7 @@ export function createGatewayLogger(env: NodeJS.ProcessEnv = process.env, tty = 
   return pino({
     level: env.LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
-    ...(tty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+    ...(prettyOutput(tty) ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
   });
 }
 

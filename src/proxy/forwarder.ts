@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+// undici's own files, loaded alone to spare the RSS its index costs (src/types/undici-parts.d.ts).
+// They are no public API and may move in any release: package.json pins undici exactly, and a
+// bump is checked by the suite (docs/development.md, Dependencies).
 import buildConnector from 'undici/lib/core/connect.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import { guardConnects } from './connect-guard.js';

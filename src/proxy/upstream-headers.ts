@@ -1,4 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+// undici's own files, loaded alone to spare the RSS its index costs (src/types/undici-parts.d.ts).
+// They are no public API and may move in any release: package.json pins undici exactly, and a
+// bump is checked by the suite (docs/development.md, Dependencies).
 import undiciUtil from 'undici/lib/core/util.js';
 
 /** A response head as taps and receivers see it: lower-case names, repeated headers as lists. */

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import basicAuthConnect from 'basic-auth-connect';
+import parseBasicAuth from 'basic-auth';
 import { z } from 'zod';
 import type { ConnectMiddleware } from '../../config/gateway-options.interface.js';
 
@@ -19,10 +19,9 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 const DEFAULT_REALM = 'Authorization Required';
 
 /**
- * HTTP Basic authentication against a fixed user list (401 with `WWW-Authenticate` otherwise).
- * basic-auth-connect answers a malformed `Authorization` (`Bearer x`, `Basic a b`) with a 400
- * error passed to `next`: to a client that is one more missing credential, so it gets the same
- * 401 challenge.
+ * HTTP Basic authentication against a fixed user list. A missing, malformed (`Bearer x`,
+ * `Basic a b`) or wrong credential gets the same 401 challenge: to a client each is one more
+ * missing credential.
  */
 export function createBasicAuth(options: z.infer<typeof basicAuthOptionsSchema>): ConnectMiddleware {
   const users = new Map(Object.entries(options.users).map(([user, password]) => [user, digest(password)]));
@@ -30,13 +29,11 @@ export function createBasicAuth(options: z.infer<typeof basicAuthOptionsSchema>)
     const expected = users.get(user);
     return expected !== undefined && timingSafeEqual(expected, digest(password));
   };
-  const realm = options.realm ?? DEFAULT_REALM;
-  const challenge = `Basic realm="${realm.replace(/["\\]/g, '')}"`;
-  const authenticate = basicAuthConnect(check, realm) as ConnectMiddleware;
-  return (req, res, next) =>
-    authenticate(req, res, (error) => {
-      if (error === undefined || error === null) return next();
-      res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain; charset=utf-8', 'content-length': 12 });
-      res.end('Unauthorized');
-    });
+  const challenge = `Basic realm="${(options.realm ?? DEFAULT_REALM).replace(/["\\]/g, '')}"`;
+  return (req, res, next) => {
+    const credentials = parseBasicAuth(req);
+    if (credentials !== undefined && check(credentials.name, credentials.pass)) return next();
+    res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain; charset=utf-8', 'content-length': 12 });
+    res.end('Unauthorized');
+  };
 }
