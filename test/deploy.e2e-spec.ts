@@ -23,7 +23,7 @@ interface ComposeService {
   networks?: { default?: { aliases?: string[] } };
 }
 
-// No Docker engine here: the compose file is checked for what the README promises, and the same
+// No Docker engine here: the compose file is checked for what docs/operate.md promises, and the same
 // topology runs below as processes.
 describe('docker-compose.yml', () => {
   const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, ComposeService> };

@@ -19,7 +19,7 @@ export type ConnectMiddleware = (
 export interface MiddlewareSpec {
   /** Name of the built-in middleware: `basicAuth` or `cors`. */
   use: string;
-  /** Options of that middleware (see the README's middleware table). */
+  /** Options of that middleware (see the built-in middlewares in docs/configuration.md). */
   options?: Record<string, unknown>;
 }
 
