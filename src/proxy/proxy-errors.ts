@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
@@ -93,4 +93,24 @@ export function toProxyErrorResponse(error: Error): ProxyErrorBody {
 /** How the exchange failed on the service's side, or undefined when the client was at fault. */
 export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
   return errorRow(error).kind;
+}
+
+/** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
+export function writeProxyError({ req, res, id }: { req: IncomingMessage; res: ServerResponse; id: string }, error: Error): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = toProxyErrorResponse(error);
+  const payload = JSON.stringify(body);
+  res.writeHead(body.statusCode, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'x-request-id': id,
+    // A route with no target to take requests: worth asking again shortly.
+    ...(body.statusCode === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
+    // The unread rest of a refused body would otherwise be parsed as the next request.
+    ...(req.complete ? {} : { connection: 'close' }),
+  });
+  res.end(payload);
 }

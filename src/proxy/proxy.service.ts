@@ -1,5 +1,6 @@
 import { type BeforeApplicationShutdown, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { type DrainState, type ForwardTarget, Forwarder } from './forwarder.js';
+import type { DrainState, ForwardTarget } from './forward-contracts.js';
+import { Forwarder } from './forwarder.js';
 
 /**
  * Owns the forwarders of every route: their undici pools live from start-up to shutdown. Once
