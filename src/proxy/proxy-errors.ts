@@ -1,4 +1,5 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { writeJsonAnswer } from '../gateway.errors.js';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
@@ -102,15 +103,11 @@ export function writeProxyError({ req, res, id }: { req: IncomingMessage; res: S
     return;
   }
   const body = toProxyErrorResponse(error);
-  const payload = JSON.stringify(body);
-  res.writeHead(body.statusCode, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(payload),
+  writeJsonAnswer(res, body.statusCode, body, {
     'x-request-id': id,
     // A route with no target to take requests: worth asking again shortly.
     ...(body.statusCode === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   });
-  res.end(payload);
 }

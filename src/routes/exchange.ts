@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CacheFill, CacheResult } from '../cache/index.js';
 import { X_REQUEST_ID } from '../gateway.constants.js';
+import { writeJsonAnswer } from '../gateway.errors.js';
 import { assignRequestId, type LoggedExchange } from '../logging/index.js';
 import type { RouteCounters } from '../metrics/index.js';
 import type { ForwardRequest, Forwarding, ResponseReceiver, UpstreamErrorKind } from '../proxy/index.js';
@@ -91,14 +92,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   answer(statusCode: number, body: object, close = false): void {
     const res = this.reply.raw;
     if (res.headersSent) return;
-    const payload = JSON.stringify(body);
-    res.writeHead(statusCode, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(payload),
-      [X_REQUEST_ID]: this.id,
-      ...(close ? { connection: 'close' } : {}),
-    });
-    res.end(payload);
+    writeJsonAnswer(res, statusCode, body, close ? { [X_REQUEST_ID]: this.id, connection: 'close' } : { [X_REQUEST_ID]: this.id });
   }
 
   /**
