@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { RetryCondition } from '../config/gateway-options.interface.js';
 import type { UpstreamErrorKind } from './proxy-errors.js';
 import type { RequestBodyStream } from './request-body.js';
 import type { ResponseReceiver, ResponseTap } from './response-tap.js';
@@ -45,10 +46,13 @@ export interface ForwardRequest {
   upstreamFailed(kind: UpstreamErrorKind): void;
 }
 
-/** Why an attempt failed before any of its response reached the client. */
+/** A failure that is the service's answer: one of its statuses a route's retry rules name. */
+export type FailureStatus = Extract<RetryCondition, `${number}`>;
+
+/** Why an attempt failed before any of its response reached the client: a route's retry conditions. */
 export type AttemptFailure =
-  | { kind: 'connect-error' | 'reset'; error: Error }
-  | { kind: '502' | '503' | '504'; status: number; retryAfter?: string };
+  | { kind: Exclude<RetryCondition, FailureStatus>; error: Error }
+  | { kind: FailureStatus; status: number; retryAfter?: string };
 
 /** One request's exchange as a retry policy sees it. */
 export interface ForwardAttempts {

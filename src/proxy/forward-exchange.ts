@@ -1,4 +1,14 @@
-import type { AttemptFailure, AttemptPolicy, AttemptTarget, DispatchedAttempt, DrainState, ForwardAttempts, Forwarding, ForwardRequest } from './forward-contracts.js';
+import type {
+  AttemptFailure,
+  AttemptPolicy,
+  AttemptTarget,
+  DispatchedAttempt,
+  DrainState,
+  FailureStatus,
+  ForwardAttempts,
+  Forwarding,
+  ForwardRequest,
+} from './forward-contracts.js';
 import { FAILURE_STATUSES, upstreamErrorKind, writeProxyError } from './proxy-errors.js';
 import type { RequestBodyStream } from './request-body.js';
 import { toClientHeaders, toHeaderObject, type ResponseHeaders } from './upstream-headers.js';
@@ -84,7 +94,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
     // 1xx: informational (a service's own `100 Continue`), not the response.
     if (statusCode < 200) return true;
     if (FAILURE_STATUSES.has(statusCode) && !this.abandoned) {
-      const failure: AttemptFailure = { kind: String(statusCode) as '502', status: statusCode, retryAfter: retryAfterOf(rawHeaders) };
+      const failure: AttemptFailure = { kind: String(statusCode) as FailureStatus, status: statusCode, retryAfter: retryAfterOf(rawHeaders) };
       const forwarder = this.forwarder!;
       if (this.policy.failed(this, failure, forwarder)) return this.drop();
     }

@@ -1,4 +1,5 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { RETRY_CONDITIONS } from '../config/gateway-options.interface.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
@@ -11,13 +12,13 @@ export interface ProxyErrorBody {
 /** How an exchange with a service failed, as the metrics count it. */
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
-/** The request body is larger than the route's `bodyLimit`. */
 /** A service's answers that count as its failure (and that a route's retry rules may send again). */
-export const FAILURE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+export const FAILURE_STATUSES: ReadonlySet<number> = new Set(RETRY_CONDITIONS.filter((condition) => /^\d+$/.test(condition)).map(Number));
 
 /** What `Retry-After` says on a gateway's own 503 (no target, no room): worth asking again shortly. */
 export const RETRY_AFTER_SECONDS = '1';
 
+/** The request body is larger than the route's `bodyLimit`. */
 export class BodyTooLargeError extends Error {
   readonly code = 'GATEWAY_BODY_TOO_LARGE';
   constructor(readonly limitBytes: number) {
