@@ -16,7 +16,7 @@ type UpgradableRequest = FastifyRequest['raw'] & { upgrade?: boolean };
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
 export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: RouteExchange) => void | Promise<void>;
 
-/** What every route's pipeline shares, built once by the module. */
+/** What every route's pipeline shares, built once at start-up (`createPipelineContext`). */
 export interface PipelineContext {
   upstreams: UpstreamService;
   /** Present when the cache is on. */
