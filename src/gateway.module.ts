@@ -1,9 +1,9 @@
-import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { GatewayOptions } from './config/gateway-options.interface.js';
 import { resolveValidGatewayOptions } from './config/gateway-options.schema.js';
 import { type ResolvedCacheOptions, type ResolvedGatewayOptions, resolveCacheOptions } from './config/resolve-options.js';
@@ -16,7 +16,6 @@ import {
   GATEWAY_VALIDATED_OPTIONS,
   RESPONSE_STORE,
   STORE_STATS,
-  UPSTREAM_WARNING_INTERVAL_MS,
 } from './gateway.constants.js';
 import {
   GATEWAY_ASYNC_OPTIONS_TYPE,
@@ -24,35 +23,21 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { DrainState, GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
+import { createGatewayLogger, type GatewayLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
-import { ProxyService, type UpstreamErrorKind, WebSocketProxy } from './proxy/index.js';
-import { type RouteUpstream, UpstreamService } from './upstream/index.js';
+import { ProxyService, WebSocketProxy } from './proxy/index.js';
+import { UpstreamService } from './upstream/index.js';
 import {
   type CompiledRoute,
   compileRoutes,
-  type Exchange,
-  type ExchangeStages,
-  type GuardedStages,
-  listRoutes,
   continueOnFirstRead,
+  createPipelineContext,
+  hostPipeline,
   listenForUpgrades,
+  listRoutes,
   mountRoutes,
   RoutePipeline,
-  UpgradeStage,
 } from './routes/index.js';
-import { throttledWarning } from './throttled-warning.js';
-
-// Handlers get fastify's (request, reply) as they are: with param metadata, Nest would await each
-// argument, and a FastifyReply is a thenable that settles only once the response is sent.
-const NO_PARAM_METADATA = 'nest-gateway:no-param-metadata';
-// Node's default `maxHeadersCount`, when the server leaves it unset.
-const NODE_MAX_HEADERS_COUNT = 2000;
-
-/** What the host application's global guards and interceptors see as the handler of a gateway route. */
-class GatewayRouteHandler {
-  constructor(readonly forward: GuardedStages) {}
-}
 
 /** The options' pino logger, or a new one on stdout. */
 const loggerProvider: Provider = {
@@ -110,9 +95,6 @@ const cacheExports = [ResponseCacheService, ResponseCacheInterceptor];
  */
 @Module({})
 export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit {
-  private readonly logger = new Logger('Gateway');
-  private readonly warnUpstreamError = throttledWarning(this.logger, UPSTREAM_WARNING_INTERVAL_MS);
-
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions,
@@ -173,21 +155,16 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
   onModuleInit(): void {
     const fastify = this.fastify();
     const server = this.adapterHost.httpAdapter.getHttpServer() as Server | undefined;
-    const context = {
+    const context = createPipelineContext({
+      options: this.options,
+      logger: this.gatewayLogger,
+      metrics: this.metrics,
       upstreams: this.upstreams,
-      cache: this.options.cache ? this.cache : undefined,
-      countersFor: (route: CompiledRoute) => this.metrics.forRoute(route.prefix),
-      accessLineFor: (route: CompiledRoute) => this.accessLineFor(route),
-      maxUrlLength: this.options.maxUrlLength,
-      maxHeadersCount: server?.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
-      hostPipeline: this.hostPipeline(),
-      upgradeStageFor: (route: CompiledRoute, upstream: RouteUpstream) => this.upgradeStageFor(route, upstream),
-      upstreamFailed: (route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange) => {
-        if (kind !== 'timeout') {
-          this.warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
-        }
-      },
-    };
+      webSockets: this.webSockets,
+      cache: this.cache,
+      maxHeadersCount: server?.maxHeadersCount,
+      hostPipeline: hostPipeline(this.applicationConfig, this.contextCreator),
+    });
     mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
     if (server) continueOnFirstRead(server);
     const webSocketRoutes = this.routes.filter((route) => route.webSocket);
@@ -196,45 +173,6 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       const listing = listRoutes(this.routes);
       fastify.get(this.options.routeListing.path, () => listing);
     }
-  }
-
-  /** A route's access line, decided once: a level that filters access lines out costs no call per request. */
-  private accessLineFor(route: CompiledRoute): ExchangeStages['accessLine'] {
-    const logger = this.gatewayLogger;
-    if (!this.options.accessLog || !logger.isLevelEnabled('info')) return undefined;
-    const label = { prefix: route.prefix, target: route.forward.target.href };
-    return (exchange, res, cache) => writeAccessLine(logger, label, exchange, res, cache);
-  }
-
-  /** The last stage of a route's WebSocket upgrades, and the access line of its connections. */
-  private upgradeStageFor(route: CompiledRoute, upstream: RouteUpstream): UpgradeStage | undefined {
-    if (!route.webSocket) return undefined;
-    const logger = this.gatewayLogger;
-    // Each connection's line names the target it went to.
-    const label = { prefix: route.prefix };
-    const logged = this.options.accessLog && logger.isLevelEnabled('info');
-    return new UpgradeStage(route.webSocket, upstream, {
-      proxy: this.webSockets,
-      counters: this.metrics.webSockets,
-      line: logged ? (exchange, traffic) => writeWebSocketLine(logger, label, exchange, traffic) : undefined,
-    });
-  }
-
-  /** The host application's global guards and interceptors around a route's stages, when it has any. */
-  private hostPipeline(): ((stages: GuardedStages) => GuardedStages) | undefined {
-    const config = this.applicationConfig;
-    const count =
-      config.getGlobalGuards().length +
-      config.getGlobalRequestGuards().length +
-      config.getGlobalInterceptors().length +
-      config.getGlobalRequestInterceptors().length;
-    if (count === 0) return undefined;
-    return (stages) => {
-      const handler = new GatewayRouteHandler(stages);
-      const options = { guards: true, interceptors: true, filters: false };
-      const run = this.contextCreator.create(handler, handler.forward as (...args: unknown[]) => unknown, 'forward', NO_PARAM_METADATA, undefined, undefined, undefined, options, 'http');
-      return (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => run(request, reply, exchange) as Promise<void>;
-    };
   }
 
   private fastify(): FastifyInstance {

@@ -10,7 +10,7 @@ import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
-import { drainOnSignals, parseWorkerCount, reloadOnChange, startWorkerPool } from './server/index.js';
+import { drainOnSignals, parseWorkerCount, reloadOnChange, WorkerPool } from './server/index.js';
 import { CLOSING_MESSAGE, CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
 
 const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
@@ -97,7 +97,7 @@ async function supervise(configFile: string, count: number): Promise<void> {
   const options = await loadConfigFile(configFile, configOverrides());
   const logger = new Logger('Workers');
   serveClusterMetrics();
-  const pool = startWorkerPool({ count, config: options, log: (message) => logger.warn(message) });
+  const pool = new WorkerPool({ count, config: options, log: (message) => logger.warn(message) });
   reloadOnChange(pool, configFile, logger, options.watch === true);
   const stop = () => void pool.stop();
   process.once('SIGTERM', stop);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoggerService } from '@nestjs/common';
-import { reloadOnChange, startWorkerPool, type WorkerPool } from '../src/server/index.js';
+import { reloadOnChange, WorkerPool } from '../src/server/index.js';
 import { startLoad } from './support/load.js';
 import { configFile, isAlive, MAIN, startStandalone } from './support/standalone.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
@@ -44,7 +44,7 @@ describe('zero-downtime reload (supervised workers)', () => {
     serviceA = await startUpstream((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('A slow'), SLOW_MS) : res.end('A')));
     serviceB = await startUpstream((_req, res) => res.end('B'));
     file = await configFile({ routes: [{ prefix: '/api', target: serviceA.url }] });
-    pool = startWorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' } });
+    pool = new WorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: file, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' } });
     port = await pool.ready;
     stopReloading = reloadOnChange(pool, file, logger, false);
   });
@@ -222,7 +222,7 @@ describe('a reload whose new worker cannot start', () => {
     // A worker that listens the first time only: the reload's new worker exits before listening.
     const exec = fileURLToPath(new URL('./fixtures/listen-once-worker.mjs', import.meta.url));
     const marker = join(await mkdtemp(join(tmpdir(), 'gw-once-')), 'listened');
-    const pool = startWorkerPool({ count: 1, exec, env: { LISTEN_ONCE_MARKER: marker } });
+    const pool = new WorkerPool({ count: 1, exec, env: { LISTEN_ONCE_MARKER: marker } });
     const logs: string[] = [];
     const logger: LoggerService = { log: (line: string) => logs.push(line), warn: () => undefined, error: (line: string) => logs.push(`ERROR ${line}`) };
     const stop = reloadOnChange(pool, await configFile({ routes: [{ prefix: '/api', target: 'http://127.0.0.1:9' }] }), logger, false);

@@ -4,7 +4,7 @@ import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorkerPool, type WorkerPool } from '../src/server/index.js';
+import { WorkerPool } from '../src/server/index.js';
 import { startLoad } from './support/load.js';
 import { sample } from './support/prometheus.js';
 import { configFile, isAlive, MAIN, startStandalone, type StandaloneGateway } from './support/standalone.js';
@@ -27,7 +27,7 @@ describe('worker pool (node:cluster)', () => {
 
   it('runs the gateway in several processes on one port and replaces a worker that dies', async () => {
     const config = await configFile({ routes: [{ prefix: '/api', target: upstream.url }] });
-    pool = startWorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1' } });
+    pool = new WorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1' } });
     const port = await pool.ready;
     const [first, second] = pool.pids();
     expect(pool.pids()).toHaveLength(2);
@@ -52,7 +52,7 @@ describe('worker pool (node:cluster)', () => {
   });
 
   it('fails the start when a worker exits before it listens, and stops the others', async () => {
-    pool = startWorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: '/nonexistent/gateway.yaml', PORT: '0' } });
+    pool = new WorkerPool({ count: 2, exec: MAIN, env: { GATEWAY_CONFIG: '/nonexistent/gateway.yaml', PORT: '0' } });
     await expect(pool.ready).rejects.toThrow(/a gateway worker exited before listening \(code 1\)/);
     await pool.stop();
     expect(pool.pids()).toEqual([]);
@@ -60,7 +60,7 @@ describe('worker pool (node:cluster)', () => {
 
   it('resolves done once stop() has stopped the workers', async () => {
     const config = await configFile({ routes: [{ prefix: '/api', target: upstream.url }] });
-    pool = startWorkerPool({ count: 1, exec: MAIN, env: { GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1' } });
+    pool = new WorkerPool({ count: 1, exec: MAIN, env: { GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1' } });
     await pool.ready;
     await pool.stop();
     await expect(pool.done).resolves.toBeUndefined();
@@ -70,7 +70,7 @@ describe('worker pool (node:cluster)', () => {
     const marker = join(await mkdtemp(join(tmpdir(), 'gw-once-')), 'listened');
     const exec = fileURLToPath(new URL('./fixtures/listen-once-worker.mjs', import.meta.url));
     const logs: string[] = [];
-    pool = startWorkerPool({ count: 1, exec, env: { LISTEN_ONCE_MARKER: marker }, maxFailedStarts: 2, log: (line) => logs.push(line) });
+    pool = new WorkerPool({ count: 1, exec, env: { LISTEN_ONCE_MARKER: marker }, maxFailedStarts: 2, log: (line) => logs.push(line) });
     await pool.ready;
     process.kill(pool.pids()[0], 'SIGKILL');
     await expect(pool.done).rejects.toThrow(/2 workers in a row exited before listening \(code 3\)/);

@@ -175,8 +175,14 @@ export interface HealthCheckOptions {
   healthyThreshold?: number;
 }
 
-/** What a retry may follow (see the README's retry rules). */
-export type RetryCondition = 'connect-error' | 'reset' | '502' | '503' | '504';
+/**
+ * What a retry may follow (see the README's retry rules): the connection failed (refused or
+ * unreachable), it was reset before any answer, or the service answered one of these statuses.
+ */
+export const RETRY_CONDITIONS = ['connect-error', 'reset', '502', '503', '504'] as const;
+
+/** What a retry may follow: one of `RETRY_CONDITIONS`. */
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
 
 export interface RetryOptions {
   /** Attempts after the first. */

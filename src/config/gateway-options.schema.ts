@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
 import { findRouteConflicts } from './route-conflicts.js';
 import { type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
-import type { GatewayOptions } from './gateway-options.interface.js';
+import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
   typeof value === 'function';
@@ -55,7 +55,7 @@ const retries = z.union([
   z.number().int().nonnegative(),
   z.strictObject({
     attempts: z.number().int().nonnegative(),
-    on: z.array(z.enum(['connect-error', 'reset', '502', '503', '504'])).optional(),
+    on: z.array(z.enum(RETRY_CONDITIONS)).optional(),
     budget: z.number().min(0).max(1).optional(),
   }),
 ]);

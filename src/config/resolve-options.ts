@@ -30,17 +30,18 @@ import {
   HTTP_METHODS,
 } from '../gateway.constants.js';
 import ms from 'ms';
-import type {
-  BalanceMode,
-  CacheOptions,
-  Duration,
-  GatewayOptions,
-  HttpMethod,
-  MiddlewareOption,
-  RouteHooks,
-  RetryCondition,
-  RouteOptions,
-  ServerOptions,
+import {
+  type BalanceMode,
+  type CacheOptions,
+  type Duration,
+  type GatewayOptions,
+  type HttpMethod,
+  type MiddlewareOption,
+  RETRY_CONDITIONS,
+  type RetryCondition,
+  type RouteHooks,
+  type RouteOptions,
+  type ServerOptions,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
@@ -187,8 +188,6 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
     paths: toRoutePaths(route.prefix, pathRegex),
   };
 }
-
-const RETRY_CONDITIONS: RetryCondition[] = ['connect-error', 'reset', '502', '503', '504'];
 
 /** A validated duration in milliseconds. */
 function toMilliseconds(value: Duration): number {

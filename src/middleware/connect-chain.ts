@@ -1,5 +1,6 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { ConnectMiddleware } from '../config/gateway-options.interface.js';
+import { writeJsonAnswer } from '../gateway.errors.js';
 
 /** Runs a route's middlewares in order; `next` is called only when the last one passes. */
 export type MiddlewareChain = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
@@ -48,7 +49,5 @@ function answerError(res: ServerResponse, error: HttpErrorLike): void {
     typeof nestBody === 'object'
       ? nestBody
       : { statusCode: valid, error: STATUS_CODES[valid], message: valid < 500 ? String(nestBody ?? error.message) : 'Internal server error' };
-  const payload = JSON.stringify(body);
-  res.writeHead(valid, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
+  writeJsonAnswer(res, valid, body);
 }

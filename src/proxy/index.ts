@@ -1,16 +1,15 @@
 export { ProxyService } from './proxy.service.js';
-export {
-  type AttemptFailure,
-  type AttemptPolicy,
-  type ForwardAttempts,
-  type ForwardRequest,
-  type ForwardTarget,
-  Forwarder,
-  type Forwarding,
-  isSafeToResend,
-  writeProxyError,
-} from './forwarder.js';
-export { FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS } from './proxy-errors.js';
+export type {
+  AttemptFailure,
+  AttemptPolicy,
+  AttemptTarget,
+  ForwardAttempts,
+  ForwardRequest,
+  ForwardTarget,
+  Forwarding,
+} from './forward-contracts.js';
+export { Forwarder, isSafeToResend } from './forwarder.js';
+export { FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS, writeProxyError } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export type { ResponseHeaders } from './upstream-headers.js';
 export type { UpstreamErrorKind } from './proxy-errors.js';

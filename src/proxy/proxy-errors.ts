@@ -1,4 +1,6 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { RETRY_CONDITIONS } from '../config/gateway-options.interface.js';
+import { writeJsonAnswer } from '../gateway.errors.js';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
@@ -10,13 +12,13 @@ export interface ProxyErrorBody {
 /** How an exchange with a service failed, as the metrics count it. */
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
-/** The request body is larger than the route's `bodyLimit`. */
 /** A service's answers that count as its failure (and that a route's retry rules may send again). */
-export const FAILURE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+export const FAILURE_STATUSES: ReadonlySet<number> = new Set(RETRY_CONDITIONS.filter((condition) => /^\d+$/.test(condition)).map(Number));
 
 /** What `Retry-After` says on a gateway's own 503 (no target, no room): worth asking again shortly. */
 export const RETRY_AFTER_SECONDS = '1';
 
+/** The request body is larger than the route's `bodyLimit`. */
 export class BodyTooLargeError extends Error {
   readonly code = 'GATEWAY_BODY_TOO_LARGE';
   constructor(readonly limitBytes: number) {
@@ -93,4 +95,20 @@ export function toProxyErrorResponse(error: Error): ProxyErrorBody {
 /** How the exchange failed on the service's side, or undefined when the client was at fault. */
 export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
   return errorRow(error).kind;
+}
+
+/** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
+export function writeProxyError({ req, res, id }: { req: IncomingMessage; res: ServerResponse; id: string }, error: Error): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = toProxyErrorResponse(error);
+  writeJsonAnswer(res, body.statusCode, body, {
+    'x-request-id': id,
+    // A route with no target to take requests: worth asking again shortly.
+    ...(body.statusCode === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
+    // The unread rest of a refused body would otherwise be parsed as the next request.
+    ...(req.complete ? {} : { connection: 'close' }),
+  });
 }

@@ -1,5 +1,6 @@
 import { type BeforeApplicationShutdown, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { type DrainState, type ForwardTarget, Forwarder } from './forwarder.js';
+import type { ProxyDrain, ForwardTarget } from './forward-contracts.js';
+import { Forwarder } from './forwarder.js';
 
 /**
  * Owns the forwarders of every route: their undici pools live from start-up to shutdown. Once
@@ -8,7 +9,7 @@ import { type DrainState, type ForwardTarget, Forwarder } from './forwarder.js';
 @Injectable()
 export class ProxyService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly forwarders: Forwarder[] = [];
-  private readonly drain: DrainState = { draining: false };
+  private readonly drain: ProxyDrain = { draining: false };
 
   /** Builds the forwarder of one route; everything that does not depend on the request is fixed here. */
   forwarder(target: ForwardTarget): Forwarder {

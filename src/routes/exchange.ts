@@ -2,19 +2,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CacheEntry, CacheFill, CacheResult } from '../cache/index.js';
+import type { CacheFill, CacheResult } from '../cache/index.js';
 import { X_REQUEST_ID } from '../gateway.constants.js';
+import { writeJsonAnswer } from '../gateway.errors.js';
 import { assignRequestId, type LoggedExchange } from '../logging/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import { type ForwardRequest, type Forwarding, type ResponseReceiver, type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
+import type { ForwardRequest, Forwarding, ResponseReceiver, UpstreamErrorKind } from '../proxy/index.js';
 
-/** What the stages of a route do with an exchange; the pipeline implements it. */
+/** What observes a route's exchanges; the pipeline implements it. */
 export interface ExchangeStages {
   readonly counters: RouteCounters;
   /** Writes the access line of an ended exchange; absent when the access log is off. */
   readonly accessLine?: (exchange: Exchange, res: ServerResponse, cache: CacheResult | undefined) => void;
-  answerHit(exchange: Exchange, entry: CacheEntry): void;
-  forward(exchange: Exchange): void;
   upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void;
 }
 
@@ -30,8 +29,9 @@ function onResponseClose(this: ExchangeResponse): void {
  * One request on its way through a route's pipeline: its id, what the cache and the forwarder
  * reported, and the one place where its end is observed, whichever way it ends (answered,
  * refused, or cut): there it counts into the route's metrics, writes the access line and ends
- * the exchange with the service if the client left first. It is what the forwarder forwards and
- * the outcome the cache lookup answers, so no stage allocates a callback per request.
+ * the exchange with the service if the client left first. It is what the forwarder forwards, so
+ * no stage allocates a callback per request; the route's pipeline extends it with the cache
+ * lookup's outcomes.
  */
 export class Exchange implements ForwardRequest, LoggedExchange {
   readonly id: string;
@@ -84,29 +84,6 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     return this.request.host;
   }
 
-  hit(entry: CacheEntry): void {
-    this.cache = 'HIT';
-    this.stages.answerHit(this, entry);
-  }
-
-  miss(fill: CacheFill): void {
-    this.cache = fill.result;
-    this.tap = fill;
-    this.stages.forward(this);
-  }
-
-  /** The fill this miss waited for failed at the service: the same answer, without asking again. */
-  failed(error: Error): void {
-    this.cache = 'MISS';
-    writeProxyError(this, error);
-  }
-
-  /** A stage after an asynchronous cache lookup threw: answer 500, or cut a response begun. */
-  fail(): void {
-    if (this.reply.raw.headersSent) this.reply.raw.destroy();
-    else this.answer(500, { statusCode: 500, message: 'Internal server error' }, true);
-  }
-
   upstreamFailed(kind: UpstreamErrorKind): void {
     this.stages.upstreamFailed(this, kind);
   }
@@ -115,14 +92,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   answer(statusCode: number, body: object, close = false): void {
     const res = this.reply.raw;
     if (res.headersSent) return;
-    const payload = JSON.stringify(body);
-    res.writeHead(statusCode, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(payload),
-      [X_REQUEST_ID]: this.id,
-      ...(close ? { connection: 'close' } : {}),
-    });
-    res.end(payload);
+    writeJsonAnswer(res, statusCode, body, close ? { [X_REQUEST_ID]: this.id, connection: 'close' } : { [X_REQUEST_ID]: this.id });
   }
 
   /**

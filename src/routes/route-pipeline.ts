@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type CacheEntry, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
+import { type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import type { UpstreamErrorKind } from '../proxy/index.js';
+import { type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
 import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
@@ -14,9 +14,9 @@ import type { UpgradeStage } from './upgrade-pipeline.js';
 type UpgradableRequest = FastifyRequest['raw'] & { upgrade?: boolean };
 
 /** The part of a route's pipeline that the host application's global guards and interceptors wrap. */
-export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: Exchange) => void | Promise<void>;
+export type GuardedStages = (request: FastifyRequest, reply: FastifyReply, exchange: RouteExchange) => void | Promise<void>;
 
-/** What every route's pipeline shares, built once by the module. */
+/** What every route's pipeline shares, built once at start-up (`createPipelineContext`). */
 export interface PipelineContext {
   upstreams: UpstreamService;
   /** Present when the cache is on. */
@@ -80,36 +80,15 @@ export class RoutePipeline implements ExchangeStages {
     this.guarded = context.hostPipeline ? context.hostPipeline(this.guardedStages) : this.guardedStages;
   }
 
-  /** The fastify handler of every method and path of the route. */
+  /** The fastify handler of every method and path of the route: stages 1 to 3. */
   readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
-    const exchange = new Exchange(this, request, reply);
+    const exchange = new RouteExchange(this, request, reply);
     if (this.hijack) reply.hijack();
     const refused = this.refusal(request);
     if (refused) return exchange.answer(refused.statusCode, { statusCode: refused.statusCode, error: STATUS_CODES[refused.statusCode], message: refused.message }, true);
     if (this.middlewares) this.middlewares(request.raw, reply.raw, () => this.runGuarded(request, reply, exchange));
     else this.runGuarded(request, reply, exchange);
   };
-
-  answerHit(exchange: Exchange, entry: CacheEntry): void {
-    const { request, reply } = exchange;
-    if (this.route.onResponse) {
-      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry) }, entry.body);
-    }
-    writeHit(reply.raw, request.raw, entry, exchange.id);
-  }
-
-  forward(exchange: Exchange): void {
-    const onResponse = this.route.onResponse;
-    if (onResponse) exchange.receiver = new OnResponseReceiver(onResponse, exchange.request, exchange.reply);
-    exchange.forwarding = this.upstream.forward(exchange);
-    // The client left while the cache or a hook was still deciding.
-    if (exchange.closed) exchange.forwarding?.abandon();
-  }
-
-  upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void {
-    this.counters.upstreamFailed(kind);
-    this.context.upstreamFailed(this.route, kind, exchange);
-  }
 
   private refusal(request: FastifyRequest): { statusCode: 400 | 414 | 431; message: string } | undefined {
     // Node keeps `maxHeadersCount` entries of the raw list (names and values: half as many
@@ -121,7 +100,7 @@ export class RoutePipeline implements ExchangeStages {
     return refuseRequestTarget(request.url, this.context.maxUrlLength) ?? refuseRequestHead(request.raw);
   }
 
-  private runGuarded(request: FastifyRequest, reply: FastifyReply, exchange: Exchange): void {
+  private runGuarded(request: FastifyRequest, reply: FastifyReply, exchange: RouteExchange): void {
     const ran = this.guarded(request, reply, exchange);
     if (ran) ran.catch((error: unknown) => answerHostError(exchange, error));
   }
@@ -135,11 +114,73 @@ export class RoutePipeline implements ExchangeStages {
     });
   };
 
-  private lookUp(exchange: Exchange): void {
+  /** Stage 6: the cache answers the exchange's `hit` or `miss` (below); without a cache, stage 7. */
+  private lookUp(exchange: RouteExchange): void {
     // A WebSocket upgrade is proxied here, past every stage before; never cached.
     if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
     if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange.clientHost, exchange);
     else this.forward(exchange);
+  }
+
+  /** Stage 6, a hit: the stored response is the answer. */
+  answerHit(exchange: Exchange, entry: CacheEntry): void {
+    const { request, reply } = exchange;
+    if (this.route.onResponse) {
+      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry) }, entry.body);
+    }
+    writeHit(reply.raw, request.raw, entry, exchange.id);
+  }
+
+  /** Stage 7: forward, the response streaming back through the cache's tap when there is one. */
+  forward(exchange: Exchange): void {
+    const onResponse = this.route.onResponse;
+    if (onResponse) exchange.receiver = new OnResponseReceiver(onResponse, exchange.request, exchange.reply);
+    exchange.forwarding = this.upstream.forward(exchange);
+    // The client left while the cache or a hook was still deciding.
+    if (exchange.closed) exchange.forwarding?.abandon();
+  }
+
+  /** Told by the forwarder, or the WebSocket proxy, of a failed exchange with a service. */
+  upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void {
+    this.counters.upstreamFailed(kind);
+    this.context.upstreamFailed(this.route, kind, exchange);
+  }
+}
+
+/**
+ * An exchange on a route: the outcome the cache lookup answers, branching to the route's answer
+ * of a hit or to forwarding on a miss. One object per request, no callback allocated.
+ */
+export class RouteExchange extends Exchange {
+  constructor(
+    private readonly pipeline: RoutePipeline,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) {
+    super(pipeline, request, reply);
+  }
+
+  hit(entry: CacheEntry): void {
+    this.cache = 'HIT';
+    this.pipeline.answerHit(this, entry);
+  }
+
+  miss(fill: CacheFill): void {
+    this.cache = fill.result;
+    this.tap = fill;
+    this.pipeline.forward(this);
+  }
+
+  /** The fill this miss waited for failed at the service: the same answer, without asking again. */
+  failed(error: Error): void {
+    this.cache = 'MISS';
+    writeProxyError(this, error);
+  }
+
+  /** A stage after an asynchronous cache lookup threw: answer 500, or cut a response begun. */
+  fail(): void {
+    if (this.reply.raw.headersSent) this.reply.raw.destroy();
+    else this.answer(500, { statusCode: 500, message: 'Internal server error' }, true);
   }
 }
 

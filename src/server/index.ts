@@ -1,3 +1,3 @@
-export { parseWorkerCount, startWorkerPool, type WorkerPool, type WorkerPoolOptions } from './workers.js';
+export { parseWorkerCount, WorkerPool, type WorkerPoolOptions } from './workers.js';
 export { reloadOnChange } from './reload.js';
 export { drainOnSignals } from './shutdown.js';

@@ -48,92 +48,146 @@ export interface WorkerPoolOptions {
   log?: (message: string) => void;
 }
 
-export interface WorkerPool {
+/**
+ * Runs `count` gateway processes that share the listening port through `node:cluster`, and
+ * replaces one that dies after it started. A worker that fails before it listens (a bad config,
+ * a port in use) fails the whole start: replacing it would only fail again.
+ */
+export class WorkerPool {
   /** Resolves with the shared port once every worker listens; rejects if one exits before it does. */
-  ready: Promise<number>;
+  readonly ready: Promise<number>;
   /**
    * Resolves once `stop()` has stopped every worker; rejects when the pool gives up (a worker
    * exited before the pool started, or `maxFailedStarts` replacements in a row did), after the
    * other workers have stopped.
    */
-  done: Promise<void>;
+  readonly done: Promise<void>;
+  private readonly count: number;
+  private readonly env?: NodeJS.ProcessEnv;
+  private readonly maxFailedStarts: number;
+  private readonly log: (message: string) => void;
+  private readonly live = new Set<Worker>();
+  /** Listening workers that asked for their config: ours, which also understand STOP_MESSAGE. */
+  private readonly speaking = new Set<Worker>();
+  /** Workers a reload has asked to drain: their exit is no reason to start another. */
+  private readonly retiring = new Set<Worker>();
+  /**
+   * Referenced on purpose: with a single worker, a pending replacement is all that keeps the
+   * primary's event loop alive, and a primary that exits 0 there defeats `restart: on-failure`.
+   */
+  private readonly restarts = new Set<NodeJS.Timeout>();
+  private readonly allExited: (() => void)[] = [];
+  /** The config new workers get. */
+  private running: unknown;
+  private stopping = false;
+  private reloading = false;
+  private restartDelayMs = 0;
+  private failedStarts = 0;
+  private listening = 0;
+  private resolveReady!: (port: number) => void;
+  private rejectReady!: (error: Error) => void;
+  private settleDone!: (error?: Error) => void;
+
+  constructor({ count, exec, env, config, maxFailedStarts = DEFAULT_MAX_FAILED_STARTS, log = () => undefined }: WorkerPoolOptions) {
+    this.count = count;
+    this.env = env;
+    this.running = config;
+    this.maxFailedStarts = maxFailedStarts;
+    this.log = log;
+    this.ready = new Promise<number>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settleDone = (error) => (error ? reject(error) : resolve());
+    });
+    this.done.catch(() => undefined);
+    // Round-robin (Node's default off Windows) has the primary accept each connection and hand it
+    // to a worker; one in that hand-off when the worker is killed stays open in the primary,
+    // unanswered, for good. With SCHED_NONE the workers accept from the shared socket themselves:
+    // a killed worker takes only the connections it had accepted, and the others keep the
+    // listening socket and its backlog.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    if (exec) cluster.setupPrimary({ exec });
+    for (let i = 0; i < count; i++) void this.fork(this.running);
+  }
+
   /** Process ids of the workers alive now. */
-  pids(): number[];
+  pids(): number[] {
+    return [...this.live].map((worker) => worker.process.pid!);
+  }
+
   /** Asks every worker to stop (SIGTERM) and resolves when all have exited. */
-  stop(): Promise<void>;
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.restarts) clearTimeout(timer);
+    // A worker that stops with the pool is among the last to accept on the port: readiness
+    // fails, it serves on for its drain delay, and it narrows its queue before it closes
+    // (src/server/shutdown.ts), where a worker retired by a reload just closes, the others
+    // accepting on. Disconnecting it as it begins to close makes the primary drop its own copy
+    // of the listening socket then: the last copy to close is a worker's, closed right after
+    // an accept, not the primary's, closed a message later, when a connection may have come
+    // into the queue meanwhile and be reset with it.
+    for (const worker of this.live) {
+      if (!this.speaking.has(worker)) {
+        worker.process.kill('SIGTERM');
+        continue;
+      }
+      worker.on('message', (message: { type?: string }) => {
+        if (message?.type === CLOSING_MESSAGE && worker.isConnected()) worker.disconnect();
+      });
+      worker.send({ type: STOP_MESSAGE });
+    }
+    await this.whenAllExited();
+    this.settleDone();
+  }
+
   /**
    * Replaces the workers one by one: a new one starts (with `config`, or the running one); once
    * it listens, an old one drains, and `config` is what later replacements get. Resolves once the
    * old ones have exited; rejects, leaving the old workers that remain, when a new one exits
    * before it listens.
    */
-  reload(config?: unknown): Promise<void>;
-}
+  async reload(next: unknown = this.running): Promise<void> {
+    if (this.reloading) throw new Error('a reload is already running');
+    this.reloading = true;
+    const drained: Promise<unknown>[] = [];
+    try {
+      for (const old of [...this.live]) {
+        await this.fork(next);
+        this.running = next;
+        this.retiring.add(old);
+        drained.push(once(old, 'exit'));
+        old.process.kill('SIGTERM');
+      }
+      await Promise.all(drained);
+    } finally {
+      this.reloading = false;
+    }
+  }
 
-/**
- * Runs `count` gateway processes that share the listening port through `node:cluster`, and
- * replaces one that dies after it started. A worker that fails before it listens (a bad config,
- * a port in use) fails the whole start: replacing it would only fail again.
- */
-export function startWorkerPool({
-  count,
-  exec,
-  env,
-  config,
-  maxFailedStarts = DEFAULT_MAX_FAILED_STARTS,
-  log = () => undefined,
-}: WorkerPoolOptions): WorkerPool {
-  // Round-robin (Node's default off Windows) has the primary accept each connection and hand it
-  // to a worker; one in that hand-off when the worker is killed stays open in the primary,
-  // unanswered, for good. With SCHED_NONE the workers accept from the shared socket themselves:
-  // a killed worker takes only the connections it had accepted, and the others keep the
-  // listening socket and its backlog.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  if (exec) cluster.setupPrimary({ exec });
-  const live = new Set<Worker>();
-  // Listening workers that asked for their config: ours, which also understand STOP_MESSAGE.
-  const speaking = new Set<Worker>();
-  let running = config;
-  let stopping = false;
-  let restartDelayMs = 0;
-  let failedStarts = 0;
-  let listening = 0;
-  const started = () => listening === count;
-  let resolveReady!: (port: number) => void;
-  let rejectReady!: (error: Error) => void;
-  const ready = new Promise<number>((resolve, reject) => {
-    resolveReady = resolve;
-    rejectReady = reject;
-  });
-  ready.catch(() => undefined);
-  let settleDone!: (error?: Error) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    settleDone = (error) => (error ? reject(error) : resolve());
-  });
-  done.catch(() => undefined);
-  const allExited: (() => void)[] = [];
-  const whenAllExited = () =>
-    live.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => allExited.push(resolve));
-  // Workers a reload has asked to drain: their exit is no reason to start another.
-  const retiring = new Set<Worker>();
-  // Referenced on purpose: with a single worker, a pending replacement is all that keeps the
-  // primary's event loop alive, and a primary that exits 0 there defeats `restart: on-failure`.
-  const restarts = new Set<NodeJS.Timeout>();
-  let reloading = false;
+  private get started(): boolean {
+    return this.listening === this.count;
+  }
 
-  const giveUp = (error: Error) => {
-    stopping = true;
-    for (const timer of restarts) clearTimeout(timer);
-    for (const other of live) other.process.kill('SIGTERM');
-    void whenAllExited().then(() => settleDone(error));
-  };
+  private whenAllExited(): Promise<void> {
+    return this.live.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.allExited.push(resolve));
+  }
+
+  private giveUp(error: Error): void {
+    this.stopping = true;
+    for (const timer of this.restarts) clearTimeout(timer);
+    for (const other of this.live) other.process.kill('SIGTERM');
+    void this.whenAllExited().then(() => this.settleDone(error));
+  }
 
   /** Starts a worker with `workerConfig`; resolves once it listens, rejects if it exits first. */
-  const fork = (workerConfig: unknown): Promise<void> => {
-    const worker = cluster.fork(workerConfig === undefined ? env : { ...env, [CONFIG_FROM_PRIMARY_ENV]: '1' });
-    live.add(worker);
+  private fork(workerConfig: unknown): Promise<void> {
+    const worker = cluster.fork(workerConfig === undefined ? this.env : { ...this.env, [CONFIG_FROM_PRIMARY_ENV]: '1' });
+    this.live.add(worker);
     // A message to a worker that just died fails here; its exit is handled below.
-    worker.on('error', (error: Error) => log(`worker ${worker.process.pid}: ${error.message}`));
+    worker.on('error', (error: Error) => this.log(`worker ${worker.process.pid}: ${error.message}`));
     let workerListening = false;
     let settleListening!: (error?: Error) => void;
     const listened = new Promise<void>((resolve, reject) => {
@@ -150,86 +204,44 @@ export function startWorkerPool({
     });
     worker.once('listening', (address) => {
       workerListening = true;
-      if (asked) speaking.add(worker);
-      restartDelayMs = 0;
-      failedStarts = 0;
+      if (asked) this.speaking.add(worker);
+      this.restartDelayMs = 0;
+      this.failedStarts = 0;
       settleListening();
-      if (!started() && ++listening === count) resolveReady(address.port);
+      if (!this.started && ++this.listening === this.count) this.resolveReady(address.port);
     });
     worker.once('exit', (code, signal) => {
-      live.delete(worker);
-      speaking.delete(worker);
-      const retired = retiring.delete(worker);
-      if (live.size === 0) allExited.splice(0).forEach((exited) => exited());
       const how = signal ?? `code ${code}`;
       const exitedEarly = new Error(`a gateway worker exited before listening (${how})`);
       settleListening(exitedEarly);
-      // A reload's new worker that failed is the reload's to report; the old ones still serve.
-      if (stopping || retired || (reloading && !workerListening)) return;
-      if (!started()) {
-        rejectReady(exitedEarly);
-        giveUp(exitedEarly);
-        return;
-      }
-      if (!workerListening && ++failedStarts >= maxFailedStarts) {
-        giveUp(new Error(`giving up: ${failedStarts} workers in a row exited before listening (${how})`));
-        return;
-      }
-      restartDelayMs = workerListening ? 0 : Math.min(Math.max(restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
-      log(`worker ${worker.process.pid} exited (${how}); starting another in ${restartDelayMs} ms`);
-      const timer = setTimeout(() => {
-        restarts.delete(timer);
-        void fork(running);
-      }, restartDelayMs);
-      restarts.add(timer);
+      this.exited(worker, workerListening, how, exitedEarly);
     });
     return listened;
-  };
-  for (let i = 0; i < count; i++) void fork(running);
+  }
 
-  return {
-    ready,
-    done,
-    pids: () => [...live].map((worker) => worker.process.pid!),
-    async stop() {
-      stopping = true;
-      for (const timer of restarts) clearTimeout(timer);
-      // A worker that stops with the pool is among the last to accept on the port: readiness
-      // fails, it serves on for its drain delay, and it narrows its queue before it closes
-      // (src/server/shutdown.ts), where a worker retired by a reload just closes, the others
-      // accepting on. Disconnecting it as it begins to close makes the primary drop its own copy
-      // of the listening socket then: the last copy to close is a worker's, closed right after
-      // an accept, not the primary's, closed a message later, when a connection may have come
-      // into the queue meanwhile and be reset with it.
-      for (const worker of live) {
-        if (!speaking.has(worker)) {
-          worker.process.kill('SIGTERM');
-          continue;
-        }
-        worker.on('message', (message: { type?: string }) => {
-          if (message?.type === CLOSING_MESSAGE && worker.isConnected()) worker.disconnect();
-        });
-        worker.send({ type: STOP_MESSAGE });
-      }
-      await whenAllExited();
-      settleDone();
-    },
-    async reload(next = running) {
-      if (reloading) throw new Error('a reload is already running');
-      reloading = true;
-      const drained: Promise<unknown>[] = [];
-      try {
-        for (const old of [...live]) {
-          await fork(next);
-          running = next;
-          retiring.add(old);
-          drained.push(once(old, 'exit'));
-          old.process.kill('SIGTERM');
-        }
-        await Promise.all(drained);
-      } finally {
-        reloading = false;
-      }
-    },
-  };
+  /** A worker exited: replaced when it had started, unless the pool stops, retired it, or gives up. */
+  private exited(worker: Worker, workerListening: boolean, how: string, exitedEarly: Error): void {
+    this.live.delete(worker);
+    this.speaking.delete(worker);
+    const retired = this.retiring.delete(worker);
+    if (this.live.size === 0) this.allExited.splice(0).forEach((exited) => exited());
+    // A reload's new worker that failed is the reload's to report; the old ones still serve.
+    if (this.stopping || retired || (this.reloading && !workerListening)) return;
+    if (!this.started) {
+      this.rejectReady(exitedEarly);
+      this.giveUp(exitedEarly);
+      return;
+    }
+    if (!workerListening && ++this.failedStarts >= this.maxFailedStarts) {
+      this.giveUp(new Error(`giving up: ${this.failedStarts} workers in a row exited before listening (${how})`));
+      return;
+    }
+    this.restartDelayMs = workerListening ? 0 : Math.min(Math.max(this.restartDelayMs * 2, 500), MAX_RESTART_DELAY_MS);
+    this.log(`worker ${worker.process.pid} exited (${how}); starting another in ${this.restartDelayMs} ms`);
+    const timer = setTimeout(() => {
+      this.restarts.delete(timer);
+      void this.fork(this.running);
+    }, this.restartDelayMs);
+    this.restarts.add(timer);
+  }
 }

@@ -1,13 +1,20 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { RouteCounters } from '../metrics/index.js';
-import { type Forwarder, type ForwardRequest, type Forwarding, ProxyService, type UpgradeTargets } from '../proxy/index.js';
+import { type Forwarder, type ForwardRequest, type Forwarding, type ForwardTarget, ProxyService, type UpgradeTargets } from '../proxy/index.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { PoolTarget } from './dns-discovery.js';
-import type { CompiledRoute } from '../routes/compile-routes.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamPool, type UpstreamSettings } from './upstream-pool.js';
 
 /** One warning a minute at most while a name cannot be resolved. */
 const DISCOVERY_WARNING_INTERVAL_MS = 60_000;
+
+/** What upstreams need of a route: its name for logs, its targets and their rules, how to forward. */
+export interface UpstreamRoute {
+  readonly prefix: string;
+  readonly upstream: UpstreamSettings;
+  /** How requests are forwarded; each target's forwarder takes its own URL in place of `target`. */
+  readonly forward: ForwardTarget;
+}
 
 /** How a route's pipeline hands a request over: to its one target, or to its pool of targets. */
 export interface RouteUpstream extends UpgradeTargets {
@@ -27,7 +34,7 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(private readonly proxy: ProxyService) {}
 
-  for(route: CompiledRoute, counters: RouteCounters): RouteUpstream {
+  for(route: UpstreamRoute, counters: RouteCounters): RouteUpstream {
     const { upstream, forward } = route;
     const plain = upstream.targets.length === 1 && !upstream.healthCheck && !upstream.circuitBreaker && !upstream.discovery && upstream.retries.attempts === 0;
     if (plain) return this.proxy.forwarder(forward);
