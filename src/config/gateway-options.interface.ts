@@ -176,7 +176,7 @@ export interface HealthCheckOptions {
 }
 
 /**
- * What a retry may follow (see the README's retry rules): the connection failed (refused or
+ * What a retry may follow (see the retry rules in docs/upstreams.md): the connection failed (refused or
  * unreachable), it was reset before any answer, or the service answered one of these statuses.
  */
 export const RETRY_CONDITIONS = ['connect-error', 'reset', '502', '503', '504'] as const;
