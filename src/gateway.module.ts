@@ -1,4 +1,4 @@
-import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -24,7 +24,7 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, writeAccessLine, writeWebSocketLine } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, type UpstreamErrorKind, WebSocketProxy } from './proxy/index.js';
 import { type RouteUpstream, UpstreamService } from './upstream/index.js';
@@ -109,7 +109,7 @@ const cacheExports = [ResponseCacheService, ResponseCacheInterceptor];
  * then could not be controllers; @nestjs/serve-static mounts its routes the same way).
  */
 @Module({})
-export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit {
+export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Gateway');
   private readonly warnUpstreamError = throttledWarning(this.logger, UPSTREAM_WARNING_INTERVAL_MS);
 
@@ -196,6 +196,11 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       const listing = listRoutes(this.routes);
       fastify.get(this.options.routeListing.path, () => listing);
     }
+  }
+
+  /** The server has closed: the last access lines, still buffered, go out before the process ends. */
+  onApplicationShutdown(): Promise<void> {
+    return flushLog(this.gatewayLogger);
   }
 
   /** A route's access line, decided once: a level that filters access lines out costs no call per request. */

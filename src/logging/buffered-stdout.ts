@@ -1,0 +1,106 @@
+import { writeSync } from 'node:fs';
+import sonicBoom, { type SonicBoom } from 'sonic-boom';
+import type { GatewayLogger } from './logger.js';
+
+/**
+ * Lines wait in memory until this many bytes are there (or `LOG_FLUSH_INTERVAL_MS` passed), then
+ * go out in one write of whole lines, as nginx's `access_log … buffer=32k flush=1s` does. Not
+ * 32 KiB: workers share their primary's stdout, and a write to a pipe is whole only up to
+ * PIPE_BUF (4 KiB on Linux): a larger one can interleave with another worker's, splitting lines.
+ * Measured on /hello: one write per ~15 access lines already takes the write's cost off the
+ * request (log on / log off went from 0.8× to ~0.95×); 32 KiB writes gave nothing more.
+ */
+export const LOG_WRITE_BYTES = 4096;
+/** Buffered lines go out at least this often, so a quiet gateway's lines are not held back. */
+export const LOG_FLUSH_INTERVAL_MS = 1000;
+/**
+ * What may wait for a stdout that does not keep up (a stuck or slow reader): past it, lines are
+ * dropped, and counted in a warning once stdout takes lines again.
+ */
+export const MAX_BUFFERED_LOG_BYTES = 8 * 1024 * 1024;
+/** How long a clean stop waits for buffered lines to go out before it gives up on stdout. */
+export const LOG_FLUSH_TIMEOUT_MS = 3000;
+
+const WARNING_LEVEL = 40;
+
+let stdout: SonicBoom | undefined;
+// Once set, a full stdout is retried only until then: at exit no reader may ever come.
+let giveUpAt: number | undefined;
+
+/**
+ * The process's one buffered stdout: lines are written in the background (libuv's thread pool),
+ * never by the request that logged them. Buffered lines are written on a clean stop
+ * (`flushLog`) and on `process.exit`; a crash loses up to the last second of them.
+ */
+export function bufferedStdout(): SonicBoom {
+  if (stdout) return stdout;
+  // Node opens a pipe on fd 1 in non-blocking mode when `process.stdout` is first read. A
+  // blocking one would hold a thread-pool thread in write() for as long as nobody reads the
+  // pipe, and the process could not exit then (Node joins its thread pool on exit).
+  void process.stdout;
+  let dropped = 0;
+  const stream = new sonicBoom.SonicBoom({
+    fd: 1,
+    sync: false,
+    minLength: LOG_WRITE_BYTES - 1,
+    maxWrite: LOG_WRITE_BYTES,
+    maxLength: MAX_BUFFERED_LOG_BYTES,
+    periodicFlush: LOG_FLUSH_INTERVAL_MS,
+    // A full pipe answers EAGAIN: its reader is slow, or stuck (see `giveUpAt`).
+    retryEAGAIN: () => giveUpAt === undefined || Date.now() < giveUpAt,
+  });
+  stream.on('drop', () => dropped++);
+  stream.on('write', () => {
+    if (dropped === 0) return;
+    const line = { level: WARNING_LEVEL, time: Date.now(), pid: process.pid, context: 'Logging', msg: `${dropped} log line(s) dropped: stdout did not keep up` };
+    dropped = 0;
+    process.nextTick(() => stream.write(`${JSON.stringify(line)}\n`));
+  });
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    // Nobody reads stdout any more (`| head` ended): what is logged from now on goes nowhere.
+    if (error.code === 'EPIPE') broken(stream);
+  });
+  process.on('exit', () => {
+    giveUpAt ??= Date.now() + LOG_FLUSH_TIMEOUT_MS;
+    try {
+      stream.flushSync();
+    } catch (error) {
+      const message = `buffered log lines lost at exit: ${(error as Error).message}\n`;
+      try {
+        writeSync(2, message);
+      } catch {
+        // stderr is gone as well.
+      }
+    }
+  });
+  stdout = stream;
+  return stream;
+}
+
+function broken(stream: SonicBoom): void {
+  const nothing = () => true;
+  Object.assign(stream, { write: nothing, flushSync: () => undefined, flush: (done?: (error?: Error) => void) => done?.() });
+}
+
+/**
+ * Writes out what `logger` holds back, waiting at most `LOG_FLUSH_TIMEOUT_MS`: a stop is not held
+ * up by a stdout nobody reads. Loggers that hold nothing back resolve at once.
+ */
+export function flushLog(logger: GatewayLogger, timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      // stdout is stuck: the exit's last flush tries once and gives up.
+      giveUpAt = Date.now();
+      resolve();
+    }, timeoutMs);
+    try {
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
