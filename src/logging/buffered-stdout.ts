@@ -14,17 +14,20 @@ export const LOG_WRITE_BYTES = 4096;
 /** Buffered lines go out at least this often, so a quiet gateway's lines are not held back. */
 export const LOG_FLUSH_INTERVAL_MS = 1000;
 /**
- * What may wait for a stdout that does not keep up (a stuck or slow reader): past it, lines are
- * dropped, and counted in a warning once stdout takes lines again.
+ * What may wait for a stdout that does not keep up (a stuck or slow reader), about a second of
+ * lines at full speed: past it, lines are dropped, and counted in a warning once stdout takes
+ * lines again.
  */
-export const MAX_BUFFERED_LOG_BYTES = 8 * 1024 * 1024;
+export const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
 /** How long a clean stop waits for buffered lines to go out before it gives up on stdout. */
 export const LOG_FLUSH_TIMEOUT_MS = 3000;
+/** How long the exit's last write waits for a full stdout. */
+const EXIT_FLUSH_TIMEOUT_MS = 1000;
 
 const WARNING_LEVEL = 40;
 
 let stdout: SonicBoom | undefined;
-// Once set, a full stdout is retried only until then: at exit no reader may ever come.
+// Set at exit: a full stdout is retried only until then, as no reader may ever come.
 let giveUpAt: number | undefined;
 
 /**
@@ -61,7 +64,7 @@ export function bufferedStdout(): SonicBoom {
     if (error.code === 'EPIPE') broken(stream);
   });
   process.on('exit', () => {
-    giveUpAt ??= Date.now() + LOG_FLUSH_TIMEOUT_MS;
+    giveUpAt = Date.now() + EXIT_FLUSH_TIMEOUT_MS;
     try {
       stream.flushSync();
     } catch (error) {
@@ -88,11 +91,7 @@ function broken(stream: SonicBoom): void {
  */
 export function flushLog(logger: GatewayLogger, timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      // stdout is stuck: the exit's last flush tries once and gives up.
-      giveUpAt = Date.now();
-      resolve();
-    }, timeoutMs);
+    const timer = setTimeout(resolve, timeoutMs);
     try {
       logger.flush(() => {
         clearTimeout(timer);
