@@ -57,7 +57,7 @@ describe('buffered access log', () => {
     expect(report.resets).toEqual([]);
     expect(report.hung).toBe(0);
     const lines = parseLines(stdout.text());
-    expect(accessLinesFor(lines, '/api/flush')).toHaveLength(report.ok + report.non2xx.length);
+    expect(accessLinesFor(lines, '/api/flush').length).toBe(report.ok + report.non2xx.length);
   }, 60_000);
 
   it('loses no line through a reload and a stop of supervised workers, and no worker splits another\'s lines', async () => {
@@ -82,7 +82,7 @@ describe('buffered access log', () => {
     expect(report.resets).toEqual([]);
     expect(report.hung).toBe(0);
     const lines = parseLines(stdout.text());
-    expect(accessLinesFor(lines, '/api/reload')).toHaveLength(report.ok + report.non2xx.length);
+    expect(accessLinesFor(lines, '/api/reload').length).toBe(report.ok + report.non2xx.length);
   }, 90_000);
 
   // The bug this guards against: an error on stdout (EPIPE) thrown from the log stream, or a
