@@ -7,8 +7,11 @@ import type { GatewayLogger } from './logger.js';
  * go out in one write of whole lines, as nginx's `access_log … buffer=32k flush=1s` does. Not
  * 32 KiB: workers share their primary's stdout, and a write to a pipe is whole only up to
  * PIPE_BUF (4 KiB on Linux): a larger one can interleave with another worker's, splitting lines.
- * Measured on /hello: one write per ~15 access lines already takes the write's cost off the
- * request (log on / log off went from 0.8× to ~0.95×); 32 KiB writes gave nothing more.
+ * Measured on /hello (the gateway pinned to one core, stdout a file), CPU per request over the
+ * log off: a write per line +16-27 µs; 4 KiB writes through libuv's thread pool (sonic-boom's
+ * async mode) +20-30 µs, as that thread takes the same core and adds a hand-off; 4 KiB writes
+ * from the event loop +20 µs; 32 KiB writes no better. So writes are made here, batched; what
+ * remains is building the line.
  */
 export const LOG_WRITE_BYTES = 4096;
 /** Buffered lines go out at least this often, so a quiet gateway's lines are not held back. */
@@ -23,34 +26,37 @@ export const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
 export const LOG_FLUSH_TIMEOUT_MS = 3000;
 /** How long the exit's last write waits for a full stdout. */
 const EXIT_FLUSH_TIMEOUT_MS = 1000;
+const FLUSH_RETRY_MS = 20;
 
 const WARNING_LEVEL = 40;
 
 let stdout: SonicBoom | undefined;
-// Set at exit: a full stdout is retried only until then, as no reader may ever come.
+// Set at exit, the only time a full stdout is waited for (in 100 ms sleeps): until then, as no
+// reader may ever come.
 let giveUpAt: number | undefined;
 
 /**
- * The process's one buffered stdout: lines are written in the background (libuv's thread pool),
- * never by the request that logged them. Buffered lines are written on a clean stop
- * (`flushLog`) and on `process.exit`; a crash loses up to the last second of them.
+ * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines, at least once a
+ * second, and at a clean stop (`flushLog`) and `process.exit`; a crash loses up to the last
+ * second of lines. A full stdout never blocks the event loop: the lines wait (up to
+ * `MAX_BUFFERED_LOG_BYTES`) for the next write.
  */
 export function bufferedStdout(): SonicBoom {
   if (stdout) return stdout;
-  // Node opens a pipe on fd 1 in non-blocking mode when `process.stdout` is first read. A
-  // blocking one would hold a thread-pool thread in write() for as long as nobody reads the
-  // pipe, and the process could not exit then (Node joins its thread pool on exit).
+  // Node opens a pipe on fd 1 in non-blocking mode when `process.stdout` is first read: a full
+  // pipe then answers EAGAIN, where a blocking one would hold the event loop in write() for as
+  // long as nobody reads it.
   void process.stdout;
   let dropped = 0;
   const stream = new sonicBoom.SonicBoom({
     fd: 1,
-    sync: false,
+    sync: true,
     minLength: LOG_WRITE_BYTES - 1,
     maxWrite: LOG_WRITE_BYTES,
     maxLength: MAX_BUFFERED_LOG_BYTES,
     periodicFlush: LOG_FLUSH_INTERVAL_MS,
-    // A full pipe answers EAGAIN: its reader is slow, or stuck (see `giveUpAt`).
-    retryEAGAIN: () => giveUpAt === undefined || Date.now() < giveUpAt,
+    // A full pipe: sonic-boom would sleep on the event loop and try again; the lines wait instead.
+    retryEAGAIN: () => giveUpAt !== undefined && Date.now() < giveUpAt,
   });
   stream.on('drop', () => dropped++);
   stream.on('write', () => {
@@ -86,20 +92,22 @@ function broken(stream: SonicBoom): void {
 }
 
 /**
- * Writes out what `logger` holds back, waiting at most `LOG_FLUSH_TIMEOUT_MS`: a stop is not held
- * up by a stdout nobody reads. Loggers that hold nothing back resolve at once.
+ * Writes out what `logger` holds back, trying a full stdout again for at most `timeoutMs`: a stop
+ * is not held up by a stdout nobody reads. Loggers that hold nothing back resolve at once.
  */
 export function flushLog(logger: GatewayLogger, timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    try {
-      logger.flush(() => {
-        clearTimeout(timer);
+    const attempt = () => {
+      try {
+        logger.flush((error?: NodeJS.ErrnoException) => {
+          if (error?.code === 'EAGAIN' && Date.now() < deadline) setTimeout(attempt, FLUSH_RETRY_MS);
+          else resolve();
+        });
+      } catch {
         resolve();
-      });
-    } catch {
-      clearTimeout(timer);
-      resolve();
-    }
+      }
+    };
+    attempt();
   });
 }
