@@ -31,8 +31,8 @@ const FLUSH_RETRY_MS = 20;
 const WARNING_LEVEL = 40;
 
 let stdout: SonicBoom | undefined;
-// Set at exit, the only time a full stdout is waited for (in 100 ms sleeps): until then, as no
-// reader may ever come.
+// Set at exit, the only time a full stdout is waited for (sleeping 100 ms between tries), and
+// only until then: no reader may ever come.
 let giveUpAt: number | undefined;
 
 /**
@@ -66,7 +66,8 @@ export function bufferedStdout(): SonicBoom {
     process.nextTick(() => stream.write(`${JSON.stringify(line)}\n`));
   });
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    // Nobody reads stdout any more (`| head` ended): what is logged from now on goes nowhere.
+    // Nobody reads stdout any more (`| head` ended): what is logged from now on goes nowhere. A
+    // full one (EAGAIN) is tried again at the next write.
     if (error.code === 'EPIPE') broken(stream);
   });
   process.on('exit', () => {
