@@ -21,7 +21,8 @@ export const pinned = (core, command, args) => (pinning ? ['taskset', ['-c', Str
 
 /**
  * Starts `command` pinned to `core`. `stdout: 'pipe'` (default) reads the child's stdout (for
- * waitForLine); `stdout: 'ignore'` gives the child /dev/null as its fd 1, so nobody reads it.
+ * waitForLine); `stdout: 'ignore'` gives the child /dev/null as its fd 1, so nobody reads it; a
+ * file descriptor gives it that file.
  */
 export function start(core, command, args, env = {}, { stdout = 'pipe' } = {}) {
   const [bin, argv] = pinned(core, command, args);

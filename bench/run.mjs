@@ -1,7 +1,9 @@
 // `npm run bench`: our gateway against fast-gateway 5, nginx and two Node floors, like for like,
 // all in one run. Everything listens on 127.0.0.1; every load is bounded by DURATION; every
 // process it starts is ended by its PID when the run ends, fails or is interrupted.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { report } from './report.mjs';
 import { coreTimes, freePort, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
@@ -39,8 +41,16 @@ const children = [];
 const stopLoad = new AbortController();
 let stopping;
 let sampler;
+// Files a row writes its log to, removed once the run ends.
+const logFiles = [];
+const removeLogFiles = () => {
+  for (const { dir, fd } of logFiles.splice(0)) {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
 const cleanUp = () => {
-  stopping ??= (clearInterval(sampler), stopLoad.abort(), stopAll(children));
+  stopping ??= (clearInterval(sampler), stopLoad.abort(), stopAll(children).then(removeLogFiles));
   return stopping;
 };
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -64,10 +74,21 @@ function launch(name, core, command, args, env, options) {
 }
 
 const node = (name, core, script, env, options) => launch(name, core, process.execPath, [script], env, options);
-const gatewayProcess = (name, core, config, env) => {
+const gatewayProcess = (name, core, config, env, stdout = 'ignore') => {
   const file = here(`./results/${name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  return launch(name, core, process.execPath, [...START_FLAGS, here('../dist/main.js')], { ...START_ENV, GATEWAY_CONFIG: file, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, { stdout: 'ignore' });
+  return launch(name, core, process.execPath, [...START_FLAGS, here('../dist/main.js')], { ...START_ENV, GATEWAY_CONFIG: file, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, { stdout });
+};
+/**
+ * A new temporary file's descriptor, for a row's stdout: its log lines then cost what they cost
+ * on a real file (what a container's log driver also reads from), where /dev/null would make
+ * every write free and hide what buffering them saves.
+ */
+const logFile = (name) => {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const fd = openSync(join(dir, 'stdout.log'), 'w');
+  logFiles.push({ dir, fd });
+  return fd;
 };
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
@@ -155,7 +176,7 @@ try {
     { key: 'hit-ceiling', label: 'ceiling: node:http from memory', paths: { hit: '/api/cached' }, run: (port) => node('hit-ceiling', 0, here('./hit-ceiling.mjs'), { PORT: String(port) }, { stdout: 'ignore' }), setup: "bench/hit-ceiling.mjs, core 0: node:http answering /cached's body and head from memory, what no Node gateway's cache hit can beat" },
     { key: 'gateway', label: 'gateway', paths: { ...paths, ws: '/api/ws' }, run: (port) => gatewayProcess('gateway', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: `dist/main.js (${gatewayFlags}), core 0: no cache configured, LOG_LEVEL=warn (access log off)`, wsSetup: "the gateway row's process, core 0: the route /api (websocket on by default) proxies the upgrade of /api/ws to the service's /ws through http-proxy-3; no access log" },
     { key: 'gateway-3-targets', label: 'gateway, 3 targets', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-3-targets', 0, { routes: [{ prefix: '/api', targets: balancedTargets, retries: 0 }] }, { PORT: String(port) }), rss: true, setup: 'the same with targets: the service on 3 ports, balance round-robin, retries 0: the cost of the pool and its balancing alone' },
-    { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout is /dev/null at the fd level' },
+    { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }, logFile('gateway-access-log')), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout a temporary file (removed after the run), written as the gateway buffers it' },
     { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
   ].flatMap((system) => {

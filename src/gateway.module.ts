@@ -1,4 +1,4 @@
-import { type DynamicModule, Inject, Module, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnApplicationShutdown, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -23,7 +23,7 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { DrainState, GatewayHealth } from './health/index.js';
-import { createGatewayLogger, type GatewayLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, WebSocketProxy } from './proxy/index.js';
 import { UpstreamService } from './upstream/index.js';
@@ -94,7 +94,7 @@ const cacheExports = [ResponseCacheService, ResponseCacheInterceptor];
  * then could not be controllers; @nestjs/serve-static mounts its routes the same way).
  */
 @Module({})
-export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit {
+export class GatewayModule extends GatewayConfigurableModule implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(GATEWAY_ROUTES) private readonly routes: CompiledRoute[],
     @Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions,
@@ -173,6 +173,11 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       const listing = listRoutes(this.routes);
       fastify.get(this.options.routeListing.path, () => listing);
     }
+  }
+
+  /** The server has closed: the last access lines, still buffered, go out before the process ends. */
+  onApplicationShutdown(): Promise<void> {
+    return flushLog(this.gatewayLogger);
   }
 
   private fastify(): FastifyInstance {

@@ -8,7 +8,7 @@ import { GatewayConfigError, validateGatewayConfigFile } from './config/gateway-
 import { loadConfigFile } from './config/load-config-file.js';
 import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
-import { createGatewayLogger, type GatewayLogger, PinoNestLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, PinoNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { drainOnSignals, parseWorkerCount, reloadOnChange, WorkerPool } from './server/index.js';
 import { CLOSING_MESSAGE, CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
@@ -87,6 +87,8 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');
+  // Log lines are buffered: whoever waits for this one (a supervisor, a script) reads it now.
+  await flushLog(logger);
 }
 
 /**

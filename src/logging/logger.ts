@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger } from 'pino';
+import { bufferedStdout } from './buffered-stdout.js';
 
 export type GatewayLogger = Logger;
 
@@ -22,14 +23,16 @@ export function prettyOutput(tty: boolean, resolvePackage: (id: string) => strin
 
 /**
  * The gateway's structured logger: JSON lines on stdout at `LOG_LEVEL` (default `info`), pretty
- * lines through pino-pretty when stdout is a terminal.
+ * lines through pino-pretty when stdout is a terminal. JSON lines are buffered (see `bufferedStdout`).
  */
 export function createGatewayLogger(env: NodeJS.ProcessEnv = process.env, tty = process.stdout.isTTY === true): GatewayLogger {
-  return pino({
+  const pretty = prettyOutput(tty);
+  const options = {
     level: env.LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
-    ...(prettyOutput(tty) ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
-  });
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+  };
+  return pretty ? pino(options) : pino(options, bufferedStdout());
 }
 
 /** Nest's logger interface over pino, so that Nest's own lines are structured too. */
