@@ -14,6 +14,16 @@ export interface LoadReport {
   refused: number;
 }
 
+/**
+ * The resets a stop may not explain: a connection whose handshake completed in the instant the
+ * last listener closed is reset with it, before its request was read (no portable call stops new
+ * handshakes first; see docs/security.md). A reset of a reused connection, or of a response, is
+ * never one of those.
+ */
+export function resetsOfOpenConnections(report: LoadReport): string[] {
+  return report.resets.filter((reset) => !/^request \((new connection|keep-alive)\): ECONNRESET$/.test(reset));
+}
+
 export interface LoadOptions {
   /** Clients each holding one keep-alive connection, sending requests back to back. */
   keepAlive?: number;
