@@ -113,16 +113,11 @@ function broken(stream: SonicBoom): void {
 export function flushLog(logger: GatewayLogger, timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise<void>((resolve) => {
-    const attempt = () => {
-      try {
-        logger.flush((error?: NodeJS.ErrnoException) => {
-          if (error?.code === 'EAGAIN' && Date.now() < deadline) setTimeout(attempt, FLUSH_RETRY_MS);
-          else resolve();
-        });
-      } catch {
-        resolve();
-      }
-    };
+    const attempt = () =>
+      logger.flush((error?: NodeJS.ErrnoException) => {
+        if (error?.code === 'EAGAIN' && Date.now() < deadline) setTimeout(attempt, FLUSH_RETRY_MS);
+        else resolve();
+      });
     attempt();
   });
 }
