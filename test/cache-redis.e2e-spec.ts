@@ -208,6 +208,40 @@ describe('Redis failing under requests', () => {
     expect((await request(gateway.url).get('/metrics')).text).toMatch(/^nest_gateway_cache_store_up 1$/m);
   }, 20_000);
 
+  it('treats a read Redis refuses as a miss, and proxies the request', async () => {
+    const { createClient } = await import('@redis/client');
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    // A key of the wrong type: GET answers WRONGTYPE, an error from a Redis that is up.
+    await client.lPush(`failing::GET ${new URL(gateway.url).host}/api/numbers?refused=1`, 'not an entry');
+    await client.close();
+    const res = await request(gateway.url).get('/api/numbers?refused=1').expect(200);
+    expect(res.headers['x-cache']).toBe('MISS');
+    expect(upstream.hits('/numbers')).toBe(1);
+  });
+
+  it('keeps skipping a store whose PING fails, and uses it again once one succeeds', async () => {
+    const { createClient } = await import('@redis/client');
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    try {
+      // Redis answers everything but the probe: PING is refused with NOPERM.
+      await client.sendCommand(['ACL', 'SETUSER', 'default', '-ping']);
+      await client.sendCommand(['ACL', 'LOG', 'RESET']);
+      redis.freeze();
+      for (let i = 0; i < 20; i++) await request(gateway.url).get(`/api/numbers?probe=${i}`).timeout(3000).expect(200);
+      redis.thaw();
+      const refusedPings = async () => ((await client.sendCommand(['ACL', 'LOG'])) as unknown[]).length;
+      await waitFor(async () => (await refusedPings()) > 0);
+      await request(gateway.url).get('/api/numbers?probe=0').expect('x-cache', 'BYPASS');
+
+      await client.sendCommand(['ACL', 'SETUSER', 'default', '+ping']);
+      await waitFor(async () => (await request(gateway.url).get('/api/numbers?probe=0')).headers['x-cache'] !== 'BYPASS');
+    } finally {
+      await client.close();
+    }
+  }, 20_000);
+
   it('treats an unreadable entry as a miss', async () => {
     const { createClient } = await import('@redis/client');
     const client = createClient({ url: redis.url });

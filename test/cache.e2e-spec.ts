@@ -9,6 +9,7 @@ import request from 'supertest';
 import type { CacheOptions, ConnectMiddleware, GatewayOptions } from '../src/index.js';
 import { gatewayModule, MOUNT_MODES, type MountMode, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
+import { rawGet, rawRequest } from './support/raw-http.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 import { startUpstream } from './support/upstream.js';
 import { until } from './support/wait.js';
@@ -491,3 +492,50 @@ const binary = ((res: NodeJS.ReadableStream, done: (error: Error | null, body: B
   res.on('data', (chunk: Buffer) => chunks.push(chunk));
   res.on('end', () => done(null, Buffer.concat(chunks)));
 }) as unknown as (res: request.Response, callback: (error: Error | null, body: unknown) => void) => void;
+
+describe('a request whose onRequest hook began the answer itself while it waited for a fill', () => {
+  it('is cut rather than answered twice, and the fill serves the next request', async () => {
+    const held: (() => void)[] = [];
+    const upstream = await startUpstream((_req, res) => {
+      held.push(() => res.writeHead(200, { 'content-type': 'text/plain', 'x-cache-timeout': '1 minute' }).end('stored'));
+    });
+    let hooked = 0;
+    const gateway = await startGateway({
+      cache: { store: 'memory', coalesceWait: 5_000 },
+      routes: [
+        {
+          prefix: '/api',
+          target: upstream.url,
+          hooks: {
+            // Writes the head on Node's response, and still lets the request on.
+            onRequest: (req, reply) => {
+              if (!req.headers['x-answer-itself']) return;
+              hooked += 1;
+              reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+            },
+          },
+        },
+      ],
+    });
+    try {
+      // One host for all three requests, as the host is in the key: rawGet's.
+      const leader = request(gateway.url)
+        .get('/api/held')
+        .set('host', 'gateway.test')
+        .then((res) => res);
+      await until(() => held.length === 1, 'the leader to reach the service');
+      const follower = rawRequest(Number(new URL(gateway.url).port), rawGet('/api/held', 'x-answer-itself: 1\r\n'), 5000);
+      await until(() => hooked === 1, 'the follower to wait for the fill');
+      held[0]();
+      expect((await leader).text).toBe('stored');
+      const cut = await follower;
+      expect(cut.closedByServer).toBe(true);
+      expect(cut.text).not.toContain('stored');
+      await request(gateway.url).get('/api/held').set('host', 'gateway.test').expect(200).expect('x-cache', 'HIT').expect('stored');
+      expect(held).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});

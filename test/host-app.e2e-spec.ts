@@ -3,24 +3,27 @@ import {
   type CallHandler,
   type CanActivate,
   Controller,
+  type ExecutionContext,
   Get,
   type INestApplication,
   Injectable,
   Module,
   type NestInterceptor,
   Post,
+  RequestTimeoutException,
   Res,
   StreamableFile,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import type { FastifyReply } from 'fastify';
-import { tap } from 'rxjs';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { catchError, tap, throwError, timeout, TimeoutError } from 'rxjs';
 import request from 'supertest';
 import { ResponseCacheInterceptor } from '../src/index.js';
 import { gatewayModule, MOUNT_MODES, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { sendAfterContinue } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
+import { until } from './support/wait.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -157,6 +160,75 @@ class ExplodingGuard implements CanActivate {
     throw new Error('guard exploded');
   }
 }
+
+/** Gives each request the deadline its client asks for in `x-deadline-ms`: 408 past it. */
+@Injectable()
+class DeadlineInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler) {
+    const deadline = Number(context.switchToHttp().getRequest<FastifyRequest>().headers['x-deadline-ms'] ?? 10_000);
+    return next.handle().pipe(
+      timeout(deadline),
+      catchError((error: unknown) => throwError(() => (error instanceof TimeoutError ? new RequestTimeoutException() : error))),
+    );
+  }
+}
+
+/** A cached handler that answers when the test lets it. */
+@Controller('held')
+@UseInterceptors(ResponseCacheInterceptor)
+class HeldController {
+  calls = 0;
+  private readonly held: (() => void)[] = [];
+
+  release(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
+
+  @Get()
+  async answer(@Res({ passthrough: true }) reply: FastifyReply) {
+    this.calls += 1;
+    await new Promise<void>((resolve) => this.held.push(resolve));
+    void reply.header('x-cache-timeout', '1 minute');
+    return { serial: this.calls };
+  }
+}
+
+describe('ResponseCacheInterceptor behind a host interceptor that answers first', () => {
+  let app: RunningGateway;
+
+  beforeAll(async () => {
+    @Module({
+      // The gateway needs a route; this test asks only the host's own controller.
+      imports: [gatewayModule({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: 'http://127.0.0.1:1' }] })],
+      controllers: [HeldController],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: DeadlineInterceptor }],
+    })
+    class HostModule {}
+    app = await startApp(HostModule);
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  // The hit a request waited for can land after the host answered it (here, its deadline passed):
+  // the stored answer is not written over the sent one, and the process goes on.
+  it('keeps the answer a waiting request got, and serves the fill it waited for to the next', async () => {
+    const controller = app.app.get(HeldController);
+    const first = request(app.url)
+      .get('/held')
+      .then((res) => res);
+    await until(() => controller.calls === 1, 'the first request to reach the handler');
+    const impatient = await request(app.url).get('/held').set('x-deadline-ms', '50');
+    expect(impatient.status).toBe(408);
+    controller.release();
+    const filled = await first;
+    expect(filled.status).toBe(200);
+    expect(filled.headers['x-cache']).toBe('MISS');
+    const hit = await request(app.url).get('/held').expect(200).expect('x-cache', 'HIT');
+    expect(hit.body).toEqual(filled.body);
+    expect(controller.calls).toBe(1);
+  });
+});
 
 /** Counts the requests it sees complete. */
 @Injectable()

@@ -350,6 +350,47 @@ describe('WebSocket upgrades to a silent target', () => {
   });
 });
 
+describe('WebSocket upgrades the client leaves as the target accepts them', () => {
+  let target: Server;
+  const waiting: Socket[] = [];
+
+  beforeAll(async () => {
+    target = createServer((socket) => {
+      socket.on('error', () => undefined);
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (head.includes('\r\n\r\n')) waiting.push(socket);
+      });
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    for (const socket of waiting) socket.destroy();
+    await new Promise((resolve) => target.close(resolve));
+  });
+
+  it('closes the upgraded connection to the target and counts no open connection', async () => {
+    const gateway = await startGateway({ routes: [{ prefix: '/ws', target: `http://127.0.0.1:${(target.address() as AddressInfo).port}` }] });
+    try {
+      const client = connect(Number(new URL(gateway.url).port), '127.0.0.1', () => client.write(rawUpgrade('/ws/x')));
+      client.on('error', () => undefined);
+      await until(() => waiting.length === 1, 'the upgrade to reach the target');
+      const [upstream] = waiting;
+      // Sent in one tick, so that the gateway reads the client's reset and the target's 101 in one
+      // turn of its event loop: the client's socket is destroyed, its 'close' not yet emitted.
+      client.resetAndDestroy();
+      upstream.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n');
+      await until(() => upstream.destroyed || upstream.readableEnded, 'the connection to the target to close');
+      const metrics = (await request(gateway.url).get('/metrics')).text;
+      expect(sample(metrics, 'nest_gateway_websocket_connections')).toBe(0);
+      expect(sample(metrics, 'nest_gateway_websocket_upgrades_total', { result: 'upgraded' })).toBeUndefined();
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
 describe('WebSocket options', () => {
   it.each([
     [{ routes: [{ prefix: '/a', target: 'http://127.0.0.1:1', websocket: 'yes' }] }, 'routes[0].websocket'],

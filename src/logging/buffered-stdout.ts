@@ -31,9 +31,6 @@ const FLUSH_RETRY_MS = 20;
 const WARNING_LEVEL = 40;
 
 let stdout: SonicBoom | undefined;
-// Set at exit, the only time a full stdout is waited for (sleeping 100 ms between tries), and
-// only until then: no reader may ever come.
-let giveUpAt: number | undefined;
 
 /**
  * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines, at least once a
@@ -47,9 +44,27 @@ export function bufferedStdout(): SonicBoom {
   // pipe then answers EAGAIN, where a blocking one would hold the event loop in write() for as
   // long as nobody reads it.
   void process.stdout;
+  const log = openBufferedLog(1);
+  process.on('exit', log.flushAtExit);
+  stdout = log.stream;
+  return stdout;
+}
+
+/** Buffered lines on a file descriptor, and the last write its process makes at exit. */
+export interface BufferedLog {
+  stream: SonicBoom;
+  /** Writes out what waits, trying a full `fd` for up to a second; says on `stderrFd` if it gave up. */
+  flushAtExit: () => void;
+}
+
+/** Lines buffered as `bufferedStdout` describes, on any non-blocking `fd` (stdout's is 1). */
+export function openBufferedLog(fd: number, stderrFd = 2): BufferedLog {
+  // Set at exit, the only time a full `fd` is waited for (sleeping 100 ms between tries), and
+  // only until then: no reader may ever come.
+  let giveUpAt: number | undefined;
   let dropped = 0;
   const stream = new sonicBoom.SonicBoom({
-    fd: 1,
+    fd,
     sync: true,
     minLength: LOG_WRITE_BYTES - 1,
     maxWrite: LOG_WRITE_BYTES,
@@ -70,21 +85,20 @@ export function bufferedStdout(): SonicBoom {
     // full one (EAGAIN) is tried again at the next write.
     if (error.code === 'EPIPE') broken(stream);
   });
-  process.on('exit', () => {
+  const flushAtExit = () => {
     giveUpAt = Date.now() + EXIT_FLUSH_TIMEOUT_MS;
     try {
       stream.flushSync();
     } catch (error) {
       const message = `buffered log lines lost at exit: ${(error as Error).message}\n`;
       try {
-        writeSync(2, message);
+        writeSync(stderrFd, message);
       } catch {
         // stderr is gone as well.
       }
     }
-  });
-  stdout = stream;
-  return stream;
+  };
+  return { stream, flushAtExit };
 }
 
 function broken(stream: SonicBoom): void {
@@ -99,16 +113,11 @@ function broken(stream: SonicBoom): void {
 export function flushLog(logger: GatewayLogger, timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise<void>((resolve) => {
-    const attempt = () => {
-      try {
-        logger.flush((error?: NodeJS.ErrnoException) => {
-          if (error?.code === 'EAGAIN' && Date.now() < deadline) setTimeout(attempt, FLUSH_RETRY_MS);
-          else resolve();
-        });
-      } catch {
-        resolve();
-      }
-    };
+    const attempt = () =>
+      logger.flush((error?: NodeJS.ErrnoException) => {
+        if (error?.code === 'EAGAIN' && Date.now() < deadline) setTimeout(attempt, FLUSH_RETRY_MS);
+        else resolve();
+      });
     attempt();
   });
 }
