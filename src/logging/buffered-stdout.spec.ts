@@ -159,6 +159,22 @@ describe('openBufferedLog', () => {
     }
   });
 
+  // sonic-boom 4 retried any error but EAGAIN forever in its last write: a gateway whose reader
+  // went away while lines waited never exited.
+  it('gives up at exit on a stdout whose reader went away while lines waited, and says so on stderr', () => {
+    const stderr = new Pipe();
+    try {
+      const { pipe, log, logger } = open(stderr.writer);
+      logger.info('never read');
+      pipe.closeReader();
+      log.flushAtExit();
+      expect(stderr.read()).toMatch(/^buffered log lines lost at exit: EPIPE/);
+    } finally {
+      closeSync(stderr.writer);
+      stderr.remove();
+    }
+  });
+
   it('exits quietly when stderr is gone as well', () => {
     const stderr = new Pipe();
     stderr.closeReader();
