@@ -10,7 +10,7 @@ COPY src ./src
 RUN npx nest build
 
 FROM node:${NODE_LINE}-bookworm-slim
-# glibc's malloc as `npm start` tunes it (see the README's Performance section).
+# glibc's malloc as `npm start` tunes it (see docs/performance.md).
 ENV NODE_ENV=production \
     GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.top_pad=4194304 \
     GATEWAY_CONFIG=/etc/nest-gateway/gateway.yaml \

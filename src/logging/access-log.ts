@@ -38,7 +38,7 @@ export function writeAccessLine(
   line.target = forwarding?.target ?? route.target;
   if (forwarding && forwarding.attempts > 1) line.attempts = forwarding.attempts;
   line.status = res.statusCode;
-  line.durationMs = performance.now() - exchange.startedAt;
+  line.durationMs = toMicroseconds(performance.now() - exchange.startedAt);
   line.cache = cache ?? '-';
   line.bytes = exchange.socket.bytesWritten - exchange.bytesBefore;
   if (!res.writableFinished) line.aborted = true;
@@ -60,7 +60,7 @@ export function writeWebSocketLine(logger: GatewayLogger, route: Pick<RouteLabel
     target: traffic.target,
     status: 101,
     websocket: true,
-    durationMs: traffic.durationMs,
+    durationMs: toMicroseconds(traffic.durationMs),
     bytesIn: traffic.bytesFromClient,
     bytesOut: traffic.bytesToClient,
   });
@@ -69,4 +69,12 @@ export function writeWebSocketLine(logger: GatewayLogger, route: Pick<RouteLabel
 /** What every access line starts with: the request and the route it matched. */
 function lineHead(route: Pick<RouteLabel, 'prefix'>, { id, request }: Pick<LoggedExchange, 'id' | 'request'>): Record<string, unknown> {
   return { reqId: id, method: request.raw.method, url: request.originalUrl, route: route.prefix };
+}
+
+/**
+ * A duration in milliseconds to the microsecond. The shortest text of an unrounded double is up to
+ * 17 digits, and printing it was a quarter of what an access line cost to build.
+ */
+function toMicroseconds(durationMs: number): number {
+  return Math.round(durationMs * 1000) / 1000;
 }
