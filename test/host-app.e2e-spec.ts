@@ -314,6 +314,17 @@ describe('middlewares that fail, and hooks that read big or broken responses', (
           ],
         },
         { prefix: '/hooked', target: upstream.url, hooks: { onResponse: (_req, reply, res) => reply.send(res) } },
+        {
+          prefix: '/late-reader',
+          target: upstream.url,
+          hooks: {
+            // Reads nothing until a full buffer waits for it: the gateway has paused the service by then.
+            async onResponse(_req, reply, res) {
+              while (res.readableLength < res.readableHighWaterMark) await new Promise((resolve) => setTimeout(resolve, 5));
+              reply.header('x-buffer-filled', String(res.readableLength)).send(res);
+            },
+          },
+        },
       ],
     });
   });
@@ -345,6 +356,17 @@ describe('middlewares that fail, and hooks that read big or broken responses', (
       stream.on('end', () => done(null, Buffer.concat(chunks)));
     });
     expect(res.status).toBe(200);
+    expect(sha256(res.body as Buffer)).toBe(sha256(big));
+  });
+
+  it('pauses the service while an onResponse hook has a full buffer unread, and resumes it as the hook reads', async () => {
+    const res = await request(gateway.url).get('/late-reader/big').buffer(true).parse((stream, done) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).toBe(200);
+    expect(Number(res.headers['x-buffer-filled'])).toBeLessThan(big.length);
     expect(sha256(res.body as Buffer)).toBe(sha256(big));
   });
 
