@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FastifyRequest } from 'fastify';
-import type { GatewayLogger } from './logger.js';
+import type { InfoLineWriter } from './logger.js';
 
 /** What the access log says of the route a request matched. */
 export interface RouteLabel {
@@ -26,7 +26,7 @@ export interface LoggedExchange {
 
 /** Writes the access line of a request whose response has ended (or was cut). */
 export function writeAccessLine(
-  logger: GatewayLogger,
+  writeLine: InfoLineWriter,
   route: RouteLabel,
   exchange: LoggedExchange,
   res: ServerResponse,
@@ -42,7 +42,7 @@ export function writeAccessLine(
   line.cache = cache ?? '-';
   line.bytes = exchange.socket.bytesWritten - exchange.bytesBefore;
   if (!res.writableFinished) line.aborted = true;
-  logger.info(line);
+  writeLine(line);
 }
 
 /** What an upgraded connection carried, as its access line reports it. */
@@ -54,8 +54,8 @@ export interface LoggedWebSocket {
 }
 
 /** Writes the one access line of a WebSocket connection, when it has closed. */
-export function writeWebSocketLine(logger: GatewayLogger, route: Pick<RouteLabel, 'prefix'>, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
-  logger.info({
+export function writeWebSocketLine(writeLine: InfoLineWriter, route: Pick<RouteLabel, 'prefix'>, exchange: Pick<LoggedExchange, 'id' | 'request'>, traffic: LoggedWebSocket): void {
+  writeLine({
     ...lineHead(route, exchange),
     target: traffic.target,
     status: 101,

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createGatewayLogger, PinoNestLogger, prettyOutput } from './logger.js';
+import { createGatewayLogger, infoLineWriter, jsonLogger, PinoNestLogger, prettyOutput } from './logger.js';
 
 describe('createGatewayLogger', () => {
   it('takes its level from LOG_LEVEL, info by default', () => {
@@ -12,6 +12,38 @@ describe('createGatewayLogger', () => {
     const logger = createGatewayLogger({}, true);
     expect(logger.level).toBe('info');
     logger.flush();
+  });
+});
+
+describe('infoLineWriter', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    return { lines, destination: { write: (line: string) => void lines.push(line) } };
+  };
+  const withoutTime = (line: string) => line.replace(/"time":\d+/, '"time":0');
+
+  it("writes, for the gateway's own JSON logger, the very line pino writes", () => {
+    const { lines, destination } = capture();
+    const logger = jsonLogger('info', destination);
+    const fields = { reqId: 'r-1', url: '/a?q="x"\\\n\u0001é', status: 200, durationMs: 1.25, cache: '-', skipped: undefined, aborted: true, ratio: Number.NaN };
+    logger.info(fields);
+    infoLineWriter(logger)(fields);
+    expect(lines).toHaveLength(2);
+    expect(withoutTime(lines[1])).toBe(withoutTime(lines[0]));
+    expect(JSON.parse(lines[1])).toMatchObject({ level: 30, pid: process.pid, url: '/a?q="x"\\\n\u0001é', ratio: null });
+  });
+
+  it('writes a line without fields as valid JSON', () => {
+    const { lines, destination } = capture();
+    infoLineWriter(jsonLogger('info', destination))({});
+    expect(JSON.parse(lines[0])).toEqual({ level: 30, time: expect.any(Number), pid: process.pid });
+  });
+
+  it("leaves any other logger's lines to it: its mixins, redaction and bindings apply", () => {
+    const { lines, destination } = capture();
+    const hostLogger = pino({ mixin: () => ({ app: 'host' }), redact: ['url'] }, destination).child({ module: 'edge' });
+    infoLineWriter(hostLogger)({ url: '/secret', status: 200 });
+    expect(JSON.parse(lines[0])).toMatchObject({ app: 'host', module: 'edge', url: '[Redacted]', status: 200 });
   });
 });
 

@@ -32,7 +32,38 @@ export function createGatewayLogger(env: NodeJS.ProcessEnv = process.env, tty = 
     base: { pid: process.pid },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
   };
-  return pretty ? pino(options) : pino(options, bufferedStdout());
+  return pretty ? pino(options) : jsonLogger(options.level, bufferedStdout());
+}
+
+/** The destination of each logger made by `jsonLogger`: its lines are known to be pino's plain JSON. */
+const jsonDestinations = new WeakMap<GatewayLogger, pino.DestinationStream>();
+
+/** A logger of plain JSON lines (`level`, `time`, `pid`, then the fields) on `destination`. */
+export function jsonLogger(level: string, destination: pino.DestinationStream): GatewayLogger {
+  const logger = pino({ level, base: { pid: process.pid } }, destination);
+  jsonDestinations.set(logger, destination);
+  return logger;
+}
+
+/** Writes one `info` line of flat fields. */
+export type InfoLineWriter = (fields: Record<string, unknown>) => void;
+
+/**
+ * `logger.info` for the lines written once per request. For a logger made by `jsonLogger`, the
+ * line pino would write is made by one `JSON.stringify` of the fields: pino's field-by-field
+ * serialisation made an access line cost ~5-9 % of a proxied request's throughput more. Any
+ * other logger (a host app's, with its serializers, redaction or mixins; pretty lines) is
+ * written through `info`.
+ */
+export function infoLineWriter(logger: GatewayLogger): InfoLineWriter {
+  const destination = jsonDestinations.get(logger);
+  if (!destination) return (fields) => logger.info(fields);
+  const head = `{"level":${pino.levels.values.info},"time":`;
+  const pid = `,"pid":${process.pid}`;
+  return (fields) => {
+    const body = JSON.stringify(fields);
+    destination.write(`${head}${Date.now()}${pid}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`);
+  };
 }
 
 /** Nest's logger interface over pino, so that Nest's own lines are structured too. */

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
 import type { ResponseCacheService } from '../cache/index.js';
 import { UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
-import { type GatewayLogger, writeAccessLine, writeWebSocketLine } from '../logging/index.js';
+import { type GatewayLogger, infoLineWriter, type InfoLineWriter, writeAccessLine, writeWebSocketLine } from '../logging/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { WebSocketProxy } from '../proxy/index.js';
 import { throttledWarning } from '../throttled-warning.js';
@@ -33,17 +33,17 @@ export interface PipelineServices {
 /** What every route's pipeline shares, decided once: a route's stage that is off costs no call per request. */
 export function createPipelineContext(services: PipelineServices): PipelineContext {
   const { options, logger, metrics } = services;
-  const logged = options.accessLog && logger.isLevelEnabled('info');
+  const writeLine = options.accessLog && logger.isLevelEnabled('info') ? infoLineWriter(logger) : undefined;
   const warnUpstreamError = throttledWarning(new Logger('Gateway'), UPSTREAM_WARNING_INTERVAL_MS);
   return {
     upstreams: services.upstreams,
     cache: options.cache ? services.cache : undefined,
     countersFor: (route) => metrics.forRoute(route.prefix),
-    accessLineFor: (route) => (logged ? accessLineOf(logger, route) : undefined),
+    accessLineFor: (route) => (writeLine ? accessLineOf(writeLine, route) : undefined),
     maxUrlLength: options.maxUrlLength,
     maxHeadersCount: services.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
     hostPipeline: services.hostPipeline,
-    upgradeStageFor: (route, upstream) => upgradeStageOf(route, upstream, services, logged),
+    upgradeStageFor: (route, upstream) => upgradeStageOf(route, upstream, services, writeLine),
     upstreamFailed: (route, kind, exchange) => {
       if (kind !== 'timeout') {
         warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);
@@ -53,20 +53,19 @@ export function createPipelineContext(services: PipelineServices): PipelineConte
 }
 
 /** A route's access line. */
-function accessLineOf(logger: GatewayLogger, route: CompiledRoute): ExchangeStages['accessLine'] {
+function accessLineOf(writeLine: InfoLineWriter, route: CompiledRoute): ExchangeStages['accessLine'] {
   const label = { prefix: route.prefix, target: route.forward.target.href };
-  return (exchange, res, cache) => writeAccessLine(logger, label, exchange, res, cache);
+  return (exchange, res, cache) => writeAccessLine(writeLine, label, exchange, res, cache);
 }
 
 /** The last stage of a route's WebSocket upgrades, and the access line of its connections. */
-function upgradeStageOf(route: CompiledRoute, upstream: RouteUpstream, services: PipelineServices, logged: boolean): UpgradeStage | undefined {
+function upgradeStageOf(route: CompiledRoute, upstream: RouteUpstream, services: PipelineServices, writeLine: InfoLineWriter | undefined): UpgradeStage | undefined {
   if (!route.webSocket) return undefined;
-  const { logger } = services;
   // Each connection's line names the target it went to.
   const label = { prefix: route.prefix };
   return new UpgradeStage(route.webSocket, upstream, {
     proxy: services.webSockets,
     counters: services.metrics.webSockets,
-    line: logged ? (exchange, traffic) => writeWebSocketLine(logger, label, exchange, traffic) : undefined,
+    line: writeLine ? (exchange, traffic) => writeWebSocketLine(writeLine, label, exchange, traffic) : undefined,
   });
 }
