@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { rawRequest } from './support/raw-http.js';
-import { startGateway, type RunningGateway } from './support/gateway.js';
+import { gatewayModule, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
 
 type CachedUpstream = Awaited<ReturnType<typeof startCachedUpstream>>;
@@ -59,6 +59,37 @@ describe('cache keys cover what an answer depends on', () => {
     expect(fat.header('x-cache')).toBe('BYPASS');
   });
 
+  it('keys a variant on the request as the service got it: a header the client has dropped by Connection is no variant', async () => {
+    const planted = await rawGetWith(gateway, '/api/negotiated', 'Host: gateway.test\r\nAccept: application/json\r\nConnection: close, accept\r\n');
+    expect(planted.header('content-type')).toBe('text/html');
+    const api = await rawGetWith(gateway, '/api/negotiated', 'Host: gateway.test\r\nAccept: application/json\r\n');
+    expect(api.header('content-type')).toBe('application/json');
+    expect(api.header('x-cache')).toBe('MISS');
+  });
+
+  it('never stores an answer that varies on everything (Vary: *)', async () => {
+    for (const expected of ['MISS', 'MISS']) await request(gateway.url).get('/api/vary-star').expect(200).expect('x-cache', expected);
+  });
+
+  it('matches x-cache-expire patterns case-sensitively: */NUMBERS* leaves /numbers stored', async () => {
+    await request(gateway.url).get('/api/numbers?case=upper').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/expire-upper').expect(200);
+    await request(gateway.url).get('/api/numbers?case=upper').expect('x-cache', 'HIT');
+  });
+
+  it('combines a Cache-Control sent on two lines and obeys each: never a 502, never a private answer stored', async () => {
+    for (const expected of ['MISS', 'MISS']) await request(gateway.url).get('/api/two-lines-private').expect(200).expect('x-cache', expected);
+    for (const expected of ['MISS', 'HIT']) await request(gateway.url).get('/api/two-lines-public').expect(200).expect('x-cache', expected);
+  });
+
+  it('refuses an X-Forwarded-Host that is no host[:port] with 400, even from a peer it does not trust', async () => {
+    const before = upstream.seen.length;
+    const refused = await rawGetWith(gateway, '/api/links', 'Host: gateway.test\r\nX-Forwarded-Host: gw/api/numbers?x=\r\n');
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body)).toMatchObject({ statusCode: 400, message: 'X-Forwarded-Host is not a list of host[:port]' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it('passes neither x-cache-timeout nor x-cache-expire to clients', async () => {
     const miss = await request(gateway.url).get('/api/numbers?case=headers');
     const hit = await request(gateway.url).get('/api/numbers?case=headers').expect('x-cache', 'HIT');
@@ -67,5 +98,40 @@ describe('cache keys cover what an answer depends on', () => {
       expect(res.headers['x-cache-timeout']).toBeUndefined();
       expect(res.headers['x-cache-expire']).toBeUndefined();
     }
+  });
+});
+
+describe('cache keys behind a trusted proxy', () => {
+  let upstream: CachedUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startCachedUpstream();
+    gateway = await startApp(gatewayModule({ cache: { store: 'memory' }, routes: [{ prefix: '/api', target: upstream.url }] }), { trustProxy: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it("keys on the scheme the service is told: a redirect to https answered to http never answers https", async () => {
+    const toHttps = await rawGetWith(gateway, '/api/secure-only', 'Host: gw.example\r\nX-Forwarded-Proto: http\r\n');
+    expect(toHttps.status).toBe(301);
+    expect(toHttps.header('location')).toBe('https://gw.example/secure-only');
+    const secure = await rawGetWith(gateway, '/api/secure-only', 'Host: gw.example\r\nX-Forwarded-Proto: https\r\n');
+    expect(secure.status).toBe(200);
+    expect(secure.header('x-cache')).toBe('MISS');
+    expect((await rawGetWith(gateway, '/api/secure-only', 'Host: gw.example\r\nX-Forwarded-Proto: https\r\n')).header('x-cache')).toBe('HIT');
+    expect((await rawGetWith(gateway, '/api/secure-only', 'Host: gw.example\r\nX-Forwarded-Proto: http\r\n')).status).toBe(301);
+  });
+
+  it("never lets X-Forwarded-Host spell another URL's key", async () => {
+    const attack = await rawGetWith(gateway, '/api/attack', 'Host: gw.example\r\nX-Forwarded-Host: gw.example/api/numbers?x=\r\n');
+    expect(attack.status).toBe(400);
+    const victim = await rawGetWith(gateway, '/api/numbers?x=/api/attack', 'Host: gw.example\r\n');
+    expect(victim.header('x-cache')).toBe('MISS');
+    expect(victim.body).toContain('"url":"/numbers?x=/api/attack"');
+    const spaced = await rawGetWith(gateway, '/api/links', 'Host: gw.example\r\nX-Forwarded-Host: "a b"\r\n');
+    expect(spaced.status).toBe(400);
   });
 });

@@ -77,7 +77,7 @@ describe('entries in Redis', () => {
 
   it('stores each entry as one string that Redis expires with it', async () => {
     await request(gateway.url).get('/api/numbers?one=1').set('host', 'h').expect('x-cache', 'MISS');
-    const ttl = await client.pTTL('entries::GET h/api/numbers?one=1');
+    const ttl = await client.pTTL('entries::GET http://h/api/numbers?one=1');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
@@ -344,7 +344,7 @@ describe('the Redis index', () => {
       await expire('*/api/*, !*/keep/*');
     });
     const left = await client.zRange('literal:index', 0, -1);
-    expect(left).toEqual(['GET h/api/keep/c']);
+    expect(left).toEqual(['GET http://h/api/keep/c']);
   });
 
   it('caps the index at maxEntries, deleting the entries that would expire first', async () => {
@@ -366,7 +366,7 @@ describe('the Redis index', () => {
       expect(ttl).toBeLessThanOrEqual(300);
       await new Promise((resolve) => setTimeout(resolve, 400));
       await request(gateway.url).get('/api/long?ttl=1h').set('host', 'h').expect(200);
-      expect(await client.zRange('trimmed:index', 0, -1)).toEqual(['GET h/api/long?ttl=1h']);
+      expect(await client.zRange('trimmed:index', 0, -1)).toEqual(['GET http://h/api/long?ttl=1h']);
       expect(await client.pTTL('trimmed:index')).toBeGreaterThan(3_500_000);
       // A shorter entry written after it never shortens the index's life.
       await request(gateway.url).get('/api/short?i=9&ttl=300ms').set('host', 'h').expect(200);

@@ -253,6 +253,36 @@ describe('respectCacheControl', () => {
   });
 });
 
+describe.each(['global', 'route'] as const)('expireScope: %s', (expireScope) => {
+  let upstream: CachedUpstream;
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    upstream = await startCachedUpstream();
+    gateway = await startGateway({
+      cache: { expireScope },
+      routes: [
+        { prefix: '/trusted', target: upstream.url },
+        { prefix: '/other', target: upstream.url },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it(expireScope === 'global' ? "lets one route's service expire every route's entries" : "confines a service's x-cache-expire to its own route's entries", async () => {
+    for (const prefix of ['/trusted', '/other']) {
+      await request(gateway.url).get(`${prefix}/numbers`).expect('x-cache', 'MISS');
+      await request(gateway.url).get(`${prefix}/numbers`).expect('x-cache', 'HIT');
+    }
+    // The service answers a PATCH with `x-cache-expire: */numbers`.
+    await request(gateway.url).patch('/other/numbers').expect(200);
+    await request(gateway.url).get('/other/numbers').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/trusted/numbers').expect('x-cache', expireScope === 'global' ? 'MISS' : 'HIT');
+  });
+});
+
 describe('maxEntryBytes', () => {
   it('passes larger responses through uncached', async () => {
     const upstream = await startCachedUpstream();

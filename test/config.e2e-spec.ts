@@ -75,6 +75,22 @@ describe('config validation', () => {
     expect(issuesOf(() => validateGatewayOptions({ routes: [route] }))).toEqual(['routes[0].target: expected exactly one of target and targets']);
   });
 
+  it('refuses credentials in a target, which would be shown in every access line and metric label and never sent', () => {
+    const issues = issuesOf(() =>
+      validateGatewayOptions({
+        routes: [
+          { prefix: '/a', target: 'http://user:s3cret@127.0.0.1:3000' },
+          { prefix: '/b', targets: ['http://127.0.0.1:3001', { url: 'https://user@b.example' }] },
+        ],
+      }),
+    );
+    expect(issues).toEqual([
+      expect.stringMatching(/^routes\[0\]\.target: expected no user:password@ in a target; send credentials as a header/),
+      expect.stringMatching(/^routes\[1\]\.targets\[1\]\.url: expected no user:password@ in a target/),
+    ]);
+    expect(issues.join('\n')).not.toContain('s3cret');
+  });
+
   it('rejects unknown keys and missing required fields', () => {
     const issues = issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/x', targt: 'http://a' }], extra: 1 }));
     expect(issues).toEqual(

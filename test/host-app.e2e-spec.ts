@@ -4,6 +4,7 @@ import {
   type CanActivate,
   Controller,
   type ExecutionContext,
+  ForbiddenException,
   Get,
   type INestApplication,
   Injectable,
@@ -24,6 +25,7 @@ import { gatewayModule, MOUNT_MODES, startApp, startGateway, type RunningGateway
 import { sendAfterContinue } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
+import { openWebSocket, startWebSocketService } from './support/websocket.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -161,6 +163,15 @@ class ExplodingGuard implements CanActivate {
   }
 }
 
+/** Lets in only requests that say `x-let-in: yes`; refuses the others with 403. */
+@Injectable()
+class DoorGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.switchToHttp().getRequest<FastifyRequest>().headers['x-let-in'] === 'yes') return true;
+    throw new ForbiddenException('refused by the host');
+  }
+}
+
 /** Gives each request the deadline its client asks for in `x-deadline-ms`: 408 past it. */
 @Injectable()
 class DeadlineInterceptor implements NestInterceptor {
@@ -259,6 +270,26 @@ describe.each(MOUNT_MODES)("the host app's global guards and interceptors around
     const res = await request(app.url).get('/api/x').expect(500);
     expect(res.body).toEqual({ statusCode: 500, message: 'Internal server error' });
     expect(upstream.seen.length).toBe(before);
+  });
+
+  it('applies them to WebSocket upgrades: a refusing guard answers, and the service never sees the upgrade', async () => {
+    const service = await startWebSocketService();
+    try {
+      @Module({ imports: [gatewayModule({ routes: [{ prefix: '/ws', target: service.url }] }, mode)], providers: [{ provide: APP_GUARD, useClass: DoorGuard }] })
+      class GuardedSocketsModule {}
+      const app = await startApp(GuardedSocketsModule);
+      started.push(app.app);
+      const refused = await openWebSocket(`${app.url}/ws/echo`);
+      expect(refused.status).toBe(403);
+      expect(JSON.parse(refused.ws ? '' : refused.body)).toMatchObject({ statusCode: 403, message: 'refused by the host' });
+      expect(service.upgrades()).toBe(0);
+      const admitted = await openWebSocket(`${app.url}/ws/echo`, { 'x-let-in': 'yes' });
+      expect(admitted.status).toBe(101);
+      admitted.ws!.close();
+      expect(service.upgrades()).toBe(1);
+    } finally {
+      await service.close();
+    }
   });
 
   it('runs global interceptors around forwarded requests', async () => {

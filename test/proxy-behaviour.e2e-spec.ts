@@ -20,6 +20,18 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
         res.end('ok');
         return;
       }
+      if (url.pathname === '/framing-hop') {
+        // A Connection that names the framing: the gateway frames each hop, and keeps it.
+        res.writeHead(200, { connection: 'content-length, x-hop', 'content-length': '2', 'x-hop': 'private' });
+        res.end('ok');
+        return;
+      }
+      if (url.pathname === '/trailer-hop') {
+        res.writeHead(200, { trailer: 'x-sum' });
+        res.addTrailers({ 'x-sum': '1' });
+        res.end('ok');
+        return;
+      }
       if (url.pathname === '/no-content') {
         res.writeHead(204);
         res.end();
@@ -114,6 +126,29 @@ describe.each(MOUNT_MODES)('proxy behaviour (%s)', (mode) => {
     expect(res.body.headers['proxy-authorization']).toBeUndefined();
     expect(res.body.headers.te).toBeUndefined();
     expect(res.body.headers['x-kept']).toBe('kept');
+  });
+
+  it("keeps the framing a service's Connection names, and drops its Trailer", async () => {
+    const framed = await request(gateway.url).get('/limited/framing-hop').expect(200);
+    expect(framed.headers['content-length']).toBe('2');
+    expect(framed.headers['x-hop']).toBeUndefined();
+    expect(framed.text).toBe('ok');
+    const trailed = await request(gateway.url).get('/limited/trailer-hop').expect(200);
+    expect(trailed.headers.trailer).toBeUndefined();
+    expect(trailed.text).toBe('ok');
+  });
+
+  it("drops a client's Trailer and its trailer fields: the gateway frames the body it forwards", async () => {
+    const sent = await rawRequest(
+      Number(new URL(gateway.url).port),
+      'POST /limited/x HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\nTrailer: x-checksum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nx-checksum: 1\r\n\r\n',
+    );
+    expect(sent.status).toBe(200);
+    const echoed = /\{"method".*\}/.exec(sent.text)![0];
+    const { headers, body } = JSON.parse(echoed) as { headers: Record<string, string>; body: string };
+    expect(body).toBe('hi');
+    expect(headers.trailer).toBeUndefined();
+    expect(headers['x-checksum']).toBeUndefined();
   });
 
   it("drops the service's hop-by-hop response headers and closes when the client asked", async () => {

@@ -262,6 +262,28 @@ describe('a route with several targets', () => {
     expect(Date.now() - back).toBeLessThan(2 * interval + 500);
   }, 20_000);
 
+  it('retries every request of a quiet route whose other target fails, and ejects that one after 5 failures in a row', async () => {
+    const [good, failing] = await newTargets('good', 'failing');
+    failing.answer = (res) => res.writeHead(503).end('down');
+    const gw = await start({ targets: [failing.url, good.url], balance: 'round-robin', retries: 2 });
+    const results = await load(gw, 20, '/api/x', 1);
+    expect(results.filter((res) => res.status !== 200)).toEqual([]);
+    // Round-robin sends every other first attempt to it until it is out: 5 failures in a row.
+    expect(failing.seen).toHaveLength(5);
+    expect(sample((await request(gw.url).get('/metrics')).text, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
+  });
+
+  it('ejects a target whose every answer is a 500 after 5 in a row, as Envoy counts consecutive 5xx', async () => {
+    const [good, broken] = await newTargets('good', 'broken');
+    broken.answer = (res) => res.writeHead(500).end('broken');
+    const gw = await start({ targets: [broken.url, good.url], balance: 'round-robin' });
+    const results = await load(gw, 20, '/api/x', 1);
+    // A 500 is the service's answer, passed on (never retried) until the target is out.
+    expect(results.filter((res) => res.status === 500)).toHaveLength(5);
+    expect(results.slice(-10).every((res) => res.body === 'good')).toBe(true);
+    expect(sample((await request(gw.url).get('/metrics')).text, 'nest_gateway_upstream_ejections_total', { route: '/api' })).toBe(1);
+  });
+
   it('keeps retries within the budget when every target fails', async () => {
     const started = await newTargets('a', 'b', 'c');
     for (const target of started) target.answer = (res) => res.writeHead(503).end('down');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -8,6 +9,7 @@ import { MOUNT_MODES, startGateway, type RunningGateway } from './support/gatewa
 import { sample } from './support/prometheus.js';
 import { rawRequest } from './support/raw-http.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
+import { startCachedUpstream } from './support/cached-upstream.js';
 import { until } from './support/wait.js';
 import type { WebSocket } from 'ws';
 import { closed, mustOpen, openTcpHandles, openWebSocket, roundTrip, startWebSocketService, type WebSocketService } from './support/websocket.js';
@@ -168,6 +170,28 @@ describe.each(MOUNT_MODES)('WebSocket upgrades (%s)', (mode) => {
     expect(response.status).toBe(200);
     expect(response.text).toMatch(/plain$/);
     expect(service.seen[0].headers.upgrade).toBeUndefined();
+  });
+
+  // Node ≥ 24.9 asks the server which upgrades it takes (`shouldUpgradeCallback`); Node 20
+  // hands every one over with its body unread, and such a request is refused instead.
+  const nodeAsksAboutUpgrades = 'shouldUpgradeCallback' in createHttpServer();
+
+  it.each([
+    ['a POST asking for h2c, as curl --http2 sends it', 'POST', 'Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 11\r\n\r\nhello world'],
+    ['a chunked PUT asking for another protocol', 'PUT', 'Upgrade: foo/2\r\nConnection: Upgrade\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'],
+    ['a POST asking for websocket (a handshake is a GET)', 'POST', 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 11\r\n\r\nhello world'],
+  ])('never forwards %s without its body', async (_label, method, rest) => {
+    const response = await rawRequest(Number(new URL(gateway.url).port), `${method} /http-only/x HTTP/1.1\r\nHost: gateway.test\r\n${rest}`, 1000);
+    if (nodeAsksAboutUpgrades) {
+      expect(response.status).toBe(200);
+      expect(upstream.seen).toHaveLength(1);
+      expect(upstream.seen[0]).toMatchObject({ method, bodyBytes: 11 });
+      expect(response.text).toContain('"body":"hello world"');
+    } else {
+      expect(response.status).toBe(400);
+      expect(response.text).toMatch(/"message":"a request body with an Upgrade other than websocket is not supported"/);
+      expect(upstream.seen).toHaveLength(0);
+    }
   });
 
   it('answers 502 when the target is unreachable', async () => {
@@ -390,6 +414,44 @@ describe('WebSocket upgrades the client leaves as the target accepts them', () =
     } finally {
       await gateway.close();
     }
+  });
+});
+
+describe('a declined WebSocket upgrade', () => {
+  let service: WebSocketService;
+  let upstream: Awaited<ReturnType<typeof startCachedUpstream>>;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    service = await startWebSocketService();
+    upstream = await startCachedUpstream();
+    gateway = await startGateway({
+      cache: { store: 'memory' },
+      routes: [
+        { prefix: '/ws', target: service.url },
+        { prefix: '/api', target: upstream.url },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await service.close();
+    await upstream.close();
+  });
+
+  it("is answered through the gateway's response rules: its expiry runs, no instruction or connection header reaches the client", async () => {
+    await request(gateway.url).get('/api/numbers').expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/numbers').expect('x-cache', 'HIT');
+    const declined = await rawRequest(Number(new URL(gateway.url).port), rawUpgrade('/ws/declined'));
+    const [head, body] = declined.text.split('\r\n\r\n');
+    expect(declined.status).toBe(403);
+    expect(declined.closedByServer).toBe(true);
+    for (const name of ['x-cache-timeout', 'x-cache-expire', 'keep-alive']) expect(head).not.toMatch(new RegExp(`^${name}:`, 'im'));
+    expect(head).toMatch(/^connection: close$/im);
+    expect(head).toMatch(/^x-request-id: (?!the-service-id)\S+$/im);
+    expect(head.match(/^x-request-id:/gim)).toHaveLength(1);
+    expect(body).toBe('2\r\nno\r\n0');
+    await request(gateway.url).get('/api/numbers').expect('x-cache', 'MISS');
   });
 });
 

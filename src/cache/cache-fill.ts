@@ -27,12 +27,14 @@ export class CacheFill {
   /**
    * @param key where a storable response goes; undefined when it is only watched for expiry.
    * @param result what the response says in `x-cache`; undefined for methods the cache never serves.
+   * @param route the prefix of the route answering, which `expireScope: route` confines expiry to.
    */
   constructor(
     private readonly cache: ResponseCacheService,
     private readonly req: IncomingMessage,
     private readonly key: string | undefined,
     readonly result: CacheResult | undefined,
+    private readonly route?: string,
   ) {}
 
   head(status: number, headers: OutgoingHttpHeaders): void | Promise<void> {
@@ -43,7 +45,7 @@ export class CacheFill {
     if (expire !== undefined) {
       delete headers[X_CACHE_TIMEOUT];
       this.settle(undefined);
-      return this.cache.expire(parseExpirePatterns(expire as string | string[]));
+      return this.cache.expire(parseExpirePatterns(expire as string | string[]), this.route);
     }
     if (this.key !== undefined) this.decision = this.cache.decide(status, headers, this.req);
     delete headers[X_CACHE_TIMEOUT];

@@ -15,6 +15,16 @@ export interface CacheOutcome {
   failed?(error: Error): void;
 }
 
+/** What the cache keys a request on, besides its method and headers. */
+export interface CacheAddress {
+  originalUrl: string;
+  /** The scheme and host the service is told (`X-Forwarded-Proto`, `-Host`). */
+  scheme: string;
+  host: string;
+  /** The prefix of the route answering; absent for a host app's own controllers. */
+  route?: string;
+}
+
 /**
  * Answers GET and HEAD from the store, or lets the request through with the fill that will store
  * its response. Concurrent misses of one key wait for the first one's fill (one request reaches
@@ -26,18 +36,18 @@ export interface CacheOutcome {
 export function lookUpResponse(
   cache: ResponseCacheService,
   req: CacheAwareRequest,
-  originalUrl: string,
-  host: string,
+  address: CacheAddress,
   outcome: CacheOutcome,
 ): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, undefined));
+  const { route } = address;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, undefined, route));
   if (req.cacheDisabled || !cache.isAvailable() || dependsOnMoreThanItsKey(req)) {
-    return outcome.miss(new CacheFill(cache, req, undefined, 'BYPASS'));
+    return outcome.miss(new CacheFill(cache, req, undefined, 'BYPASS', route));
   }
-  const key = buildCacheKey(req, originalUrl, host);
+  const key = buildCacheKey(req, address.originalUrl, address.scheme, address.host);
   const found = cache.read(key);
-  if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, entry, outcome)).catch((error: unknown) => outcome.fail(error));
-  else answer(cache, req, key, found, outcome);
+  if (found instanceof Promise) void found.then((entry) => answer(cache, req, key, route, entry, outcome)).catch((error: unknown) => outcome.fail(error));
+  else answer(cache, req, key, route, found, outcome);
 }
 
 /**
@@ -50,14 +60,21 @@ function dependsOnMoreThanItsKey(req: CacheAwareRequest): boolean {
   return headers.cookie !== undefined || headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
 }
 
-function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string, entry: CacheEntry | undefined, outcome: CacheOutcome): void {
+function answer(
+  cache: ResponseCacheService,
+  req: CacheAwareRequest,
+  key: string,
+  route: string | undefined,
+  entry: CacheEntry | undefined,
+  outcome: CacheOutcome,
+): void {
   if (entry && cache.varyMatches(entry, req)) return outcome.hit(entry);
   // HEAD has no body to store: it reads the GET entry, never fills it.
-  if (req.method === 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, 'MISS'));
-  if (cache.isUncacheable(key)) return outcome.miss(new CacheFill(cache, req, key, 'MISS'));
+  if (req.method === 'HEAD') return outcome.miss(new CacheFill(cache, req, undefined, 'MISS', route));
+  if (cache.isUncacheable(key)) return outcome.miss(new CacheFill(cache, req, key, 'MISS', route));
   const pending = cache.pendingFill(key);
   if (!pending) {
-    const fill = new CacheFill(cache, req, key, 'MISS');
+    const fill = new CacheFill(cache, req, key, 'MISS', route);
     cache.registerFill(key, fill.stored);
     return outcome.miss(fill);
   }
@@ -65,7 +82,7 @@ function answer(cache: ResponseCacheService, req: CacheAwareRequest, key: string
     .then((filled) => {
       if (filled instanceof Error && outcome.failed) return outcome.failed(filled);
       if (filled && !(filled instanceof Error) && cache.varyMatches(filled, req)) return outcome.hit(filled);
-      outcome.miss(new CacheFill(cache, req, key, 'MISS'));
+      outcome.miss(new CacheFill(cache, req, key, 'MISS', route));
     })
     .catch((error: unknown) => outcome.fail(error));
 }

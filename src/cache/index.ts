@@ -1,4 +1,4 @@
-export { type CacheFill, type CacheResult } from './cache-fill.js';
+export { CacheFill, type CacheResult } from './cache-fill.js';
 export type { CacheEntry } from './cache-entry.js';
 export type { CacheDirectives } from './cache-key.js';
 export { hitHeaders, lookUpResponse, writeHit } from './cache-lookup.js';

@@ -28,7 +28,7 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const reply = http.getResponse<FastifyReply>();
     const raw = request.raw as CacheAwareRequest;
     return new Observable((subscriber) => {
-      lookUpResponse(this.cache, raw, request.originalUrl, request.host, {
+      lookUpResponse(this.cache, raw, { originalUrl: request.originalUrl, scheme: request.protocol, host: request.host }, {
         hit: (entry: CacheEntry) => {
           reply.hijack();
           writeHit(reply.raw, raw, entry, String(raw.headers[X_REQUEST_ID] ?? request.id));

@@ -17,9 +17,11 @@ import {
   X_CACHE_TIMEOUT,
 } from '../gateway.constants.js';
 import type { CacheEntry, FillOutcome, StoreDecision } from './cache-entry.js';
+import { keyOfRoute } from './cache-expiry.js';
 import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { StoreStats } from './store-stats.js';
+import { forwardsClientHeader } from '../proxy/index.js';
 import type { ResponseStore } from './stores/index.js';
 
 // Statuses a shared cache may store (RFC 9111 §3 with the heuristically cacheable set of
@@ -100,9 +102,14 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     await this.within(written, CACHE_WRITE_WAIT_MS, 'write');
   }
 
-  /** Expires by pattern; gives up waiting after {@link CACHE_WRITE_WAIT_MS}, so a hung store holds no answer. */
-  async expire(patterns: string[]): Promise<void> {
-    const expired = this.store.expire(patterns).catch((error: Error) => {
+  /**
+   * Expires by pattern: every route's entries, or with `expireScope: route` only those of
+   * `route`, the prefix of the route that answered (a host app's own controllers expire
+   * globally). Gives up waiting after {@link CACHE_WRITE_WAIT_MS}, so a hung store holds no answer.
+   */
+  async expire(patterns: string[], route?: string): Promise<void> {
+    const within = this.options.expireScope === 'route' && route !== undefined ? keyOfRoute(route) : undefined;
+    const expired = this.store.expire(patterns, within).catch((error: Error) => {
       this.warn(`cache expiry failed: ${error.message}`);
     });
     // A large index takes a while to scan: a slow expiry says nothing of a frozen store.
@@ -142,16 +149,17 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   /** How long to keep a response, or undefined when it must not be stored. */
   decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage): StoreDecision | undefined {
     if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined || isEventStream(headers)) return undefined;
-    const declared = headers[X_CACHE_TIMEOUT];
-    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(String(declared));
+    const declared = fieldValue(headers[X_CACHE_TIMEOUT]);
+    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(declared);
     // `no-store`, `private` and `Vary` are obeyed whatever the TTL came from: a service that
     // says an answer is one user's, or one variant, is believed even when it also sent
     // `x-cache-timeout`. `respectCacheControl` adds `max-age`/`s-maxage` as a source of TTLs.
-    const cacheControl = parseCacheControl(headers['cache-control'] as string | undefined);
+    const cacheControl = parseCacheControl(fieldValue(headers['cache-control']));
     if (cacheControl.forbidsStoring) return undefined;
     if (this.options.respectCacheControl) ttl ??= cacheControl.ttl;
     if (ttl === undefined) return undefined;
-    const vary = headers.vary === undefined ? [] : String(headers.vary).toLowerCase().split(/\s*,\s*/);
+    const varyField = fieldValue(headers.vary);
+    const vary = varyField === undefined ? [] : varyField.toLowerCase().split(/\s*,\s*/);
     if (vary.includes('*')) return undefined;
     return { ttl, vary: vary.length ? Object.fromEntries(vary.map((name) => [name, headerValue(req, name)])) : undefined };
   }
@@ -224,7 +232,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
  * client's live feed, and storing it would hold each event back until the next.
  */
 function isEventStream(headers: OutgoingHttpHeaders): boolean {
-  return /^\s*text\/event-stream\b/i.test(String(headers['content-type'] ?? ''));
+  return /^\s*text\/event-stream\b/i.test(fieldValue(headers['content-type']) ?? '');
 }
 
 /** Whether an operation succeeded within `ms`. */
@@ -241,7 +249,16 @@ async function deadline(operation: Promise<unknown>, ms: number): Promise<boolea
   }
 }
 
+/**
+ * A header's field lines as one value, joined as RFC 9110 §5.3 says: a service may send
+ * `Cache-Control` (or `Vary`) on several lines, and each line counts.
+ */
+function fieldValue(value: OutgoingHttpHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/** A request header's value as the service got it: absent when the gateway did not forward it. */
 function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+  return forwardsClientHeader(req.headers, name) ? fieldValue(req.headers[name]) : undefined;
 }

@@ -148,6 +148,12 @@ export interface CacheOptions {
    * service itself, in milliseconds: a slow first reader cannot hold the others. @default 2000
    */
   coalesceWait?: number;
+  /**
+   * Which entries a service's `x-cache-expire` may delete: `global`, any route's (one service
+   * can empty the whole cache with `*`); `route`, only those of the route that answered, for
+   * services trusted less than the gateway. @default 'global'
+   */
+  expireScope?: 'global' | 'route';
 }
 
 /** One of a route's targets, with its share of the requests. */

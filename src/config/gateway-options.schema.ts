@@ -16,6 +16,11 @@ const httpUrl = z
   .string()
   .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
     message: 'expected an http:// or https:// URL',
+  })
+  // Credentials in a target would be shown wherever the target is (access lines, metric
+  // labels, errors) and would never be sent: undici does not turn them into a header.
+  .refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), {
+    message: 'expected no user:password@ in a target; send credentials as a header (e.g. a middleware setting authorization)',
   });
 
 const urlPath = z
@@ -82,6 +87,7 @@ const cacheOptions = z.strictObject({
   maxEntryBytes: z.number().int().positive().optional(),
   respectCacheControl: z.boolean().optional(),
   coalesceWait: z.number().int().nonnegative().optional(),
+  expireScope: z.enum(['global', 'route']).optional(),
 });
 
 const healthOptions = z.union([

@@ -205,5 +205,6 @@ export function resolveCacheOptions(cache: CacheOptions): ResolvedCacheOptions {
     maxEntryBytes: cache.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES,
     respectCacheControl: cache.respectCacheControl ?? false,
     coalesceWait: cache.coalesceWait ?? DEFAULT_CACHE_COALESCE_WAIT_MS,
+    expireScope: cache.expireScope ?? 'global',
   };
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 // undici's own files, loaded alone to spare the RSS its index costs (src/types/undici-parts.d.ts).
 // They are no public API and may move in any release: package.json pins undici exactly, and a
 // bump is checked by the suite (docs/development.md, Dependencies).
@@ -64,6 +64,15 @@ function listedByConnection(connection: string | undefined): Set<string> | undef
 }
 
 /**
+ * Whether the service gets the client's own value of a request header: not when it is
+ * hop-by-hop or named by the client's `Connection`. What the service varies on is read through
+ * this, or a client could pick the variant it fills (`Connection: accept` drops `Accept`).
+ */
+export function forwardsClientHeader(headers: IncomingHttpHeaders, name: string): boolean {
+  return !HOP_BY_HOP.has(name) && !listedByConnection(headers.connection)?.has(name);
+}
+
+/**
  * The request head the service gets, as undici's flat `[name, value, ...]` list: the client's
  * headers without hop-by-hop ones (nor any its `Connection` names), `Host` set to the target's,
  * the client's address appended to `X-Forwarded-For` (what came before it is the client's claim,
@@ -96,21 +105,25 @@ export function toUpstreamHeaders(
   return list;
 }
 
+/** A raw head's value as text: undici's are bytes, Node's `http` client's already text. */
+const latin1 = (value: Buffer | string) => (typeof value === 'string' ? value : value.toString('latin1'));
+
 /**
- * The service's response head as the client gets it, as a flat `[name, value, ...]` list that
+ * The service's response head as the client gets it (from undici, or Node's `http` client for
+ * a declined upgrade), as a flat `[name, value, ...]` list that
  * Node's `writeHead` takes as it is: the service's connection headers describe its connection to
  * the gateway (`keep-alive: timeout=5`, `transfer-encoding`), so they go; Node frames the
  * client's response itself.
  */
-export function toClientHeaders(rawHeaders: Buffer[]): string[] {
+export function toClientHeaders(rawHeaders: ReadonlyArray<Buffer | string>): string[] {
   const list: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = undiciUtil.headerNameToString(rawHeaders[i]);
-    if (name === 'connection') connection = rawHeaders[i + 1].toString('latin1');
+    if (name === 'connection') connection = latin1(rawHeaders[i + 1]);
     // The gateway's own id goes on every answer; a service's echo of it would make two.
     if (HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
-    list.push(name, rawHeaders[i + 1].toString('latin1'));
+    list.push(name, latin1(rawHeaders[i + 1]));
   }
   const listed = listedByConnection(connection);
   if (!listed) return list;

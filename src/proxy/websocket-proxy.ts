@@ -1,10 +1,11 @@
 import type { ClientRequest as OutgoingRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
 import { createProxyServer } from 'http-proxy-3';
 import { NoTargetError, toProxyErrorResponse, type UpstreamErrorKind, upstreamErrorKind } from './proxy-errors.js';
-import { type ClientRequest, toHeaderObject, toUpstreamHeaders } from './upstream-headers.js';
+import { type ClientRequest, toClientHeaders, toHeaderObject, toUpstreamHeaders } from './upstream-headers.js';
 
 /** How one route proxies its WebSocket upgrades: decided once, at start-up. */
 export interface WebSocketRoute {
@@ -67,6 +68,12 @@ export interface UpgradeRequest {
   upgraded(): void;
   /** The upgrade ended without a connection: its HTTP status, and why. */
   ended(outcome: UpgradeOutcome, statusCode: number): void;
+  /**
+   * The target answered without switching protocols: its answer (the head as the client gets
+   * it, `toClientHeaders`, and the body) goes to the client through the gateway's response
+   * rules, then the connection closes.
+   */
+  declined(statusCode: number, headers: string[], body: Readable): void;
   /** The upgraded connection closed. */
   closed(traffic: WebSocketTraffic): void;
   upstreamFailed(kind: UpstreamErrorKind): void;
@@ -109,7 +116,13 @@ class WebSocketConnection {
     this.outgoing = outgoing;
     outgoing.setTimeout(this.route.timeout, () => outgoing.destroy(new UpgradeTimeoutError('The service did not answer the upgrade in time')));
     outgoing.once('upgrade', this.onUpgrade);
-    outgoing.once('response', this.onDeclined);
+    // http-proxy-3 adds its own relay of a declined upgrade just after `proxyReqWs`, which writes
+    // the service's head to the socket as it is: replaced by the gateway's, before any answer
+    // can arrive (that takes a read from the socket, after this tick).
+    process.nextTick(() => {
+      outgoing.removeAllListeners('response');
+      outgoing.once('response', this.onDeclined);
+    });
   }
 
   /** The target or the connection to it failed (http-proxy-3's error callback). */
@@ -161,9 +174,9 @@ class WebSocketConnection {
   };
 
   private readonly onDeclined = (response: IncomingMessage): void => {
-    // http-proxy-3 relays the target's answer to the client and closes the connection.
     this.settle('declined', response.statusCode);
     this.request.ended('declined', response.statusCode!);
+    this.request.declined(response.statusCode!, toClientHeaders(response.rawHeaders), response);
   };
 
   // http-proxy-3 only ends (half-closes) the other side; a peer that never closes its half

@@ -67,5 +67,7 @@ function upgradeStageOf(route: CompiledRoute, upstream: RouteUpstream, services:
     proxy: services.webSockets,
     counters: services.metrics.webSockets,
     line: writeLine ? (exchange, traffic) => writeWebSocketLine(writeLine, label, exchange, traffic) : undefined,
+    cache: route.cached && services.options.cache ? services.cache : undefined,
+    prefix: route.prefix,
   });
 }

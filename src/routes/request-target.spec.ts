@@ -69,4 +69,22 @@ describe('refuseRequestHead', () => {
     expect(refuseRequestHead(request([], '1.0'))).toBeUndefined();
     expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0 or HTTP/1.1 only');
   });
+
+  it.each([['gw.example'], ['gw.example:8443'], ['a.example, b.example'], ['[::1]']])('accepts X-Forwarded-Host %j', (forwarded) => {
+    expect(refuseRequestHead({ ...request(['Host', 'a.test']), headers: { host: 'a.test', 'x-forwarded-host': forwarded } })).toBeUndefined();
+  });
+
+  it.each([['gw/p/victim?x='], ['two words'], ['"quoted"'], ['a.example,'], ['']])('refuses X-Forwarded-Host %j as it refuses such a Host', (forwarded) => {
+    expect(refuseRequestHead({ ...request(['Host', 'a.test']), headers: { host: 'a.test', 'x-forwarded-host': forwarded } })).toEqual({
+      statusCode: 400,
+      message: 'X-Forwarded-Host is not a list of host[:port]',
+    });
+  });
+
+  it('accepts X-Forwarded-Proto that lists schemes and refuses anything else', () => {
+    const withProto = (proto: string) => refuseRequestHead({ ...request(['Host', 'a.test']), headers: { host: 'a.test', 'x-forwarded-proto': proto } });
+    expect(withProto('https')).toBeUndefined();
+    expect(withProto('http, https')).toBeUndefined();
+    for (const proto of ['https://x', 'ht tp', '1http', '']) expect(withProto(proto)?.message).toBe('X-Forwarded-Proto is not a list of schemes');
+  });
 });

@@ -8,6 +8,15 @@ export interface RefusedTarget {
 // `?`, `#`, `@` or spaces: a Host holding them is read as a path or a user by some services.
 const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::\d{1,5})?$/;
 
+// RFC 3986 §3.1: what `X-Forwarded-Proto` may name.
+const VALID_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+
+/** Whether every comma-separated element of a proxy's header passes `valid`: each proxy on the way appends one. */
+function everyElement(value: string, valid: RegExp): boolean {
+  for (const element of value.split(',')) if (!valid.test(element.trim())) return false;
+  return true;
+}
+
 // A dot segment, spelled plainly or percent-encoded (`%2e`), ended by a slash, `;` (which some
 // servers cut path parameters at: `/..;/`) or the end of the path.
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=\/|;|$)/i;
@@ -39,15 +48,29 @@ export function refuseRequestTarget(url: string, maxUrlLength: number): RefusedT
 /**
  * Refuses a request line of another HTTP version than 1.0 or 1.1, and what nginx refuses of a
  * `Host`: none on an HTTP/1.1 request, an empty one, one that is not `host[:port]`, or two of
- * them (Node keeps the first; a service behind may read the other).
+ * them (Node keeps the first; a service behind may read the other). `X-Forwarded-Host` is held
+ * to the same rules, and `X-Forwarded-Proto` to a scheme's, whether or not the peer is trusted:
+ * behind a trusted proxy they are the host and scheme the service is told and the cache keys on,
+ * so `X-Forwarded-Host: gw/p/victim?x=` would otherwise spell another URL's key.
  */
-export function refuseRequestHead(req: { headers: { host?: string }; rawHeaders: string[]; httpVersion: string }): RefusedTarget | undefined {
+export function refuseRequestHead(req: {
+  headers: { host?: string; 'x-forwarded-host'?: string | string[]; 'x-forwarded-proto'?: string | string[] };
+  rawHeaders: string[];
+  httpVersion: string;
+}): RefusedTarget | undefined {
   // Node serves a request line without a version as HTTP/0.9, headers and all: a line a
   // proxy in front may have framed differently. Envoy and HAProxy refuse it too.
   if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') return { statusCode: 400, message: 'HTTP/1.0 or HTTP/1.1 only' };
   const host = req.headers.host;
   if (host === undefined) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
   if (!VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };
+  const { 'x-forwarded-host': forwardedHost, 'x-forwarded-proto': forwardedProto } = req.headers;
+  if (forwardedHost !== undefined && !everyElement(String(forwardedHost), VALID_HOST)) {
+    return { statusCode: 400, message: 'X-Forwarded-Host is not a list of host[:port]' };
+  }
+  if (forwardedProto !== undefined && !everyElement(String(forwardedProto), VALID_SCHEME)) {
+    return { statusCode: 400, message: 'X-Forwarded-Proto is not a list of schemes' };
+  }
   let hosts = 0;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {

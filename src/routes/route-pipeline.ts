@@ -118,8 +118,9 @@ export class RoutePipeline implements ExchangeStages {
   private lookUp(exchange: RouteExchange): void {
     // A WebSocket upgrade is proxied here, past every stage before; never cached.
     if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
-    if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange.request.originalUrl, exchange.clientHost, exchange);
-    else this.forward(exchange);
+    if (!this.cache) return this.forward(exchange);
+    const address = { originalUrl: exchange.originalUrl, scheme: exchange.clientProtocol, host: exchange.clientHost, route: this.route.prefix };
+    lookUpResponse(this.cache, exchange.request.raw, address, exchange);
   }
 
   /** Stage 6, a hit: the stored response is the answer. */

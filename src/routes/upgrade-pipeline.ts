@@ -1,8 +1,12 @@
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WebSocketCounters } from '../metrics/index.js';
+import type { Readable } from 'node:stream';
+import { CacheFill, type ResponseCacheService } from '../cache/index.js';
+import { X_REQUEST_ID } from '../gateway.constants.js';
 import {
   RETRY_AFTER_SECONDS,
+  toHeaderObject,
   type UpgradeOutcome,
   type UpgradeRequest,
   type UpgradeTargets,
@@ -11,6 +15,7 @@ import {
   type WebSocketRoute,
   type WebSocketTraffic,
 } from '../proxy/index.js';
+import { writeJsonAnswer } from '../gateway.errors.js';
 import type { Exchange } from './exchange.js';
 
 /** The upgrade a request carries, once the gateway took it from the HTTP server. */
@@ -36,6 +41,12 @@ function underPrefixes(prefixes: string[]): (url: string) => boolean {
   };
 }
 
+/** Node ≥ 24.9 asks the server which upgrades it takes; @types/node of Node 20 omits it. */
+type UpgradeDecidingServer = Server & { shouldUpgradeCallback?: (req: IncomingMessage) => boolean };
+
+/** Whether a request announces a body: one Node's parser leaves unread when it hands over an upgrade. */
+const declaresBody = ({ headers }: IncomingMessage) => headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
+
 /**
  * Takes WebSocket upgrades (Node's `upgrade` event: fastify does not route them) and serves
  * each as a request like any other, so that it meets exactly what an HTTP request would:
@@ -44,20 +55,32 @@ function underPrefixes(prefixes: string[]): (url: string) => boolean {
  * its socket: a refusal (basicAuth's 401, a 400, a 404) is written as a normal HTTP answer and
  * the socket is closed after it. Only the pipeline's last stage proxies the upgrade.
  *
- * Upgrades below none of `prefixes` (the WebSocket routes) are left to the host application's
- * own `upgrade` listeners when it has any, and otherwise served as plain HTTP requests, as Node
- * serves them without a listener.
+ * Any other `Upgrade` (`h2c`, what `curl --http2` sends; a POST asking for `websocket`) is a
+ * plain request, body included, as nginx treats it. Node hands an upgrade over with its body
+ * unread and unframed, so the gateway tells Node which upgrades it takes where Node asks
+ * (`shouldUpgradeCallback`), and the others are parsed as plain requests. Where Node does not
+ * ask (Node 20), such a request without a body is served as it is, and one with a body is
+ * refused (400) before anything is forwarded: forwarding it without its body would hand the
+ * service another request than the client sent. Upgrades below none of `prefixes` (the
+ * WebSocket routes) are left to the host application's own `upgrade` listeners when it has any.
  */
-export function listenForUpgrades(server: Server, prefixes: string[], counters: WebSocketCounters): void {
+export function listenForUpgrades(server: UpgradeDecidingServer, prefixes: string[], counters: WebSocketCounters): void {
   const ours = underPrefixes(prefixes);
+  const isOurWebSocket = (req: IncomingMessage) => req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && ours(req.url!);
+  const hostListens = () => server.listenerCount('upgrade') > 1;
+  const nodeAsks = typeof server.shouldUpgradeCallback === 'function';
+  if (nodeAsks) server.shouldUpgradeCallback = (req) => isOurWebSocket(req) || (!ours(req.url!) && hostListens());
   server.on('upgrade', (req: UpgradingRequest, socket: Socket, head: Buffer) => {
-    const websocket = req.headers.upgrade?.toLowerCase() === 'websocket' && ours(req.url!);
-    if (!websocket && server.listenerCount('upgrade') > 1) return;
+    const websocket = isOurWebSocket(req);
+    if (!websocket && hostListens()) return;
     socket.on('error', ignore);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket);
     res.on('finish', () => socket.destroySoon());
+    if (!websocket && declaresBody(req)) {
+      return writeJsonAnswer(res, 400, { statusCode: 400, error: 'Bad Request', message: 'a request body with an Upgrade other than websocket is not supported' });
+    }
     if (websocket) {
       const pending: PendingUpgrade = { socket, head, proxied: false };
       req[UPGRADE] = pending;
@@ -75,6 +98,10 @@ export interface UpgradeContext {
   counters: WebSocketCounters;
   /** Writes a connection's access line; absent when the access log is off. */
   line?: (exchange: Exchange, traffic: WebSocketTraffic) => void;
+  /** The cache, on a cached route: a declined upgrade's `x-cache-expire` is obeyed as any answer's. */
+  cache?: ResponseCacheService;
+  /** The route's prefix, which `expireScope: route` confines that expiry to. */
+  prefix: string;
 }
 
 /** The last stage of a WebSocket route's pipeline for upgrades: proxy instead of forward. */
@@ -128,6 +155,20 @@ class UpgradeExchange implements UpgradeRequest {
   ended(outcome: UpgradeOutcome, statusCode: number): void {
     this.context.counters.ended(outcome);
     this.exchange.res.statusCode = statusCode;
+  }
+
+  declined(statusCode: number, headers: string[], body: Readable): void {
+    const head = toHeaderObject(headers);
+    // Only watched: an answer to an upgrade is never stored, but its instructions are the gateway's.
+    const { cache } = this.context;
+    const held = cache ? new CacheFill(cache, this.exchange.req, undefined, undefined, this.context.prefix).head(statusCode, head) : undefined;
+    const relay = () => {
+      head[X_REQUEST_ID] = this.exchange.id;
+      this.exchange.res.writeHead(statusCode, head);
+      body.pipe(this.exchange.res);
+    };
+    if (held) void held.then(relay);
+    else relay();
   }
 
   closed(traffic: WebSocketTraffic): void {

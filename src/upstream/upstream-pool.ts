@@ -202,8 +202,11 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
     // A 502-504 was counted as a failure already (`failed` sees each one first).
     if (FAILURE_STATUSES.has(status)) return;
     const member = this.byForwarder.get(forwarder)!;
-    member.succeeded();
     member.breaker?.succeeded();
+    // Envoy's consecutive 5xx: any 5xx answer counts toward ejecting the target; only 502-504
+    // (the target failing as a service) also count for its breaker and retries.
+    if (status < 500) member.succeeded();
+    else if (member.failed(this.settings.outlierDetection, () => this.mayEject())) this.events.ejected(member);
   }
 
   sent(forwarder: Forwarder): void {

@@ -68,8 +68,28 @@ export async function startCachedUpstream(): Promise<Upstream & { hits(path: str
       case '/cache-control':
         res.writeHead(200, { 'cache-control': 'public, max-age=60', vary: 'accept-language' });
         return res.end(`lang=${req.headers['accept-language']};serial=${++serial}`);
-      case '/private':
-        res.writeHead(200, { 'cache-control': 'private', 'x-cache-timeout': '1 minute' });
+      case '/secure-only':
+        // Sends plain-http clients to https, as services behind a TLS-terminating proxy do.
+        if (req.headers['x-forwarded-proto'] === 'http') {
+          res.writeHead(301, { location: `https://${req.headers['x-forwarded-host']}${req.url}`, 'x-cache-timeout': '1 minute' });
+          return res.end();
+        }
+        return json({ 'x-cache-timeout': '1 minute' });
+      case '/negotiated':
+        // HTML by default, JSON to clients that ask for it.
+        res.writeHead(200, { 'x-cache-timeout': '1 minute', vary: 'Accept', 'content-type': req.headers.accept === 'application/json' ? 'application/json' : 'text/html' });
+        return res.end(req.headers.accept === 'application/json' ? JSON.stringify({ serial: ++serial }) : `<p>${++serial}</p>`);
+      case '/vary-star':
+        res.writeHead(200, { 'x-cache-timeout': '1 minute', vary: '*' });
+        return res.end(String(++serial));
+      case '/expire-upper':
+        return json({ 'x-cache-expire': '*/NUMBERS*' });
+      case '/two-lines-private':
+        // Node writes a flat list as it is: one field line per pair.
+        res.writeHead(200, ['x-cache-timeout', '1 minute', 'cache-control', 'max-age=60', 'cache-control', 'private']);
+        return res.end(String(++serial));
+      case '/two-lines-public':
+        res.writeHead(200, ['x-cache-timeout', '1 minute', 'cache-control', 'public', 'cache-control', 'no-transform', 'vary', 'accept-language', 'vary', 'accept']);
         return res.end(String(++serial));
       default:
         return json({}, 404);

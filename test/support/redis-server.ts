@@ -32,6 +32,14 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
+const started = new Set<ChildProcess>();
+
+/** Stops by PID every redis-server a test file started, when the file ends, whatever happened in it. */
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  started.clear();
+});
+
 /** Starts `redis-server` with the given port; rejects when it exits early (e.g. port in use). */
 function launch(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
@@ -39,12 +47,21 @@ function launch(port: number): Promise<ChildProcess> {
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  started.add(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output.slice(-300)}`)));
     child.once('error', reject);
-    waitForPort(port, 5000).then(() => resolve(child), reject);
+    waitForPort(port, 5000).then(
+      () => resolve(child),
+      (error: Error) => {
+        // Running but not listening: stopped here, or it would outlive the test.
+        child.kill('SIGKILL');
+        reject(error);
+      },
+    );
   });
 }
+
 
 function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

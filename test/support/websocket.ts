@@ -34,7 +34,8 @@ export interface WebSocketService {
 /**
  * A WebSocket service on an ephemeral port of 127.0.0.1 that echoes every message as it came
  * (text as text, binary as binary) and records the upgrade requests it saw. A request for
- * `/plain...` is answered as plain HTTP (a service that is no WebSocket endpoint); `GET /health`
+ * `/plain...` is answered as plain HTTP (a service that is no WebSocket endpoint), `/declined...`
+ * with a 403 carrying cache instructions and connection headers; `GET /health`
  * answers as `healthy` says.
  */
 export async function startWebSocketService(): Promise<WebSocketService> {
@@ -65,6 +66,14 @@ export async function startWebSocketService(): Promise<WebSocketService> {
     seen.push({ url: req.url!, headers: req.headers });
     if (req.url!.startsWith('/plain')) {
       socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain');
+      return;
+    }
+    if (req.url!.startsWith('/declined')) {
+      // Refuses with the instructions and connection headers a service sends any answer.
+      socket.end(
+        'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-cache-timeout: 1 minute\r\nx-cache-expire: */numbers*\r\n' +
+          'connection: keep-alive\r\nkeep-alive: timeout=5\r\nx-request-id: the-service-id\r\ntransfer-encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n',
+      );
       return;
     }
     if (service.holdHandshakes) held.push(() => accept(req, socket, head));

@@ -46,8 +46,8 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
     async set(key, entry, ttlMs) {
       lru.set(key, entry, { ttl: ttlMs });
     },
-    async expire(patterns) {
-      const expired = selectExpiredKeys([...lru.keys()], patterns);
+    async expire(patterns, within) {
+      const expired = selectExpiredKeys([...lru.keys()], patterns, within);
       for (const key of expired) lru.delete(key);
       return expired.length;
     },

@@ -89,13 +89,13 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       clearTimeout(timer);
     },
-    async expire(patterns) {
+    async expire(patterns, within) {
       await client.zRemRangeByScore(index, '-inf', Date.now());
       const positive = patterns.filter((pattern) => !pattern.startsWith('!'));
       // Negations alone match everything else: every member is a candidate.
       const found = new Set<string>();
       for (const pattern of positive.length ? positive : ['*']) await candidates(pattern, found);
-      const expired = selectExpiredKeys([...found], patterns);
+      const expired = selectExpiredKeys([...found], patterns, within);
       await unlink(expired);
       return expired.length;
     },

@@ -13,8 +13,8 @@ export interface ResponseStore {
   get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
   /** Stores an entry for `ttlMs` where expiry by pattern can find it. */
   set(key: string, entry: CacheEntry, ttlMs: number): Promise<void>;
-  /** Deletes every entry whose key matches one of the patterns; returns how many. */
-  expire(patterns: string[]): Promise<number>;
+  /** Deletes every entry whose key matches one of the patterns (and that `within` accepts); returns how many. */
+  expire(patterns: string[], within?: (key: string) => boolean): Promise<number>;
   /** What an in-process store holds, for metrics; stores across the network leave it out. */
   counts?(): StoreCounts;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
