@@ -43,6 +43,7 @@ describe('refuseRequestTarget', () => {
 
   it('answers 414 over the length limit and checks the path only up to the query', () => {
     expect(refuseRequestTarget(`/${'a'.repeat(20)}`, 10)?.statusCode).toBe(414);
+    expect(refuseRequestTarget(`/${'a'.repeat(9)}`, 10)).toBeUndefined();
     expect(refuseRequestTarget('/a?next=../../b//c', LIMIT)).toBeUndefined();
     expect(refuseRequestTarget('http://other.test/a', LIMIT)?.message).toBe("path must start with '/'");
   });
@@ -65,6 +66,8 @@ describe('refuseRequestHead', () => {
 
   it('refuses a repeated Host, and a missing one except on HTTP/1.0', () => {
     expect(refuseRequestHead(request(['Host', 'a.test', 'X-A', '1', 'host', 'b.test']))?.message).toBe('more than one Host header');
+    // Other four-letter names are no Host.
+    expect(refuseRequestHead(request(['Host', 'a.test', 'Date', 'Tue, 01 Dec 2026 00:00:00 GMT', 'From', 'a@b.example']))).toBeUndefined();
     expect(refuseRequestHead(request([]))?.message).toBe('Host header missing');
     expect(refuseRequestHead(request([], '1.0'))).toBeUndefined();
     expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0 or HTTP/1.1 only');

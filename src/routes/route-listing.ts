@@ -11,19 +11,12 @@ export interface ListedRoute {
   targets?: string[];
 }
 
-/** The routes as `GET /services.json` shows them; credentials in a target URL are left out. */
+/** The routes as `GET /services.json` shows them (a target never holds credentials: the config refuses them). */
 export function listRoutes(routes: CompiledRoute[]): ListedRoute[] {
   return routes.map((route) => {
-    const targets = route.upstream.targets.map(({ url }) => withoutCredentials(url));
+    const targets = route.upstream.targets.map(({ url }) => url.href);
     const mounted = mountedMethods(route.methods);
     const methods = HTTP_METHODS.filter((method) => mounted.includes(method));
     return { prefix: route.prefix, methods, target: targets[0], ...(targets.length > 1 ? { targets } : {}) };
   });
-}
-
-function withoutCredentials(url: URL): string {
-  const shown = new URL(url);
-  shown.username = '';
-  shown.password = '';
-  return shown.href;
 }
