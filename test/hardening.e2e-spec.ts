@@ -4,6 +4,7 @@ import request from 'supertest';
 import { rawRequest, sendAfterContinue } from './support/raw-http.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
+import { until } from './support/wait.js';
 
 const portOf = (gateway: RunningGateway) => Number(new URL(gateway.url).port);
 
@@ -152,7 +153,7 @@ describe('clients that trickle their bodies, and the connections a route may hol
     expect(res.status).toBe(408);
     expect(res.text).toContain('The request body stalled for more than 200 ms');
     expect(res.closedByServer).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => aborted > before, 'the service to see its exchange aborted');
     expect(aborted).toBe(before + 1);
   });
 

@@ -140,27 +140,39 @@ describe('slow clients (standalone server)', () => {
   afterAll(() => upstream.close());
 
   it('keeps serving while 200 clients dribble their headers, and drops them after headersTimeout', async () => {
-    const gateway = await startStandalone({ server: { headersTimeout: 1000 }, routes: [{ prefix: '/api', target: upstream.url }] });
+    const headersTimeout = 1000;
+    const gateway = await startStandalone({ server: { headersTimeout }, routes: [{ prefix: '/api', target: upstream.url }] });
     const port = Number(new URL(gateway.url).port);
+    // Before any connects: the server starts each one's headersTimeout later.
+    const begun = Date.now();
+    let dropped = 0;
+    const lifetimes: Promise<number>[] = [];
     const dribbling = () =>
       new Promise<Socket>((resolve) => {
         const socket = connect(port, '127.0.0.1', () => resolve(socket));
         socket.on('error', () => undefined);
+        lifetimes.push(
+          new Promise((closed) =>
+            socket.on('close', () => {
+              dropped += 1;
+              closed(Date.now() - begun);
+            }),
+          ),
+        );
         // Read, or the server's close would go unseen.
         socket.resume();
         socket.write('GET /api/slow HTTP/1.1\r\nHost: gateway.test\r\n');
       });
     const sockets = await Promise.all(Array.from({ length: 200 }, dribbling));
-    const started = Date.now();
-    const closed = sockets.map((socket) => new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started))));
     try {
       const res = await fetch(`${gateway.url}/api/normal`);
       expect(res.status).toBe(200);
-      expect(Date.now() - started).toBeLessThan(500);
+      // Served while they all still held their connections, not once they were gone.
+      expect(dropped).toBe(0);
 
-      // Node checks at a quarter of the timeout: each is gone within 1.25 × headersTimeout.
-      const lifetimes = await Promise.all(closed);
-      expect(Math.max(...lifetimes)).toBeLessThan(2000);
+      // Each is dropped (the test's timeout would end a wait for Node's own check every 30 s), and
+      // none before its headersTimeout ran out. How soon after depends on the machine's load.
+      expect(Math.min(...(await Promise.all(lifetimes)))).toBeGreaterThanOrEqual(headersTimeout);
       expect(upstream.seen.some((seen) => seen.url === '/slow')).toBe(false);
     } finally {
       sockets.forEach((socket) => socket.destroy());

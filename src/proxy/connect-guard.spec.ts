@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { createServer, type Socket } from 'node:net';
 import buildConnector from 'undici/lib/core/connect.js';
 import { guardConnects } from './connect-guard.js';
@@ -16,6 +17,8 @@ const connectWith = (connect: buildConnector.connector, port: number) =>
   new Promise<Outcome>((resolve) => connect({ hostname: '127.0.0.1', port: String(port), protocol: 'http:' }, (error, socket) => resolve({ error, socket } as Outcome)));
 
 describe('guardConnects', () => {
+  afterEach(() => jest.restoreAllMocks());
+
   it('drops a socket that connected to itself, as refused', async () => {
     const port = await freePort();
     // What the kernel may pick by chance for a dead port in its ephemeral range, chosen here:
@@ -39,20 +42,32 @@ describe('guardConnects', () => {
       attempts += 1;
       base(options, callback);
     });
+    // The guard times its pauses by Date.now: on a clock moved by hand they are exact, however
+    // long each connect takes on a busy machine.
+    let now = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
     const outcomes: Outcome[] = [];
-    for (let i = 0; i < 40; i++) outcomes.push(await connectWith(connect, port));
+    // A connect every millisecond for 200 ms, long enough for the pause to reach its longest.
+    for (let i = 0; i < 200; i++, now += 1) outcomes.push(await connectWith(connect, port));
     expect(outcomes.every((outcome) => outcome.error?.code === 'ECONNREFUSED')).toBe(true);
     expect(attempts).toBeLessThan(20);
 
     const server = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     try {
-      const started = Date.now();
-      let connected: Outcome;
-      do connected = await connectWith(connect, port);
-      while (connected.error && Date.now() - started < 1000);
+      const listened = now;
+      const attemptsBefore = attempts;
+      let connected = await connectWith(connect, port);
+      // Bounded on this clock too: a pause that never ends fails the test rather than hang it.
+      while (connected.error && now - listened < 60_000) {
+        now += 1;
+        connected = await connectWith(connect, port);
+      }
       expect(connected.socket).not.toBeNull();
-      expect(Date.now() - started).toBeLessThan(100);
+      // Reached within a tenth of a second of it listening (the cap on the pause), by the first
+      // connect the guard let through.
+      expect(now - listened).toBeLessThanOrEqual(100);
+      expect(attempts - attemptsBefore).toBe(1);
       connected.socket!.destroy();
       // Connected once, the next connect goes straight through.
       const next = await connectWith(connect, port);
