@@ -66,12 +66,13 @@ const declaresBody = ({ headers }: IncomingMessage) => headers['transfer-encodin
  */
 export function listenForUpgrades(server: UpgradeDecidingServer, prefixes: string[], counters: WebSocketCounters): void {
   const ours = underPrefixes(prefixes);
-  const isOurWebSocket = (req: IncomingMessage) => req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && ours(req.url!);
+  const isHandshake = (req: IncomingMessage) => req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket';
   const hostListens = () => server.listenerCount('upgrade') > 1;
-  const nodeAsks = typeof server.shouldUpgradeCallback === 'function';
-  if (nodeAsks) server.shouldUpgradeCallback = (req) => isOurWebSocket(req) || (!ours(req.url!) && hostListens());
+  // Every WebSocket handshake is taken, ours or not: one refused (a 404 off the WebSocket
+  // routes) is answered on a connection that closes after it, as before Node asked.
+  if (typeof server.shouldUpgradeCallback === 'function') server.shouldUpgradeCallback = (req) => isHandshake(req) || (!ours(req.url!) && hostListens());
   server.on('upgrade', (req: UpgradingRequest, socket: Socket, head: Buffer) => {
-    const websocket = isOurWebSocket(req);
+    const websocket = isHandshake(req) && ours(req.url!);
     if (!websocket && hostListens()) return;
     socket.on('error', ignore);
     const res = new ServerResponse(req);
