@@ -76,6 +76,13 @@ describe('entries in Redis', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
+  it('answers from the service when Redis refuses a read, and stores the answer over what it refused', async () => {
+    // A key of another type: Redis answers GET with a WRONGTYPE error.
+    await client.lPush('entries::GET http://h/api/numbers?wrong=type', 'not an entry');
+    await request(gateway.url).get('/api/numbers?wrong=type').set('host', 'h').expect(200).expect('x-cache', 'MISS');
+    await request(gateway.url).get('/api/numbers?wrong=type').set('host', 'h').expect(200).expect('x-cache', 'HIT');
+  });
+
   // Stored as JSON, an entry that varied on a header its request lacked lost that header, and
   // then answered requests carrying any value of it.
   it('keeps the variant of requests without the varied-on header for those requests', async () => {

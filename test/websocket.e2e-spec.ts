@@ -194,6 +194,13 @@ describe.each(MOUNT_MODES)('WebSocket upgrades (%s)', (mode) => {
     }
   });
 
+  it('refuses a WebSocket handshake with a body off the WebSocket routes, on every Node line: Node left its body unread', async () => {
+    const response = await rawRequest(Number(new URL(gateway.url).port), `${rawUpgrade('/http-only/x').slice(0, -2)}Content-Length: 5\r\n\r\nhello`);
+    expect(response.status).toBe(400);
+    expect(response.closedByServer).toBe(true);
+    expect(upstream.seen).toHaveLength(0);
+  });
+
   it('answers 502 when the target is unreachable', async () => {
     const answered = await openWebSocket(`${gateway.url}/dead/x`);
     expect(answered.status).toBe(502);
