@@ -52,4 +52,40 @@ describe('CircuitBreaker', () => {
     expect(breaker.allows(1, start)).toBe(true);
     expect(breaker.allows(2, start)).toBe(false);
   });
+
+  it('opens at exactly the error rate, and never on the rate without errorRate (maxPending only)', () => {
+    const atRate = new CircuitBreaker(settings);
+    atRate.succeeded(start);
+    atRate.succeeded(start);
+    atRate.failed(start);
+    expect(atRate.failed(start)).toBe(true);
+    const pendingOnly = new CircuitBreaker({ ...settings, errorRate: undefined, maxPending: 10 });
+    for (let i = 0; i < 10; i++) expect(pendingOnly.failed(start)).toBe(false);
+    expect(pendingOnly.allows(9, start)).toBe(true);
+  });
+
+  it('spends no probe while closed, and counts only the half-open successes toward closing', () => {
+    const breaker = new CircuitBreaker(settings);
+    for (let i = 0; i < 5; i++) breaker.taken(start);
+    breaker.succeeded(start);
+    expect(breaker.allows(0, start)).toBe(true);
+    const open = opened();
+    // A success reported while open (a request sent before it opened) is no probe.
+    open.succeeded(start);
+    open.succeeded(start);
+    const later = start + settings.cooldown;
+    open.taken(later);
+    open.succeeded(later);
+    expect(open.allows(0, later)).toBe(true);
+    open.taken(later);
+    expect(open.allows(0, later)).toBe(false);
+    open.succeeded(later);
+    expect(open.allows(0, later)).toBe(true);
+  });
+
+  it('lets a failure while open (before the cooldown) change nothing', () => {
+    const breaker = opened();
+    expect(breaker.failed(start + 1)).toBe(false);
+    expect(breaker.allows(0, start + settings.cooldown)).toBe(true);
+  });
 });
