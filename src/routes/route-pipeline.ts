@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
+import { type CacheAddress, type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
 import { type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
@@ -118,9 +118,9 @@ export class RoutePipeline implements ExchangeStages {
   private lookUp(exchange: RouteExchange): void {
     // A WebSocket upgrade is proxied here, past every stage before; never cached.
     if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
-    if (!this.cache) return this.forward(exchange);
-    const address = { originalUrl: exchange.originalUrl, scheme: exchange.clientProtocol, host: exchange.clientHost, route: this.route.prefix };
-    lookUpResponse(this.cache, exchange.request.raw, address, exchange);
+    // The exchange is both where the request is addressed and the outcome: no object per lookup.
+    if (this.cache) lookUpResponse(this.cache, exchange.request.raw, exchange, exchange);
+    else this.forward(exchange);
   }
 
   /** Stage 6, a hit: the stored response is the answer. */
@@ -149,16 +149,29 @@ export class RoutePipeline implements ExchangeStages {
 }
 
 /**
- * An exchange on a route: the outcome the cache lookup answers, branching to the route's answer
- * of a hit or to forwarding on a miss. One object per request, no callback allocated.
+ * An exchange on a route: what the cache keys it on, and the outcome the cache lookup answers,
+ * branching to the route's answer of a hit or to forwarding on a miss. One object per request,
+ * no callback allocated.
  */
-export class RouteExchange extends Exchange {
+export class RouteExchange extends Exchange implements CacheAddress {
   constructor(
     private readonly pipeline: RoutePipeline,
     request: FastifyRequest,
     reply: FastifyReply,
   ) {
     super(pipeline, request, reply);
+  }
+
+  get scheme(): string {
+    return this.clientProtocol;
+  }
+
+  get host(): string {
+    return this.clientHost;
+  }
+
+  get route(): string {
+    return this.pipeline.route.prefix;
   }
 
   hit(entry: CacheEntry): void {
