@@ -1,4 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
+import { AccessService } from './access/index.js';
 import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -61,7 +62,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -105,6 +106,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     private readonly upstreams: UpstreamService,
     private readonly applicationConfig: ApplicationConfig,
     private readonly webSockets: WebSocketProxy,
+    private readonly access: AccessService,
     @Optional() private readonly cache?: ResponseCacheService,
   ) {
     super();
@@ -161,6 +163,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       metrics: this.metrics,
       upstreams: this.upstreams,
       webSockets: this.webSockets,
+      access: this.access,
       cache: this.cache,
       maxHeadersCount: server?.maxHeadersCount,
       hostPipeline: hostPipeline(this.applicationConfig, this.contextCreator),

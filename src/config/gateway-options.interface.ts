@@ -121,6 +121,75 @@ export interface RouteOptions {
   middlewares?: MiddlewareOption[];
   /** Proxy lifecycle hooks. @default none */
   hooks?: RouteHooks;
+  /**
+   * Client addresses and CIDRs allowed on this route (after the top-level `allow`); anyone else
+   * gets 403. The client is the socket peer, or what `server.trustProxy` lets it be. @default everyone
+   */
+  allow?: string[];
+  /** Client addresses and CIDRs refused with 403 on this route; deny wins over allow. @default [] */
+  deny?: string[];
+  /** Rate limits of this route: one, or several that each must pass (per IP and per user, say). */
+  rateLimit?: RateLimitOptions | RateLimitOptions[];
+  /** Who may use this route: a JWT checked against the issuer's keys, or an API key. */
+  auth?: AuthOptions;
+}
+
+/** A limit of `limit` requests per `window` (GCRA: spread evenly, with up to `burst` at once). */
+export interface RateLimitOptions {
+  /** Requests per window. Required. */
+  limit: number;
+  /** The window: milliseconds or `ms` notation (`'1m'`). Required. */
+  window: Duration;
+  /** What a client is counted by: `ip`, `header:<name>`, `cookie:<name>` or `jwt:<claim>`; requests without it are counted by address. @default 'ip' */
+  by?: string;
+  /** Most requests let through at once after a quiet spell. @default limit */
+  burst?: number;
+  /** The policy's name in the `RateLimit` and `RateLimit-Policy` headers (a token). @default 'default', or the `by` value when a route has several limits */
+  name?: string;
+  /** `memory`: per process. `redis`: shared by every process and replica, exact. @default 'memory' */
+  store?: 'memory' | 'redis';
+  /** The `redis` store's server; env `REDIS_URL` overrides it. @default cache.redisUrl */
+  redisUrl?: string;
+  /** While Redis does not answer: count in process memory (`local`), let everything through (`open`) or answer 503 (`closed`). @default 'local' */
+  onRedisDown?: 'local' | 'open' | 'closed';
+}
+
+/** How a route's clients prove who they are: exactly one of `jwt` and `apiKey`. */
+export interface AuthOptions {
+  jwt?: JwtAuthOptions;
+  apiKey?: ApiKeyAuthOptions;
+}
+
+/** A bearer JWT, verified against the issuer's published keys (JWKS). */
+export interface JwtAuthOptions {
+  jwks: {
+    /** Where the issuer publishes its keys. */
+    url: string;
+    /** Least time between two fetches for a key id not yet known. @default '30s' */
+    cooldown?: Duration;
+    /** How long fetched keys are used before they are fetched again. @default '10m' */
+    maxAge?: Duration;
+    /** Longest a fetch may take. @default '5s' */
+    timeout?: Duration;
+  };
+  /** Expected `iss`: one value or a list. @default not checked */
+  issuer?: string | string[];
+  /** Expected `aud`: one value or a list (any of them). @default not checked */
+  audience?: string | string[];
+  /** Signature algorithms accepted (asymmetric only: `none` and `HS*` are refused). Required. */
+  algorithms: string[];
+  /** Leeway for `exp` and `nbf`. @default 0 */
+  clockTolerance?: Duration;
+  /** Claims sent to the service, as `claim: header-name`; a client's own such headers never are. @default {} */
+  forwardClaims?: Record<string, string>;
+}
+
+/** A key sent in a header, one of `keys`; the header is not forwarded. */
+export interface ApiKeyAuthOptions {
+  /** @default 'x-api-key' */
+  header?: string;
+  /** The keys, by the name of who holds each (at least 16 characters each). */
+  keys: Record<string, string>;
 }
 
 /** The response cache. The services decide what is stored with `x-cache-timeout`. */
@@ -289,6 +358,10 @@ export interface MetricsOptions {
 export interface GatewayOptions {
   /** The routes, matched by prefix. Required. */
   routes: RouteOptions[];
+  /** Client addresses and CIDRs allowed on every route; anyone else gets 403. @default everyone */
+  allow?: string[];
+  /** Client addresses and CIDRs refused with 403 on every route. @default [] */
+  deny?: string[];
   /** Default `pathRegex` of every route. @default '/*' */
   pathRegex?: string;
   /** Middlewares run for every gateway route, before the route's own. @default [] */

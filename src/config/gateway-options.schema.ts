@@ -3,7 +3,7 @@ import ms from 'ms';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
 import { findRouteConflicts } from './route-conflicts.js';
-import { type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
+import { rateLimitName, type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
@@ -44,6 +44,49 @@ const duration = z.union([
   z.string().refine((value) => value !== '' && (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
 ]);
 
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name');
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL');
+const addressList = z.array(addressOrSubnet);
+
+const rateLimit = z.strictObject({
+  limit: z.number().int().positive(),
+  window: duration,
+  by: z
+    .string()
+    .regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|jwt:[^\s]+|ip)$/, "expected 'ip', 'header:<name>', 'cookie:<name>' or 'jwt:<claim>'")
+    .optional(),
+  burst: z.number().int().positive().optional(),
+  name: z.string().regex(/^[A-Za-z][\w-]*$/, 'expected a token such as per-user').optional(),
+  store: z.enum(['memory', 'redis']).optional(),
+  redisUrl: redisUrl.optional(),
+  onRedisDown: z.enum(['local', 'open', 'closed']).optional(),
+});
+
+// Asymmetric only: a shared (HS*) secret would have to sit in the gateway's config, and whoever
+// reads it could mint tokens; `none` is no signature at all.
+const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const jwtAuth = z.strictObject({
+  jwks: z.strictObject({ url: httpUrl, cooldown: duration.optional(), maxAge: duration.optional(), timeout: duration.optional() }),
+  issuer: oneOrMore.optional(),
+  audience: oneOrMore.optional(),
+  algorithms: z
+    .array(z.string().refine((name) => (JWT_ALGORITHMS as readonly string[]).includes(name), { message: `expected one of ${JWT_ALGORITHMS.join(', ')} ('none' and HS* are refused)` }))
+    .min(1),
+  clockTolerance: z.union([z.literal(0), duration]).optional(),
+  forwardClaims: z.record(z.string().min(1), headerName).optional(),
+});
+const apiKeyAuth = z.strictObject({
+  header: headerName.optional(),
+  keys: z
+    .record(z.string().min(1), z.string().min(16, 'expected a key of at least 16 characters'))
+    .refine((keys) => Object.keys(keys).length > 0, { message: 'expected at least one key' })
+    .refine((keys) => new Set(Object.values(keys)).size === Object.keys(keys).length, { message: 'expected a different key for each name' }),
+});
+const auth = z
+  .strictObject({ jwt: jwtAuth.optional(), apiKey: apiKeyAuth.optional() })
+  .refine((value) => (value.jwt === undefined) !== (value.apiKey === undefined), { message: 'expected exactly one of jwt and apiKey' });
+
 const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
 
 const hashOn = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|ip)$/, "expected 'header:<name>', 'cookie:<name>' or 'ip'");
@@ -80,7 +123,7 @@ const middlewareSpec = z.strictObject({
 
 const cacheOptions = z.strictObject({
   store: z.enum(['memory', 'redis']).optional(),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  redisUrl: redisUrl.optional(),
   namespace: z.string().min(1).regex(/^[^*?\s]+$/, 'expected no spaces or glob characters').optional(),
   maxEntries: z.number().int().positive().optional(),
   maxBytes: z.number().int().positive().optional(),
@@ -142,10 +185,14 @@ function buildSchema(allowFunctions: boolean) {
     maxConnections: z.number().int().positive().optional(),
     requestBodyTimeout: z.number().int().positive().optional(),
     keepAliveTimeout: z.number().int().positive().optional(),
-    dropRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
+    dropRequestHeaders: z.array(headerName).optional(),
     websocket: z.boolean().optional(),
     websocketIdleTimeout: z.number().int().positive().optional(),
     middlewares: z.array(middleware).optional(),
+    allow: addressList.optional(),
+    deny: addressList.optional(),
+    rateLimit: z.union([rateLimit, z.array(rateLimit).min(1)]).optional(),
+    auth: auth.optional(),
     ...(allowFunctions
       ? {
           hooks: z
@@ -161,9 +208,18 @@ function buildSchema(allowFunctions: boolean) {
       if (value.hashOn !== undefined && value.balance !== 'consistent-hash') {
         context.addIssue({ code: 'custom', path: ['hashOn'], message: "only with balance: 'consistent-hash'" });
       }
+      const limits = Array.isArray(value.rateLimit) ? value.rateLimit : value.rateLimit ? [value.rateLimit] : [];
+      limits.forEach((limit, position) => {
+        const path = Array.isArray(value.rateLimit) ? ['rateLimit', position] : ['rateLimit'];
+        if (limit.by?.startsWith('jwt:') && !value.auth?.jwt) context.addIssue({ code: 'custom', path: [...path, 'by'], message: 'counting by a claim needs auth.jwt on the route' });
+      });
+      const names = limits.map((limit) => rateLimitName(limit, limits.length));
+      if (new Set(names).size < names.length) context.addIssue({ code: 'custom', path: ['rateLimit'], message: `expected a different name for each limit (give each a name); got ${names.join(', ')}` });
     });
   return z.strictObject({
     routes: z.array(route).min(1),
+    allow: addressList.optional(),
+    deny: addressList.optional(),
     pathRegex: z.string().optional(),
     middlewares: z.array(middleware).optional(),
     cache: cacheOptions.optional(),
@@ -203,20 +259,39 @@ export function formatFieldPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
+/**
+ * One line per issue, `field.path: what is wrong`. Where a field takes one of several shapes (a
+ * limit or a list of them), zod reports that none matched; the issues of the shape the value has
+ * (the one branch not refused for its type alone) say more, at their own paths.
+ */
+function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[]): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union') {
+      const sameType = issue.errors.filter((branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+      if (sameType.length === 1) return describeIssues(sameType[0], path);
+    }
+    return [`${formatFieldPath(path) || '(root)'}: ${issue.message}`];
+  });
+}
+
 function validate(schema: z.ZodType, input: unknown, source: string): GatewayOptions {
   const result = schema.safeParse(input);
-  if (!result.success) {
-    throw new GatewayConfigError(
-      source,
-      result.error.issues.map((issue) => `${formatFieldPath(issue.path) || '(root)'}: ${issue.message}`),
-    );
-  }
+  if (!result.success) throw new GatewayConfigError(source, describeIssues(result.error.issues, []));
   const options = result.data as GatewayOptions;
   const resolved = resolveGatewayOptions(options);
   const issues = findRouteConflicts(resolved);
   if (resolved.cache?.store === 'redis' && !resolved.cache.redisUrl) {
     issues.push('cache.redisUrl: required by the redis store (or set REDIS_URL for the standalone gateway)');
   }
+  resolved.routes.forEach((route, index) => {
+    route.rateLimits.forEach((limit, position) => {
+      if (limit.store === 'redis' && !limit.redisUrl) {
+        const path = Array.isArray(options.routes[index].rateLimit) ? `routes[${index}].rateLimit[${position}]` : `routes[${index}].rateLimit`;
+        issues.push(`${path}.redisUrl: required by the redis store (or cache.redisUrl, or REDIS_URL for the standalone gateway)`);
+      }
+    });
+  });
   if (issues.length) throw new GatewayConfigError(source, issues);
   return options;
 }

@@ -6,7 +6,7 @@ import { GatewayConfigError, validateGatewayConfigFile } from './gateway-options
 
 /** What the environment of the standalone gateway overrides in its file. */
 export interface ConfigOverrides {
-  /** Replaces `cache.redisUrl` (env `REDIS_URL`). */
+  /** Replaces `cache.redisUrl` and the `redisUrl` of every rate limit counted in Redis (env `REDIS_URL`). */
   redisUrl?: string;
 }
 
@@ -31,5 +31,18 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
   }
   const cache = (data as { cache?: unknown } | null)?.cache;
   if (overrides.redisUrl && typeof cache === 'object' && cache !== null) (cache as { redisUrl?: string }).redisUrl = overrides.redisUrl;
+  if (overrides.redisUrl) for (const limit of redisRateLimits(data)) limit.redisUrl = overrides.redisUrl;
   return validateGatewayConfigFile(data, file);
+}
+
+/** The rate limits of a file's routes that name the `redis` store, as the file gives them (not yet validated). */
+function redisRateLimits(data: unknown): { redisUrl?: string }[] {
+  const routes = (data as { routes?: unknown } | null)?.routes;
+  if (!Array.isArray(routes)) return [];
+  return routes
+    .flatMap((route: { rateLimit?: unknown } | null) => {
+      const limits = route?.rateLimit;
+      return Array.isArray(limits) ? limits : [limits];
+    })
+    .filter((limit): limit is { store: 'redis'; redisUrl?: string } => typeof limit === 'object' && limit !== null && (limit as { store?: unknown }).store === 'redis');
 }

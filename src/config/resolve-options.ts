@@ -31,12 +31,14 @@ import {
 } from '../gateway.constants.js';
 import ms from 'ms';
 import {
+  type AuthOptions,
   type BalanceMode,
   type CacheOptions,
   type Duration,
   type GatewayOptions,
   type HttpMethod,
   type MiddlewareOption,
+  type RateLimitOptions,
   RETRY_CONDITIONS,
   type RetryCondition,
   type RouteHooks,
@@ -82,10 +84,42 @@ export interface ResolvedUpstreamRules {
   outlierDetection: ResolvedOutlierDetection;
 }
 
+/** A rate limit with every default filled in, the window in milliseconds. */
+export interface ResolvedRateLimit {
+  name: string;
+  limit: number;
+  window: number;
+  by: string;
+  burst: number;
+  store: 'memory' | 'redis';
+  /** The `redis` store's server: the limit's own, else the cache's. */
+  redisUrl?: string;
+  onRedisDown: 'local' | 'open' | 'closed';
+}
+
+/** A route's JWT checks, durations in milliseconds. */
+export interface ResolvedJwtAuth {
+  jwks: { url: string; cooldown: number; maxAge: number; timeout: number };
+  issuer?: string | string[];
+  audience?: string | string[];
+  algorithms: string[];
+  clockTolerance: number;
+  /** `[claim, header]` pairs, headers in lower case. */
+  forwardClaims: [string, string][];
+}
+
+/** A route's authentication: exactly one of the two. */
+export interface ResolvedAuth {
+  jwt?: ResolvedJwtAuth;
+  apiKey?: { header: string; keys: Record<string, string> };
+}
+
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | keyof ResolvedUpstreamRules>>,
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | keyof ResolvedUpstreamRules>>,
     ResolvedUpstreamRules {
+  rateLimits: ResolvedRateLimit[];
+  auth?: ResolvedAuth;
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   /** Methods forwarded, each once, in the order given. */
@@ -100,6 +134,9 @@ export type ResolvedCacheOptions = Required<Omit<CacheOptions, 'redisUrl'>> & Pi
 /** The options with every default filled in, built once at start-up: nothing downstream re-defaults. */
 export interface ResolvedGatewayOptions {
   routes: ResolvedRoute[];
+  /** In front of every route. */
+  allow: string[];
+  deny: string[];
   middlewares: MiddlewareOption[];
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
@@ -117,7 +154,9 @@ export interface ResolvedGatewayOptions {
 export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayOptions {
   const pathRegex = options.pathRegex ?? DEFAULT_PATH_REGEX;
   return {
-    routes: options.routes.map((route) => resolveRoute(route, pathRegex)),
+    routes: options.routes.map((route) => resolveRoute(route, pathRegex, options.cache?.redisUrl)),
+    allow: options.allow ?? [],
+    deny: options.deny ?? [],
     middlewares: options.middlewares ?? [],
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
@@ -139,7 +178,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
   };
 }
 
-function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRoute {
+function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisUrl: string | undefined): ResolvedRoute {
   const pathRegex = route.pathRegex ?? defaultPathRegex;
   const targets = route.targets
     ? route.targets.map((target) => (typeof target === 'string' ? { url: target, weight: 1 } : { url: target.url, weight: target.weight ?? 1 }))
@@ -186,6 +225,49 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string): ResolvedRo
     middlewares: route.middlewares ?? [],
     hooks: route.hooks ?? {},
     paths: toRoutePaths(route.prefix, pathRegex),
+    allow: route.allow ?? [],
+    deny: route.deny ?? [],
+    rateLimits: resolveRateLimits(route.rateLimit, cacheRedisUrl),
+    auth: route.auth && resolveAuth(route.auth),
+  };
+}
+
+/** A limit's name in the `RateLimit` headers: its own, else `default` when alone, else what it counts by. */
+export function rateLimitName(limit: RateLimitOptions, limitsOnRoute: number): string {
+  return limit.name ?? (limitsOnRoute === 1 ? 'default' : (limit.by ?? 'ip').replace(/[^\w-]/g, '-'));
+}
+
+function resolveRateLimits(rateLimit: RouteOptions['rateLimit'], cacheRedisUrl: string | undefined): ResolvedRateLimit[] {
+  const limits = rateLimit === undefined ? [] : Array.isArray(rateLimit) ? rateLimit : [rateLimit];
+  return limits.map((limit) => ({
+    name: rateLimitName(limit, limits.length),
+    limit: limit.limit,
+    window: toMilliseconds(limit.window),
+    by: limit.by ?? 'ip',
+    burst: limit.burst ?? limit.limit,
+    store: limit.store ?? 'memory',
+    redisUrl: limit.redisUrl ?? cacheRedisUrl,
+    onRedisDown: limit.onRedisDown ?? 'local',
+  }));
+}
+
+function resolveAuth(auth: AuthOptions): ResolvedAuth {
+  if (auth.apiKey) return { apiKey: { header: (auth.apiKey.header ?? 'x-api-key').toLowerCase(), keys: auth.apiKey.keys } };
+  const jwt = auth.jwt!;
+  return {
+    jwt: {
+      jwks: {
+        url: jwt.jwks.url,
+        cooldown: toMilliseconds(jwt.jwks.cooldown ?? '30s'),
+        maxAge: toMilliseconds(jwt.jwks.maxAge ?? '10m'),
+        timeout: toMilliseconds(jwt.jwks.timeout ?? '5s'),
+      },
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      algorithms: jwt.algorithms,
+      clockTolerance: toMilliseconds(jwt.clockTolerance ?? 0),
+      forwardClaims: Object.entries(jwt.forwardClaims ?? {}).map(([claim, header]) => [claim, header.toLowerCase()]),
+    },
   };
 }
 

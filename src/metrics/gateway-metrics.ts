@@ -94,6 +94,18 @@ export class GatewayMetrics {
       },
     });
     countedByRoute('upstream_health_checks_total', 'Active health checks of targets, by route prefix and result (pass, fail)', (c) => c.healthChecks, 'result');
+    countedByRoute('requests_refused_total', 'Requests refused by the access checks, by route prefix and reason (ip, rate_limit, auth)', (c) => c.refusals, 'reason');
+    new Gauge({
+      name: `${PREFIX}rate_limit_store_up`,
+      help: 'Whether the Redis-counted rate limits of a route reach Redis now (0: they count as onRedisDown says)',
+      labelNames: ['route'],
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        for (const counters of routes) if (counters.rateLimitStoreUp) this.set({ route: counters.route }, counters.rateLimitStoreUp() ? 1 : 0);
+      },
+    });
     countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', (c) => c.cacheResults, 'result');
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).

@@ -28,6 +28,10 @@ export class RouteCounters {
   ejections = 0;
   /** Active health checks, by result. */
   readonly healthChecks: Record<'pass' | 'fail', number> = { pass: 0, fail: 0 };
+  /** Requests the route's access checks refused, by reason. */
+  readonly refusals: Record<'ip' | 'rate_limit' | 'auth', number> = { ip: 0, rate_limit: 0, auth: 0 };
+  /** Whether the route's Redis-counted rate limits reach Redis now; routes without any have none. */
+  rateLimitStoreUp?: () => boolean;
   /** The route's targets and whether each takes requests now; routes with one plain target have none. */
   targets?: () => { target: string; up: boolean }[];
 
@@ -48,6 +52,10 @@ export class RouteCounters {
     this.durationSum += seconds;
     this.durationCount += 1;
     if (cache) this.cacheResults[cache] += 1;
+  }
+
+  refused(reason: keyof RouteCounters['refusals']): void {
+    this.refusals[reason] += 1;
   }
 
   upstreamFailed(kind: UpstreamErrorKind): void {

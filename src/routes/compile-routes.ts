@@ -25,6 +25,11 @@ export interface CompiledRoute {
   upstream: UpstreamSettings;
   /** How WebSocket upgrades are proxied (to `upstream`'s targets); absent with `websocket: false`. */
   webSocket?: WebSocketRoute;
+  /** The route's own address rules (the top-level ones apply too). */
+  allow: string[];
+  deny: string[];
+  rateLimits: ResolvedRoute['rateLimits'];
+  auth?: ResolvedRoute['auth'];
 }
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
@@ -63,6 +68,10 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
     },
     webSocket: route.websocket ? compileWebSocket(route) : undefined,
+    allow: route.allow,
+    deny: route.deny,
+    rateLimits: route.rateLimits,
+    auth: route.auth,
   }));
 }
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -89,10 +89,10 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   }
 
   /** Answers with a JSON body written by the gateway itself, closing the connection when asked. */
-  answer(statusCode: number, body: object, close = false): void {
+  answer(statusCode: number, body: object, close = false, headers?: OutgoingHttpHeaders): void {
     const res = this.reply.raw;
     if (res.headersSent) return;
-    writeJsonAnswer(res, statusCode, body, close ? { [X_REQUEST_ID]: this.id, connection: 'close' } : { [X_REQUEST_ID]: this.id });
+    writeJsonAnswer(res, statusCode, body, close ? { ...headers, [X_REQUEST_ID]: this.id, connection: 'close' } : { ...headers, [X_REQUEST_ID]: this.id });
   }
 
   /**

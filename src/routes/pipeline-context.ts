@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
+import type { AccessService } from '../access/index.js';
 import type { ResponseCacheService } from '../cache/index.js';
 import { UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
 import { type GatewayLogger, infoLineWriter, type InfoLineWriter, writeAccessLine, writeWebSocketLine } from '../logging/index.js';
@@ -28,6 +29,7 @@ export interface PipelineServices {
   maxHeadersCount?: number | null;
   /** The host application's global guards and interceptors, when it has any (`hostPipeline`). */
   hostPipeline?: (stages: GuardedStages) => GuardedStages;
+  access: AccessService;
 }
 
 /** What every route's pipeline shares, decided once: a route's stage that is off costs no call per request. */
@@ -37,6 +39,7 @@ export function createPipelineContext(services: PipelineServices): PipelineConte
   const warnUpstreamError = throttledWarning(new Logger('Gateway'), UPSTREAM_WARNING_INTERVAL_MS);
   return {
     upstreams: services.upstreams,
+    accessFor: (route) => services.access.forRoute(route),
     cache: options.cache ? services.cache : undefined,
     countersFor: (route) => metrics.forRoute(route.prefix),
     accessLineFor: (route) => (writeLine ? accessLineOf(writeLine, route) : undefined),

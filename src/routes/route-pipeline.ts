@@ -1,4 +1,5 @@
-import { STATUS_CODES } from 'node:http';
+import { type OutgoingHttpHeaders, STATUS_CODES } from 'node:http';
+import type { GatedExchange, RateLimiter, RefusalReason, RouteAccess } from '../access/index.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheAddress, type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
@@ -34,6 +35,8 @@ export interface PipelineContext {
   upgradeStageFor?: (route: CompiledRoute, upstream: RouteUpstream) => UpgradeStage | undefined;
   /** Told of every failed exchange with a service. */
   upstreamFailed(route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange): void;
+  /** A route's access checks and its rate limits; none when it has no rules. */
+  accessFor(route: CompiledRoute): { access: RouteAccess; limits: RateLimiter[] } | undefined;
 }
 
 /**
@@ -43,11 +46,14 @@ export interface PipelineContext {
  *   1. start the exchange: request id, metrics, access line (observed at its end, however it ends)
  *   2. refuse a request target not in normal form (400/414), a bad or repeated Host (400), or
  *      too many headers (431)
- *   3. the middlewares, global then the route's
- *   4. the host application's global guards and interceptors, when it has any
- *   5. the route's `onRequest` hook
- *   6. the cache lookup: a hit is answered here (through `onResponse` when the route has it)
- *   7. forward to the target (one of the route's targets, by its `balance`, sent again by its
+ *   3. access, first part (`access/route-access.ts`): the address rules (403), then the rate
+ *      limits that need no identity (429)
+ *   4. the middlewares, global then the route's
+ *   5. access, second part: the JWT or API key (401), then the rate limits by a claim (429)
+ *   6. the host application's global guards and interceptors, when it has any
+ *   7. the route's `onRequest` hook
+ *   8. the cache lookup: a hit is answered here (through `onResponse` when the route has it)
+ *   9. forward to the target (one of the route's targets, by its `balance`, sent again by its
  *      retry rules: `upstream/upstream-pool.ts`); the response streams back through the cache
  *      fill (a tap) and to the client, or to the route's `onResponse` hook. A WebSocket upgrade
  *      is proxied here instead, never cached (`upgrade-pipeline.ts`)
@@ -61,6 +67,8 @@ export class RoutePipeline implements ExchangeStages {
   private readonly guarded: GuardedStages;
   private readonly cache?: ResponseCacheService;
   private readonly upgrade?: UpgradeStage;
+  private readonly access?: RouteAccess;
+  private readonly authenticates: boolean;
   readonly counters: RouteCounters;
   readonly accessLine: ExchangeStages['accessLine'];
   /** Hooks answer through fastify's reply; every other answer is written to Node's response. */
@@ -78,17 +86,35 @@ export class RoutePipeline implements ExchangeStages {
     this.upgrade = context.upgradeStageFor?.(route, this.upstream);
     this.hijack = !route.onRequest && !route.onResponse;
     this.guarded = context.hostPipeline ? context.hostPipeline(this.guardedStages) : this.guardedStages;
+    const checks = context.accessFor(route);
+    this.access = checks?.access;
+    this.authenticates = checks?.access.authenticates ?? false;
+    if (checks?.limits.some((limit) => limit.inRedis)) this.counters.rateLimitStoreUp = () => checks.limits.every((limit) => limit.storeUp());
   }
 
-  /** The fastify handler of every method and path of the route: stages 1 to 3. */
+  /** The fastify handler of every method and path of the route: stages 1 to 4. */
   readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
     const exchange = new RouteExchange(this, request, reply);
     if (this.hijack) reply.hijack();
     const refused = this.refusal(request);
     if (refused) return exchange.answer(refused.statusCode, { statusCode: refused.statusCode, error: STATUS_CODES[refused.statusCode], message: refused.message }, true);
-    if (this.middlewares) this.middlewares(request.raw, reply.raw, () => this.runGuarded(request, reply, exchange));
-    else this.runGuarded(request, reply, exchange);
+    if (this.access) this.access.admit(exchange, this.admitted);
+    else this.admitted(exchange);
   };
+
+  /** Stage 4, then on. */
+  private readonly admitted = (exchange: RouteExchange): void => {
+    if (this.middlewares) this.middlewares(exchange.req, exchange.res, () => this.afterMiddlewares(exchange));
+    else this.afterMiddlewares(exchange);
+  };
+
+  /** Stage 5, then on. */
+  private afterMiddlewares(exchange: RouteExchange): void {
+    if (this.authenticates) this.access!.authenticate(exchange, this.authenticated);
+    else this.runGuarded(exchange.request, exchange.reply, exchange);
+  }
+
+  private readonly authenticated = (exchange: RouteExchange): void => this.runGuarded(exchange.request, exchange.reply, exchange);
 
   private refusal(request: FastifyRequest): { statusCode: 400 | 414 | 431; message: string } | undefined {
     // Node keeps `maxHeadersCount` entries of the raw list (names and values: half as many
@@ -105,7 +131,7 @@ export class RoutePipeline implements ExchangeStages {
     if (ran) ran.catch((error: unknown) => answerHostError(exchange, error));
   }
 
-  /** Stages 5 to 7. */
+  /** Stages 7 to 9. */
   private readonly guardedStages: GuardedStages = (request, reply, exchange) => {
     const onRequest = this.route.onRequest;
     if (!onRequest) return this.lookUp(exchange);
@@ -114,7 +140,7 @@ export class RoutePipeline implements ExchangeStages {
     });
   };
 
-  /** Stage 6: the cache answers the exchange's `hit` or `miss` (below); without a cache, stage 7. */
+  /** Stage 8: the cache answers the exchange's `hit` or `miss` (below); without a cache, stage 7. */
   private lookUp(exchange: RouteExchange): void {
     // A WebSocket upgrade is proxied here, past every stage before; never cached.
     if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
@@ -123,7 +149,7 @@ export class RoutePipeline implements ExchangeStages {
     else this.forward(exchange);
   }
 
-  /** Stage 6, a hit: the stored response is the answer. */
+  /** Stage 8, a hit: the stored response is the answer. */
   answerHit(exchange: Exchange, entry: CacheEntry): void {
     const { request, reply } = exchange;
     if (this.route.onResponse) {
@@ -132,7 +158,7 @@ export class RoutePipeline implements ExchangeStages {
     writeHit(reply.raw, request.raw, entry, exchange.id);
   }
 
-  /** Stage 7: forward, the response streaming back through the cache's tap when there is one. */
+  /** Stage 9: forward, the response streaming back through the cache's tap when there is one. */
   forward(exchange: Exchange): void {
     const onResponse = this.route.onResponse;
     if (onResponse) exchange.receiver = new OnResponseReceiver(onResponse, exchange.request, exchange.reply);
@@ -153,7 +179,9 @@ export class RoutePipeline implements ExchangeStages {
  * branching to the route's answer of a hit or to forwarding on a miss. One object per request,
  * no callback allocated.
  */
-export class RouteExchange extends Exchange implements CacheAddress {
+export class RouteExchange extends Exchange implements CacheAddress, GatedExchange {
+  claims?: Record<string, unknown>;
+
   constructor(
     private readonly pipeline: RoutePipeline,
     request: FastifyRequest,
@@ -172,6 +200,15 @@ export class RouteExchange extends Exchange implements CacheAddress {
 
   get route(): string {
     return this.pipeline.route.prefix;
+  }
+
+  get clientIp(): string {
+    return this.request.ip;
+  }
+
+  refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void {
+    this.pipeline.counters.refused(reason);
+    this.answer(statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, false, headers);
   }
 
   hit(entry: CacheEntry): void {

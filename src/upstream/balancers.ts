@@ -70,7 +70,7 @@ class ConsistentHash implements Balancer {
       this.byName.set(member.href, member);
     }
     this.ring = new HashRing(servers);
-    this.keyOf = keyFunction(hashOn);
+    this.keyOf = requestKeyFunction(hashOn);
   }
 
   pick(candidates: Member[], req: IncomingMessage, clientAddress: string | undefined): Member {
@@ -83,7 +83,7 @@ class ConsistentHash implements Balancer {
 }
 
 /** What a request is keyed on: `header:<name>`, `cookie:<name>` or `ip`; a missing value keys as empty. */
-function keyFunction(hashOn: string): (req: IncomingMessage, clientAddress: string | undefined) => string {
+export function requestKeyFunction(hashOn: string): (req: IncomingMessage, clientAddress: string | undefined) => string {
   if (hashOn === 'ip') return (_req, clientAddress) => clientAddress ?? '';
   const [source, name] = [hashOn.slice(0, hashOn.indexOf(':')), hashOn.slice(hashOn.indexOf(':') + 1)];
   if (source === 'header') {

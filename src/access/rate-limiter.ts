@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
+import type { ResolvedRateLimit } from '../config/resolve-options.js';
+import { requestKeyFunction } from '../upstream/index.js';
+import { gcraRate, type GcraRate, gcraStep, type RateDecision } from './gcra.js';
+import type { RedisRateStore } from './redis-rate-store.js';
+
+/** Keys one limit counts in process memory at most: past it, the least recently seen start afresh. */
+const MEMORY_KEYS = 100_000;
+/** Longer keys (a header's value is the client's to choose) are counted by their digest. */
+const LONGEST_KEY = 128;
+/** After Redis failed, how long the limit counts in memory before one request tries Redis again. */
+const REDIS_RETRY_MS = 1000;
+
+/** What a limit says of a request: a decision, `unavailable` (Redis down, `closed`), or nothing (Redis down, `open`). */
+export type RateOutcome = RateDecision | 'unavailable' | undefined;
+
+/** What a request is counted by, given its client address and its verified claims. */
+type KeyFunction = (req: IncomingMessage, clientAddress: string, claims: Record<string, unknown> | undefined) => string;
+
+function keyFunction(by: string): KeyFunction {
+  if (by === 'ip') return (_req, address) => `ip:${address}`;
+  if (by.startsWith('jwt:')) {
+    const claim = by.slice(4);
+    return (_req, address, claims) => {
+      const value = claims?.[claim];
+      return typeof value === 'string' || typeof value === 'number' ? `c:${value}` : `ip:${address}`;
+    };
+  }
+  const valueOf = requestKeyFunction(by);
+  return (req, address) => {
+    const value = valueOf(req, address);
+    return value ? `k:${value}` : `ip:${address}`;
+  };
+}
+
+const microsecondsNow = () => Math.round(performance.now() * 1000);
+
+/**
+ * One rate limit of a route: GCRA (see gcra.ts) over the route's clients as `by` tells them
+ * apart, counted in this process's memory or in Redis. A Redis that fails or does not answer in
+ * time is left alone for a second while `onRedisDown` decides (count in memory, let through, or
+ * refuse with 503); then one request tries it again, the others still deciding without it.
+ */
+export class RateLimiter {
+  readonly name: string;
+  readonly limit: number;
+  /** This limit's member of `RateLimit-Policy`. */
+  readonly policy: string;
+  /** Whether the key is a claim: counted after authentication, not before. */
+  readonly afterAuth: boolean;
+  private readonly rate: GcraRate;
+  private readonly keyOf: KeyFunction;
+  private readonly local = new LRUCache<string, number>({ max: MEMORY_KEYS });
+  private readonly redisPrefix: string;
+  private redisDownUntil = 0;
+  private probing = false;
+
+  constructor(
+    settings: ResolvedRateLimit,
+    route: string,
+    namespace: string,
+    private readonly redis: RedisRateStore | undefined,
+    private readonly onRedisDown: ResolvedRateLimit['onRedisDown'],
+    private readonly warn: (message: string) => void,
+  ) {
+    this.name = settings.name;
+    this.limit = settings.limit;
+    this.policy = `"${settings.name}";q=${settings.limit};w=${Math.max(1, Math.round(settings.window / 1000))}`;
+    this.afterAuth = settings.by.startsWith('jwt:');
+    this.rate = gcraRate(settings.limit, settings.window, settings.burst);
+    this.keyOf = keyFunction(settings.by);
+    this.redisPrefix = `${namespace}:rate:${route}:${settings.name}:`;
+  }
+
+  /** Whether the limit is counted in Redis. */
+  get inRedis(): boolean {
+    return this.redis !== undefined;
+  }
+
+  /** Whether requests are counted where they should be: true for memory, and for Redis while it answers. */
+  storeUp(): boolean {
+    return !this.redis || this.redisDownUntil === 0;
+  }
+
+  /** Counts a request; a decision at once in memory, a promise of one through Redis. */
+  take(req: IncomingMessage, clientAddress: string, claims?: Record<string, unknown>): RateOutcome | Promise<RateOutcome> {
+    let key = this.keyOf(req, clientAddress, claims);
+    if (key.length > LONGEST_KEY) key = `#${createHash('sha256').update(key).digest('base64url')}`;
+    if (!this.redis) return this.takeLocally(key);
+    if (this.redisDownUntil !== 0 && (this.probing || performance.now() < this.redisDownUntil)) return this.withoutRedis(key);
+    if (this.redisDownUntil !== 0) this.probing = true;
+    return this.redis.take(this.redisPrefix + key, this.rate).then(
+      (decision) => {
+        this.redisDownUntil = 0;
+        this.probing = false;
+        return decision;
+      },
+      (error: Error) => {
+        this.redisDownUntil = performance.now() + REDIS_RETRY_MS;
+        this.probing = false;
+        this.warn(`Rate limit store ${this.redis!.url} failed (${error.message}): ${this.downBehaviour()}`);
+        return this.withoutRedis(key);
+      },
+    );
+  }
+
+  private takeLocally(key: string): RateDecision {
+    const { decision, tat } = gcraStep(this.rate, this.local.get(key), microsecondsNow());
+    if (decision.allowed) this.local.set(key, tat);
+    return decision;
+  }
+
+  private withoutRedis(key: string): RateOutcome {
+    if (this.onRedisDown === 'local') return this.takeLocally(key);
+    return this.onRedisDown === 'closed' ? 'unavailable' : undefined;
+  }
+
+  private downBehaviour(): string {
+    if (this.onRedisDown === 'local') return `counting "${this.name}" in process memory meanwhile`;
+    return this.onRedisDown === 'closed' ? `refusing requests under "${this.name}" meanwhile` : `not limiting "${this.name}" meanwhile`;
+  }
+}

@@ -1,0 +1,165 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { AddressRules } from './address-rules.js';
+import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
+import type { RateDecision } from './gcra.js';
+import type { AuthOutcome, AuthRefusal, JwtAuthenticator } from './jwt-authenticator.js';
+import type { RateLimiter, RateOutcome } from './rate-limiter.js';
+
+/** Why a request was refused, as the metrics count it. */
+export type RefusalReason = 'ip' | 'rate_limit' | 'auth';
+
+/** A request on its way through a route's access checks; the route's exchange is one. */
+export interface GatedExchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The client's address, as `server.trustProxy` lets it be told. */
+  readonly clientIp: string;
+  /** The response has ended or was cut. */
+  readonly closed: boolean;
+  /** Verified claims of the request's token, once authenticated. */
+  claims?: Record<string, unknown>;
+  /** Answers the refusal (a JSON body) and counts it. */
+  refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void;
+}
+
+/** How a request goes on once a step has passed it; one function per route, not per request. */
+export type Next<E extends GatedExchange> = (exchange: E) => void;
+
+const UNAVAILABLE_RETRY_AFTER = '1';
+const JWKS_RETRY_AFTER = '5';
+const BEARER_CHALLENGE = 'Bearer realm="gateway"';
+// Characters a header value can carry as they are; a claim with others is not forwarded.
+const HEADER_SAFE = /^[\t\x20-\x7e]*$/;
+
+const seconds = (microseconds: number) => Math.max(1, Math.ceil(microseconds / 1_000_000));
+
+/** A claim's value as a request header's, or undefined when it has none that fits one. */
+function claimHeaderValue(value: unknown): string | undefined {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
+  else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) text = value.join(', ');
+  else if (value !== null && typeof value === 'object') text = JSON.stringify(value);
+  else return undefined;
+  return HEADER_SAFE.test(text) ? text : undefined;
+}
+
+/**
+ * A route's access checks, in the order the route pipeline runs them: `admit` (address rules,
+ * then the limits that count without identity) before the middlewares, `authenticate` (the JWT
+ * or API key, then the limits that count by a claim) after them. Each step answers a refusal
+ * itself, or hands the exchange on; a step is synchronous unless it must wait for Redis or the
+ * issuer's keys.
+ */
+export class RouteAccess {
+  private readonly earlyLimits: RateLimiter[];
+  private readonly lateLimits: RateLimiter[];
+  private readonly policy?: string;
+  private readonly claimHeaders: string[];
+
+  constructor(
+    private readonly addresses: AddressRules | undefined,
+    limits: RateLimiter[],
+    private readonly jwt: JwtAuthenticator | undefined,
+    private readonly forwardClaims: [string, string][],
+    private readonly apiKey: ApiKeyAuthenticator | undefined,
+  ) {
+    this.earlyLimits = limits.filter((limit) => !limit.afterAuth);
+    this.lateLimits = limits.filter((limit) => limit.afterAuth);
+    this.policy = limits.length ? limits.map((limit) => limit.policy).join(', ') : undefined;
+    this.claimHeaders = forwardClaims.map(([, header]) => header);
+  }
+
+  /** Whether the route authenticates its requests (the `authenticate` step). */
+  get authenticates(): boolean {
+    return this.jwt !== undefined || this.apiKey !== undefined || this.lateLimits.length > 0;
+  }
+
+  /** Address rules, then the limits that need no identity. */
+  admit<E extends GatedExchange>(exchange: E, next: Next<E>): void {
+    // What the gateway forwards as claims is never the client's to say.
+    for (const header of this.claimHeaders) delete exchange.req.headers[header];
+    if (this.addresses?.refuses(exchange.clientIp)) return exchange.refuse(403, 'Forbidden', 'ip');
+    this.limit(exchange, this.earlyLimits, 0, next);
+  }
+
+  /** The token or key, then the limits that count by a claim. */
+  authenticate<E extends GatedExchange>(exchange: E, next: Next<E>): void {
+    if (this.apiKey) {
+      if (!this.apiKey.holderOf(exchange.req)) {
+        return exchange.refuse(401, 'A valid API key is required', 'auth', { 'www-authenticate': `ApiKey realm="gateway", header="${this.apiKey.header}"` });
+      }
+      // The key authenticates the client to the gateway; the service has no use for it.
+      delete exchange.req.headers[this.apiKey.header];
+      return this.limit(exchange, this.lateLimits, 0, next);
+    }
+    if (!this.jwt) return this.limit(exchange, this.lateLimits, 0, next);
+    const outcome = this.jwt.authenticate(exchange.req);
+    if (!(outcome instanceof Promise)) return this.authenticated(exchange, outcome, next);
+    outcome.then((settled) => {
+      if (!exchange.closed) this.authenticated(exchange, settled, next);
+    });
+  }
+
+  private authenticated<E extends GatedExchange>(exchange: E, outcome: AuthOutcome, next: Next<E>): void {
+    if ('refusal' in outcome) return refuseAuth(exchange, outcome.refusal);
+    exchange.claims = outcome.claims;
+    for (const [claim, header] of this.forwardClaims) {
+      const value = claimHeaderValue(outcome.claims[claim]);
+      if (value !== undefined) exchange.req.headers[header] = value;
+    }
+    this.limit(exchange, this.lateLimits, 0, next);
+  }
+
+  /** Counts the request against `limits` from `from` on, each in turn, then hands it on. */
+  private limit<E extends GatedExchange>(exchange: E, limits: RateLimiter[], from: number, next: Next<E>): void {
+    for (let index = from; index < limits.length; index += 1) {
+      const outcome = limits[index].take(exchange.req, exchange.clientIp, exchange.claims);
+      if (outcome instanceof Promise) {
+        outcome.then((settled) => {
+          if (!exchange.closed && this.passes(exchange, limits[index], settled)) this.limit(exchange, limits, index + 1, next);
+        });
+        return;
+      }
+      if (!this.passes(exchange, limits[index], outcome)) return;
+    }
+    next(exchange);
+  }
+
+  /** Whether a limit's outcome lets the request on; its fields go on the answer either way. */
+  private passes(exchange: GatedExchange, limit: RateLimiter, outcome: RateOutcome): boolean {
+    if (outcome === undefined) return true;
+    if (outcome === 'unavailable') {
+      exchange.refuse(503, 'Rate limit store unavailable', 'rate_limit', { 'retry-after': UNAVAILABLE_RETRY_AFTER });
+      return false;
+    }
+    this.describe(exchange.res, limit, outcome);
+    if (outcome.allowed) return true;
+    exchange.refuse(429, `Rate limit exceeded: ${limit.policy}`, 'rate_limit', { 'retry-after': String(seconds(outcome.retryIn)) });
+    return false;
+  }
+
+  /**
+   * The limit's state in the IETF fields (`RateLimit-Policy`, `RateLimit`: one member per limit)
+   * and the widespread `RateLimit-Limit`/`-Remaining`/`-Reset`, which tell of the limit with the
+   * fewest requests left.
+   */
+  private describe(res: ServerResponse, limit: RateLimiter, decision: RateDecision): void {
+    const reset = seconds(decision.resetIn);
+    const member = `"${limit.name}";r=${decision.remaining};t=${reset}`;
+    const previous = res.getHeader('ratelimit') as string | undefined;
+    res.setHeader('ratelimit', previous ? `${previous}, ${member}` : member);
+    if (!previous) res.setHeader('ratelimit-policy', this.policy!);
+    const fewest = res.getHeader('ratelimit-remaining') as string | undefined;
+    if (fewest !== undefined && Number(fewest) <= decision.remaining) return;
+    res.setHeader('ratelimit-limit', String(limit.limit));
+    res.setHeader('ratelimit-remaining', String(decision.remaining));
+    res.setHeader('ratelimit-reset', String(reset));
+  }
+}
+
+function refuseAuth(exchange: GatedExchange, refusal: AuthRefusal): void {
+  if (refusal.status === 503) return exchange.refuse(503, `Cannot authenticate: ${refusal.detail}`, 'auth', { 'retry-after': JWKS_RETRY_AFTER });
+  const challenge = refusal.reason === 'missing' ? BEARER_CHALLENGE : `${BEARER_CHALLENGE}, error="invalid_token", error_description="${refusal.detail}"`;
+  exchange.refuse(401, refusal.detail, 'auth', { 'www-authenticate': challenge });
+}
