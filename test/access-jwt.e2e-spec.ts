@@ -1,0 +1,144 @@
+import request from 'supertest';
+import { type RunningGateway, startGateway } from './support/gateway.js';
+import { hmacToken, inSeconds, type Issuer, startIssuer } from './support/jwt-issuer.js';
+import { sample } from './support/prometheus.js';
+import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
+import { until } from './support/wait.js';
+
+const ISS = 'https://idp.test/';
+const AUD = 'api://orders';
+
+describe('JWT authentication against the issuer’s key set', () => {
+  let issuer: Issuer;
+  let upstream: Upstream;
+  let gateway: RunningGateway;
+  let unreachableJwks: string;
+  const claims = (extra: Record<string, unknown> = {}) => ({ iss: ISS, aud: AUD, sub: 'user-1', exp: inSeconds(300), ...extra });
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    issuer = await startIssuer();
+    upstream = await startUpstream();
+    unreachableJwks = `http://127.0.0.1:${await deadPort()}/jwks.json`;
+    const jwt = {
+      jwks: { url: issuer.jwksUrl, cooldown: '30s' },
+      issuer: ISS,
+      audience: AUD,
+      algorithms: ['RS256'],
+      clockTolerance: '30s',
+      forwardClaims: { sub: 'x-user-id', email: 'x-user-email' },
+    };
+    gateway = await startGateway({
+      cache: {},
+      routes: [
+        { prefix: '/orders', target: upstream.url, auth: { jwt } },
+        { prefix: '/rotating', target: upstream.url, auth: { jwt: { ...jwt, jwks: { url: issuer.jwksUrl, cooldown: 50 } } } },
+        { prefix: '/per-user', target: upstream.url, auth: { jwt }, rateLimit: { limit: 2, window: '1m', by: 'jwt:sub' } },
+        { prefix: '/idp-down', target: upstream.url, auth: { jwt: { ...jwt, jwks: { url: unreachableJwks, timeout: '1s' } } } },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+    await issuer.close();
+  });
+
+  it('forwards a valid token’s request with the claims it is told to, as headers', async () => {
+    await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims({ email: 'a@example.test' })))).expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-user-id']).toBe('user-1');
+    expect(seen['x-user-email']).toBe('a@example.test');
+    expect(seen.authorization).toMatch(/^Bearer /);
+  });
+
+  it('removes the client’s own copies of the claim headers, also of a claim the token lacks', async () => {
+    await request(gateway.url)
+      .get('/orders/x')
+      .set(bearer(issuer.token(claims())))
+      .set('x-user-id', 'admin')
+      .set('x-user-email', 'forged@example.test')
+      .expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-user-id']).toBe('user-1');
+    expect(seen['x-user-email']).toBeUndefined();
+  });
+
+  it.each([
+    ['no Authorization', {}],
+    ['a Basic credential', { authorization: 'Basic dXNlcjpwdw==' }],
+  ])('answers %s with 401 and a Bearer challenge', async (_name, headers) => {
+    const before = upstream.seen.length;
+    const res = await request(gateway.url).get('/orders/x').set(headers).expect(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="gateway"');
+    expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'a bearer token is required' });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  const invalid: [string, () => string, string][] = [
+    ['a signature that does not match', () => issuer.token(claims()).replace(/.{4}$/, 'AAAA'), 'signature invalid'],
+    ['an HS256 token signed with the public key as secret', () => hmacToken(claims(), JSON.stringify(issuer.keys[0].publicJwk), { alg: 'HS256', kid: issuer.keys[0].kid }), 'algorithm not allowed'],
+    ['alg none', () => `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.`, 'malformed token'],
+    ['an unknown key id', () => issuer.token(claims(), { kid: 'made-up' }), 'unknown signing key'],
+    ['exp past the tolerance', () => issuer.token(claims({ exp: inSeconds(-60) })), 'token expired'],
+    ['nbf beyond the tolerance', () => issuer.token(claims({ nbf: inSeconds(120) })), 'claim check failed'],
+    ['another issuer', () => issuer.token(claims({ iss: 'https://evil.test/' })), 'claim check failed'],
+    ['another audience', () => issuer.token(claims({ aud: 'api://billing' })), 'claim check failed'],
+    ['three parts that are no JWT', () => 'abc.def.ghi', 'malformed token'],
+    ['no JWT at all', () => 'not-a-token', 'malformed token'],
+  ];
+  it.each(invalid)('refuses %s with 401 invalid_token', async (_name, token, description) => {
+    const before = upstream.seen.length;
+    const res = await request(gateway.url).get('/orders/x').set(bearer(token())).expect(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="gateway", error="invalid_token", error_description="${description}"`);
+    expect(res.body.message).toBe(description);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('takes exp and nbf within the clock tolerance', async () => {
+    await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims({ exp: inSeconds(-10) })))).expect(200);
+    await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims({ nbf: inSeconds(10) })))).expect(200);
+  });
+
+  it('fetches the key set again at most once per cooldown, however many made-up key ids come', async () => {
+    await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims()))).expect(200);
+    const before = issuer.fetches;
+    for (let i = 0; i < 20; i += 1) await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims(), { kid: `made-up-${i}` }))).expect(401);
+    expect(issuer.fetches - before).toBeLessThanOrEqual(1);
+  });
+
+  it('takes a token signed with a rotated-in key without a restart', async () => {
+    await request(gateway.url).get('/rotating/x').set(bearer(issuer.token(claims()))).expect(200);
+    const rotated = issuer.rotate();
+    const token = issuer.token(claims({ sub: 'rotated' }), { key: rotated });
+    await until(async () => (await request(gateway.url).get('/rotating/x').set(bearer(token))).status === 200, 'the rotated key to be taken');
+    expect(upstream.seen.at(-1)!.headers['x-user-id']).toBe('rotated');
+  });
+
+  it('answers 503 with Retry-After while the key set cannot be fetched, and counts the refusals', async () => {
+    const res = await request(gateway.url).get('/idp-down/x').set(bearer(issuer.token(claims()))).expect(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.body).toEqual({ statusCode: 503, error: 'Service Unavailable', message: 'Cannot authenticate: the signing keys cannot be fetched' });
+    issuer.available = false;
+    try {
+      const rotated = issuer.rotate();
+      // A key id never seen: the refetch meets an issuer answering 503.
+      await until(async () => (await request(gateway.url).get('/rotating/x').set(bearer(issuer.token(claims(), { key: rotated })))).status === 503, 'a failed refetch');
+    } finally {
+      issuer.available = true;
+    }
+    const metrics = await request(gateway.url).get('/metrics');
+    expect(sample(metrics.text, 'nest_gateway_requests_refused_total', { route: '/idp-down', reason: 'auth' })).toBe(1);
+  });
+
+  it('counts a limit by a claim of the verified token', async () => {
+    const alice = bearer(issuer.token(claims({ sub: 'alice' })));
+    await request(gateway.url).get('/per-user/x').set(alice).expect(200);
+    await request(gateway.url).get('/per-user/x').set(alice).expect(200);
+    const refused = await request(gateway.url).get('/per-user/x').set(alice).expect(429);
+    expect(refused.headers['ratelimit-policy']).toBe('"default";q=2;w=60');
+    await request(gateway.url).get('/per-user/x').set(bearer(issuer.token(claims({ sub: 'bob' })))).expect(200);
+    // No token: refused by authentication before any limit counts it.
+    await request(gateway.url).get('/per-user/x').expect(401);
+  });
+});
