@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { ResolvedGatewayOptions } from '../config/resolve-options.js';
-import { DEFAULT_CACHE_NAMESPACE, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
+import { CACHE_CONNECT_WAIT_MS, DEFAULT_CACHE_NAMESPACE, GATEWAY_VALIDATED_OPTIONS } from '../gateway.constants.js';
 import { throttledWarning } from '../throttled-warning.js';
 import { AddressRules } from './address-rules.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
@@ -52,10 +52,16 @@ export class AccessService implements OnApplicationBootstrap, OnApplicationShutd
     return { access: new RouteAccess(addresses, limits, jwt, route.auth?.jwt?.forwardClaims ?? [], apiKey), limits };
   }
 
-  onApplicationBootstrap(): void {
+  /** Gives the Redis stores a moment to connect, so limits count in Redis from the first request. */
+  async onApplicationBootstrap(): Promise<void> {
     // Not awaited: an issuer down at start delays nothing; the first request that needs its
     // keys meets it (503).
     for (const authenticator of this.authenticators) void authenticator.warmUp();
+    await Promise.all(
+      [...this.redisStores.values()].map(async (store) => {
+        if (!(await store.whenReady(CACHE_CONNECT_WAIT_MS))) this.warnStore(`Rate limit store ${store.url} unreachable at start: limits count as their onRedisDown says until it is back`);
+      }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

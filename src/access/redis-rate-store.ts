@@ -24,6 +24,8 @@ export interface RedisRateStore {
   /** Rejects when Redis does not answer within the store's timeout, or refuses. */
   take(key: string, rate: GcraRate): Promise<RateDecision>;
   readonly url: string;
+  /** Resolves once connected, or after `timeoutMs`, whichever comes first. */
+  whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -38,19 +40,34 @@ export function createRedisRateStore(url: string, timeoutMs: number): RedisRateS
   // reports would repeat them on every reconnection attempt.
   client.on('error', () => undefined);
   client.connect().catch(() => undefined);
-  const bounded = client.withCommandOptions({ timeout: timeoutMs });
+  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
   const toDecision = (rate: GcraRate, [allowed, ahead, retryIn]: number[]) => decisionOf(rate, allowed === 1, ahead, retryIn);
+  const run = async (key: string, rate: GcraRate) => {
+    const args = { keys: [key], arguments: [String(rate.interval), String(rate.tolerance)] };
+    try {
+      return toDecision(rate, (await client.evalSha(GCRA_SHA, args)) as number[]);
+    } catch (error) {
+      // A Redis that has not seen the script yet (a restart, a new server) is sent it once.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return toDecision(rate, (await client.eval(GCRA_SCRIPT, args)) as number[]);
+    }
+  };
   return {
     url,
-    async take(key, rate) {
-      const args = { keys: [key], arguments: [String(rate.interval), String(rate.tolerance)] };
-      try {
-        return toDecision(rate, (await bounded.evalSha(GCRA_SHA, args)) as number[]);
-      } catch (error) {
-        // A Redis that has not seen the script yet (a restart, a new server) is sent it once.
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return toDecision(rate, (await bounded.eval(GCRA_SCRIPT, args)) as number[]);
-      }
+    take(key, rate) {
+      // node-redis bounds a command only until it is written: one sent to a Redis that hangs
+      // would wait for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      return Promise.race([run(key, rate), late]).finally(() => clearTimeout(timer));
+    },
+    async whenReady(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+      return client.isReady;
     },
     async close() {
       if (client.isReady) {
