@@ -115,8 +115,9 @@ export const stolenShares = (before, after) =>
     return total > 0 ? (after[core].steal - start.steal) / total : 0;
   });
 
-export async function wrk(url, { connections, duration, signal }) {
-  const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', url]);
+export async function wrk(url, { connections, duration, signal, headers = {} }) {
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const [bin, argv] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', ...headerArgs, url]);
   const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000, signal });
   if (!/Requests\/sec/.test(stdout) || !/99%/.test(stdout)) throw new Error(`unexpected wrk output for ${url}:\n${stdout}`);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);

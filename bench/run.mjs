@@ -1,6 +1,8 @@
 // `npm run bench`: our gateway against fast-gateway 5, nginx and two Node floors, like for like,
 // all in one run. Everything listens on 127.0.0.1; every load is bounded by DURATION; every
 // process it starts is ended by its PID when the run ends, fails or is interrupted.
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { createServer } from 'node:http';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +136,27 @@ http {
 
 const paths = { hello: '/api/hello', big: '/api/big' };
 
+/** A limit the load never reaches: what counting every request costs, with nothing refused. */
+const NEVER_REACHED = { limit: 1_000_000_000, window: '1s' };
+
+/** An identity provider in the bench's own process: an RSA key made here, its JWKS, and a token signed with it. */
+function startIssuer() {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }] });
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+  server.listen(0, '127.0.0.1');
+  server.unref();
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${part({ alg: 'RS256', typ: 'JWT', kid: 'bench' })}.${part({ iss: 'bench', aud: 'bench', sub: 'bench-user', exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  const token = `${input}.${sign('RSA-SHA256', Buffer.from(input), privateKey).toString('base64url')}`;
+  return {
+    token,
+    get url() {
+      return `http://127.0.0.1:${server.address().port}/jwks.json`;
+    },
+  };
+}
+
 /** Opens a WebSocket to `url`, checks that a message comes back as sent, and closes it. */
 function checkEcho(url) {
   return new Promise((resolve, reject) => {
@@ -162,6 +185,17 @@ try {
   const balancedTargets = upstreamPorts.map((port) => `http://127.0.0.1:${port}`);
   const nginxVersion = (await has('nginx')) ? (await run('nginx', ['-v'])).stderr.trim().replace(/^nginx version: /, '') : undefined;
   if (!nginxVersion) console.log('nginx is not installed: its row is left out (Debian: apt-get install -y nginx)');
+  // What the access-control rows need: a Redis beside the service, and an issuer whose key set
+  // the bench serves itself, with one RS256 token that every request of the JWT row repeats.
+  const redisVersion = (await has('redis-server')) ? (await run('redis-server', ['--version'])).stdout.match(/v=(\S+)/)?.[1] : undefined;
+  if (!redisVersion) console.log('redis-server is not installed: the Redis rate limit row is left out (Debian: apt-get install -y redis-server)');
+  let redisUrl;
+  if (redisVersion) {
+    const redisPort = await freePort();
+    launch('redis', 1, 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, { stdout: 'ignore' });
+    redisUrl = `redis://127.0.0.1:${redisPort}`;
+  }
+  const issuer = startIssuer();
   const gatewayFlags = [...Object.entries(START_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...START_FLAGS].join(' ');
 
   // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
@@ -178,6 +212,9 @@ try {
     { key: 'gateway-3-targets', label: 'gateway, 3 targets', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-3-targets', 0, { routes: [{ prefix: '/api', targets: balancedTargets, retries: 0 }] }, { PORT: String(port) }), rss: true, setup: 'the same with targets: the service on 3 ports, balance round-robin, retries 0: the cost of the pool and its balancing alone' },
     { key: 'gateway-access-log', label: 'gateway, access log on', paths, run: (port) => gatewayProcess('gateway-access-log', 0, { routes: [{ prefix: '/api', target }] }, { PORT: String(port), LOG_LEVEL: 'info' }, logFile('gateway-access-log')), rss: true, ours: true, setup: 'the same with LOG_LEVEL=info: one access line per request, stdout a temporary file (removed after the run), written as the gateway buffers it' },
     { key: 'gateway-cache', label: 'gateway + memory cache', paths: { hit: '/api/cached' }, run: (port) => gatewayProcess('gateway-cache', 0, { cache: { store: 'memory' }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same (LOG_LEVEL=warn) with cache: { store: "memory" }; /cached kept by x-cache-timeout' },
+    { key: 'gateway-rate-limit', label: 'gateway, rate limit (memory)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit', 0, { routes: [{ prefix: '/api', target, rateLimit: NEVER_REACHED }] }, { PORT: String(port) }), rss: true, setup: `the gateway row's route with rateLimit: { limit: ${NEVER_REACHED.limit}, window: '${NEVER_REACHED.window}' } (by ip, in memory): every request counted, none refused` },
+    ...(redisUrl ? [{ key: 'gateway-rate-limit-redis', label: 'gateway, rate limit (Redis)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit-redis', 0, { routes: [{ prefix: '/api', target, rateLimit: { ...NEVER_REACHED, store: 'redis', redisUrl } }] }, { PORT: String(port) }), rss: true, setup: `the same limit with store: redis: one EVALSHA round trip per request to redis-server ${redisVersion} on core 1 (beside the service and wrk), no persistence` }] : []),
+    { key: 'gateway-jwt', label: 'gateway, JWT (RS256)', paths: { hello: '/api/hello' }, headers: { authorization: `Bearer ${issuer.token}` }, run: (port) => gatewayProcess('gateway-jwt', 0, { routes: [{ prefix: '/api', target, auth: { jwt: { jwks: { url: issuer.url }, algorithms: ['RS256'], issuer: 'bench', audience: 'bench', forwardClaims: { sub: 'x-user-id' } } } }] }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with auth.jwt (RS256, 2048-bit key, issuer and audience checked, sub forwarded as x-user-id); wrk sends the same token on every request, as a client does, so after the first it is a verified token looked up" },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
   ].flatMap((system) => {
     if (!ONLY) return [system];
@@ -213,7 +250,7 @@ try {
         continue;
       }
       const answers = [];
-      for (let i = 0; i < 2; i++) answers.push(await guard(fetch(system.base + path).then(async (res) => ({ res, bytes: (await res.arrayBuffer()).byteLength }))));
+      for (let i = 0; i < 2; i++) answers.push(await guard(fetch(system.base + path, { headers: system.headers }).then(async (res) => ({ res, bytes: (await res.arrayBuffer()).byteLength }))));
       const { res, bytes } = answers[1];
       expectedBytes[kind] ??= bytes;
       const expected = expectedBytes[kind];
@@ -224,8 +261,8 @@ try {
   }
 
   const scenarios = systems.flatMap((system) => Object.entries(system.paths).map(([kind, path]) => ({ system, kind, url: system.base + path })));
-  const load = ({ kind, url }, duration) =>
-    guard(kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal }));
+  const load = ({ system, kind, url }, duration) =>
+    guard(kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal, headers: system.headers }));
   console.log(
     `nest-gateway bench: ${scenarios.length} scenarios × ${ROUNDS} rounds of ${DURATION}s (after ${WARMUP}s warm-up each), alternating order, medians; ` +
       `wrk -t1 -c${CONNECTIONS}, WebSocket echo over ${WS_CONNECTIONS}; node ${process.version}; ` +
