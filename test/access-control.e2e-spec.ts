@@ -154,6 +154,14 @@ describe('rate limits counted in memory', () => {
     await request(gateway.url).get('/by-header/x').expect(429);
   });
 
+  it('counts a header value longer than any key by its digest, telling long values apart', async () => {
+    const long = (last: string) => `${'t'.repeat(300)}${last}`;
+    await request(gateway.url).get('/by-header/x').set('x-tenant', long('1')).expect(200);
+    await request(gateway.url).get('/by-header/x').set('x-tenant', long('1')).expect(200);
+    await request(gateway.url).get('/by-header/x').set('x-tenant', long('1')).expect(429);
+    await request(gateway.url).get('/by-header/x').set('x-tenant', long('2')).expect(200);
+  });
+
   it('counts by a cookie', async () => {
     await request(gateway.url).get('/by-cookie/x').set('cookie', 'session=s1').expect(200);
     await request(gateway.url).get('/by-cookie/x').set('cookie', 'theme=dark; session=s1').expect(429);

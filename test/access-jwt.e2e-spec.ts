@@ -34,6 +34,12 @@ describe('JWT authentication against the issuer’s key set', () => {
         { prefix: '/orders', target: upstream.url, auth: { jwt } },
         { prefix: '/rotating', target: upstream.url, auth: { jwt: { ...jwt, jwks: { url: issuer.jwksUrl, cooldown: 50 } } } },
         { prefix: '/per-user', target: upstream.url, auth: { jwt }, rateLimit: { limit: 2, window: '1m', by: 'jwt:sub' } },
+        { prefix: '/per-tenant', target: upstream.url, auth: { jwt }, rateLimit: { limit: 1, window: '1m', by: 'jwt:tenant' } },
+        {
+          prefix: '/claims',
+          target: upstream.url,
+          auth: { jwt: { ...jwt, forwardClaims: { roles: 'x-roles', org: 'x-org', level: 'x-level', admin: 'x-admin', note: 'x-note', empty: 'x-empty' } } },
+        },
         { prefix: '/idp-down', target: upstream.url, auth: { jwt: { ...jwt, jwks: { url: unreachableJwks, timeout: '1s' } } } },
       ],
     });
@@ -129,6 +135,32 @@ describe('JWT authentication against the issuer’s key set', () => {
     }
     const metrics = await request(gateway.url).get('/metrics');
     expect(sample(metrics.text, 'nest_gateway_requests_refused_total', { route: '/idp-down', reason: 'auth' })).toBe(1);
+  });
+
+  it('forwards lists of strings joined, objects as JSON, numbers and booleans as text; nothing a header cannot carry', async () => {
+    const token = issuer.token(claims({ roles: ['admin', 'ops'], org: { id: 7 }, level: 3, admin: false, note: 'line\nbreak', empty: null }));
+    await request(gateway.url).get('/claims/x').set(bearer(token)).set('x-note', 'forged').expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-roles']).toBe('admin, ops');
+    expect(seen['x-org']).toBe('{"id":7}');
+    expect(seen['x-level']).toBe('3');
+    expect(seen['x-admin']).toBe('false');
+    expect(seen['x-note']).toBeUndefined();
+    expect(seen['x-empty']).toBeUndefined();
+  });
+
+  it('counts a request whose token lacks the claim by its address', async () => {
+    await request(gateway.url).get('/per-tenant/x').set(bearer(issuer.token(claims({ sub: 'no-tenant-1' })))).expect(200);
+    // Another user, also without the claim, from the same address: the same count.
+    await request(gateway.url).get('/per-tenant/x').set(bearer(issuer.token(claims({ sub: 'no-tenant-2' })))).expect(429);
+    await request(gateway.url).get('/per-tenant/x').set(bearer(issuer.token(claims({ tenant: 'acme' })))).expect(200);
+  });
+
+  it('refuses a token over 8 KiB, even a validly signed one, without checking it', async () => {
+    const padded = issuer.token(claims({ padding: 'p'.repeat(7 * 1024) }));
+    expect(padded.length).toBeGreaterThan(8 * 1024);
+    const res = await request(gateway.url).get('/orders/x').set(bearer(padded)).expect(401);
+    expect(res.body.message).toBe('malformed token');
   });
 
   it('counts a limit by a claim of the verified token', async () => {

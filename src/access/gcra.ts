@@ -24,8 +24,9 @@ export interface GcraRate {
 }
 
 export function gcraRate(limit: number, windowMs: number, burst: number): GcraRate {
-  // At least one microsecond: a limit beyond a million per second counts as that.
-  const interval = Math.max(1, Math.round((windowMs * 1000) / limit));
+  // Rounded down, so that a quiet window always gives the whole burst back; at least one
+  // microsecond: a limit beyond a million per second counts as that.
+  const interval = Math.max(1, Math.floor((windowMs * 1000) / limit));
   return { interval, tolerance: interval * burst };
 }
 

@@ -6,7 +6,7 @@ import type { ResolvedJwtAuth } from '../config/resolve-options.js';
 /** Verified tokens kept, by the bytes of the tokens themselves: a bound on the memory they take. */
 const VERIFIED_TOKENS_BYTES = 8 * 1024 * 1024;
 /** Longer `Authorization` values are refused unread: no IdP issues tokens that large. */
-const LONGEST_TOKEN = 16 * 1024;
+const LONGEST_TOKEN = 8 * 1024;
 /** Three base64url parts: anything else is refused before jose is asked. */
 const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const BEARER = /^Bearer +/i;
