@@ -2,7 +2,7 @@ import { Agent, createServer, request as httpRequest, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { RouteOptions } from '../src/index.js';
-import { startGateway, type RunningGateway } from './support/gateway.js';
+import { gatewayModule, startApp, startGateway, type RunningGateway } from './support/gateway.js';
 import { deadPort } from './support/upstream.js';
 import { startDnsServer } from './support/dns-server.js';
 import { sample } from './support/prometheus.js';
@@ -137,6 +137,17 @@ describe('a route with several targets', () => {
     expect([...byUser.values()].every((served) => served.size === 1)).toBe(true);
     // The keys spread over the targets.
     expect(new Set(first.map((res) => res.body)).size).toBeGreaterThan(1);
+  });
+
+  it('keys consistent-hash on the client behind a trusted proxy, not on the proxy', async () => {
+    const started = await newTargets('a', 'b', 'c');
+    gateway = await startApp(gatewayModule({ routes: [{ prefix: '/api', targets: started.map((target) => target.url), balance: 'consistent-hash', hashOn: 'ip' }] }), { trustProxy: ['127.0.0.1'] });
+    // Every request comes from the proxy at 127.0.0.1; the clients are what it appended.
+    const served = await load(gateway, 60, '/api/x', 12, (i) => ({ 'x-forwarded-for': `198.51.100.${i % 30}` }));
+    const byClient = new Map<number, Set<string>>();
+    served.forEach((res, i) => byClient.set(i % 30, (byClient.get(i % 30) ?? new Set()).add(res.body)));
+    expect([...byClient.values()].every((targetsOfClient) => targetsOfClient.size === 1)).toBe(true);
+    expect(new Set(served.map((res) => res.body)).size).toBeGreaterThan(1);
   });
 
   it('loses no request when one of three targets dies mid-load, and takes it back after its checks pass', async () => {

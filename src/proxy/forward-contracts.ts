@@ -34,8 +34,10 @@ export interface ForwardRequest {
   readonly originalUrl: string;
   /** The request's id, sent to the service and on the response head. */
   readonly id: string;
-  /** What the client says about itself, as fastify judged it (`trustProxy`). */
+  /** The socket's peer: what `X-Forwarded-For` gets appended. */
   readonly clientAddress: string | undefined;
+  /** The client as fastify's `trustProxy` tells it: what `hashOn: ip` keys on. */
+  readonly clientIp: string;
   readonly clientProtocol: string;
   readonly clientHost: string;
   /** Sees the response on its way to the client (the cache fills through it). */

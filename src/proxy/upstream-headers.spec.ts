@@ -21,7 +21,7 @@ describe('toUpstreamHeaders', () => {
         'set-cookie': ['a=1', 'b=2'],
       },
     } as unknown as IncomingMessage;
-    const request = { req, id: 'r-1', clientAddress: '10.0.0.9', clientProtocol: 'http', clientHost: 'gateway.example' };
+    const request = { req, id: 'r-1', clientAddress: '10.0.0.9', clientIp: '10.0.0.9', clientProtocol: 'http', clientHost: 'gateway.example' };
     expect(toUpstreamHeaders(request, 'service:3000', '5')).toEqual([
       'host', 'service:3000',
       'content-type', 'text/plain',

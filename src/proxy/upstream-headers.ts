@@ -11,7 +11,10 @@ export type ResponseHeaders = Record<string, string | string[] | undefined>;
 export interface ClientRequest {
   readonly req: IncomingMessage;
   readonly id: string;
+  /** The socket's peer: what `X-Forwarded-For` gets appended. */
   readonly clientAddress: string | undefined;
+  /** The client as fastify's `trustProxy` tells it (the peer, or what a trusted proxy said). */
+  readonly clientIp: string;
   readonly clientProtocol: string;
   readonly clientHost: string;
 }

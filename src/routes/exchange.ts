@@ -76,6 +76,10 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     return this.socket.remoteAddress;
   }
 
+  get clientIp(): string {
+    return this.request.ip;
+  }
+
   get clientProtocol(): string {
     return this.request.protocol;
   }

@@ -202,10 +202,6 @@ export class RouteExchange extends Exchange implements CacheAddress, GatedExchan
     return this.pipeline.route.prefix;
   }
 
-  get clientIp(): string {
-    return this.request.ip;
-  }
-
   refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void {
     this.pipeline.counters.refused(reason);
     this.answer(statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, false, headers);

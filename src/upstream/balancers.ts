@@ -6,7 +6,7 @@ import type { Member } from './member.js';
 
 /** Picks one of the candidates (the targets that may take the request now, never empty). */
 export interface Balancer {
-  pick(candidates: Member[], req: IncomingMessage, clientAddress: string | undefined): Member;
+  pick(candidates: Member[], req: IncomingMessage, clientIp: string | undefined): Member;
 }
 
 /**
@@ -58,7 +58,7 @@ class LeastRequest implements Balancer {
 class ConsistentHash implements Balancer {
   private readonly ring: HashRing;
   private readonly byName = new Map<string, Member>();
-  private readonly keyOf: (req: IncomingMessage, clientAddress: string | undefined) => string;
+  private readonly keyOf: (req: IncomingMessage, clientIp: string | undefined) => string;
 
   constructor(
     private readonly members: Member[],
@@ -73,8 +73,8 @@ class ConsistentHash implements Balancer {
     this.keyOf = requestKeyFunction(hashOn);
   }
 
-  pick(candidates: Member[], req: IncomingMessage, clientAddress: string | undefined): Member {
-    const key = this.keyOf(req, clientAddress);
+  pick(candidates: Member[], req: IncomingMessage, clientIp: string | undefined): Member {
+    const key = this.keyOf(req, clientIp);
     if (candidates.length === this.members.length) return this.byName.get(this.ring.get(key))!;
     // The ring from the key's point on, every member once: the first that may take it.
     const order = this.ring.range(key, this.members.length).map((name) => this.byName.get(name)!);
@@ -83,8 +83,8 @@ class ConsistentHash implements Balancer {
 }
 
 /** What a request is keyed on: `header:<name>`, `cookie:<name>` or `ip`; a missing value keys as empty. */
-export function requestKeyFunction(hashOn: string): (req: IncomingMessage, clientAddress: string | undefined) => string {
-  if (hashOn === 'ip') return (_req, clientAddress) => clientAddress ?? '';
+export function requestKeyFunction(hashOn: string): (req: IncomingMessage, clientIp: string | undefined) => string {
+  if (hashOn === 'ip') return (_req, clientIp) => clientIp ?? '';
   const [source, name] = [hashOn.slice(0, hashOn.indexOf(':')), hashOn.slice(hashOn.indexOf(':') + 1)];
   if (source === 'header') {
     const header = name.toLowerCase();

@@ -220,11 +220,11 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
   }
 
   /** A target that may take the request now, other than `excluded`; undefined when none can. */
-  private choose(request: Pick<ForwardRequest, 'req' | 'clientAddress'>, excluded?: Member): Member | undefined {
+  private choose(request: Pick<ForwardRequest, 'req' | 'clientIp'>, excluded?: Member): Member | undefined {
     const now = Date.now();
     const candidates = this.members.filter((member) => member !== excluded && member.takesRequests(now));
     if (candidates.length === 0) return undefined;
-    return this.balancer.pick(candidates, request.req, request.clientAddress);
+    return this.balancer.pick(candidates, request.req, request.clientIp);
   }
 
   /**
