@@ -43,14 +43,19 @@ describe('rate limits counted in Redis', () => {
     await redis.stop();
   });
 
-  it('lets exactly `limit` of 3 × limit concurrent requests through two gateways sharing one Redis', async () => {
+  it('lets exactly `limit` of 3 × limit concurrent requests through two gateway processes sharing one Redis', async () => {
     await redis.restart();
-    const [a, b] = [await start(options('redis')), await start(options('redis'))];
-    const before = upstream.seen.length;
-    const statuses = await spread([a.url, b.url], 3 * LIMIT, '/api/x');
-    expect(passed(statuses)).toBe(LIMIT);
-    expect(statuses.filter((status) => status === 429)).toHaveLength(2 * LIMIT);
-    expect(upstream.seen.length - before).toBe(LIMIT);
+    const processes = [await startStandalone(options('redis')), await startStandalone(options('redis'))];
+    try {
+      const before = upstream.seen.length;
+      const statuses = await spread(processes.map((gateway) => gateway.url), 3 * LIMIT, '/api/x');
+      expect(passed(statuses)).toBe(LIMIT);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(2 * LIMIT);
+      expect(upstream.seen.length - before).toBe(LIMIT);
+    } finally {
+      for (const gateway of processes) gateway.child.kill('SIGTERM');
+      await Promise.all(processes.map((gateway) => gateway.exited));
+    }
   });
 
   it('(counted in each process’s memory instead, the same two gateways let twice as many through)', async () => {

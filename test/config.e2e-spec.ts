@@ -159,6 +159,27 @@ describe('config validation', () => {
 });
 
 describe('config files', () => {
+  it('takes REDIS_URL (the override) for the cache and for every rate limit counted in Redis, and no other', async () => {
+    const limit = { limit: 5, window: '1m' };
+    const file = await tempFile(
+      'redis.json',
+      JSON.stringify({
+        cache: { store: 'redis', redisUrl: 'redis://file:6379' },
+        routes: [
+          { prefix: '/a', target: 'http://127.0.0.1:3000', rateLimit: { ...limit, store: 'redis', redisUrl: 'redis://file:6379' } },
+          { prefix: '/b', target: 'http://127.0.0.1:3000', rateLimit: [{ ...limit, store: 'redis' }, { ...limit, name: 'mem' }] },
+          { prefix: '/c', target: 'http://127.0.0.1:3000' },
+        ],
+      }),
+    );
+    const loaded = await loadConfigFile(file, { redisUrl: 'redis://env:6379' });
+    expect(loaded.cache?.redisUrl).toBe('redis://env:6379');
+    expect(loaded.routes[0].rateLimit).toMatchObject({ redisUrl: 'redis://env:6379' });
+    expect(loaded.routes[1].rateLimit).toEqual([{ ...limit, store: 'redis', redisUrl: 'redis://env:6379' }, { ...limit, name: 'mem' }]);
+    // Not a list of routes: left for the validator to refuse.
+    await expect(loadConfigFile(await tempFile('bad.json', '{"routes": "x"}'), { redisUrl: 'redis://env:6379' })).rejects.toThrow(/routes: .*expected array/);
+  });
+
   it('loads YAML and JSON files of the same shape', async () => {
     const shape = { pathRegex: '/*', routes: [{ prefix: '/p', target: 'http://127.0.0.1:3000', methods: ['GET'] }] };
     const yaml = await tempFile('g.yaml', 'pathRegex: /*\nroutes:\n  - { prefix: /p, target: "http://127.0.0.1:3000", methods: [GET] }\n');
