@@ -4,7 +4,7 @@ import { validateGatewayOptions } from '../src/index.js';
 import { gatewayModule, type RunningGateway, startApp, startGateway } from './support/gateway.js';
 import { sample } from './support/prometheus.js';
 import { openWebSocket, startWebSocketService, type WebSocketService } from './support/websocket.js';
-import { startUpstream, type Upstream } from './support/upstream.js';
+import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
 const API_KEYS = { acme: 'k_live_acme_0123456789', globex: 'k_live_globex_0123456789' };
@@ -178,6 +178,65 @@ describe('rate limits counted in memory', () => {
     await request(gateway.url).get('/two/x').set('x-user', 'u1').expect(200);
     await request(gateway.url).get('/two/x').set('x-user', 'u1').expect(429);
     await request(gateway.url).get('/two/x').set('x-user', 'u2').expect(200);
+  });
+
+  it("puts its fields in place of a service's own, and on the gateway's own errors", async () => {
+    const service = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'ratelimit-limit': '999', ratelimit: '"svc";r=998;t=1', 'content-type': 'text/plain' });
+      res.end('ok');
+    });
+    const limited = await startGateway({
+      routes: [
+        { prefix: '/svc', target: service.url, rateLimit: { limit: 3, window: '1m' } },
+        { prefix: '/dead', target: `http://127.0.0.1:${await deadPort()}`, rateLimit: { limit: 3, window: '1m' } },
+      ],
+    });
+    try {
+      const res = await request(limited.url).get('/svc/x').expect(200);
+      expect(res.headers['ratelimit-limit']).toBe('3');
+      expect(res.headers.ratelimit).toMatch(/^"default";r=2;t=\d+$/);
+      const failed = await request(limited.url).get('/dead/x').expect(502);
+      expect(failed.headers['ratelimit-remaining']).toBe('2');
+    } finally {
+      await limited.close();
+      await service.close();
+    }
+  });
+
+  it('adds its fields to what an onResponse hook sends, for an answer forwarded or stored', async () => {
+    const stored = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'x-cache-timeout': '1 minute', 'content-type': 'text/plain' });
+      res.end('stored');
+    });
+    const hooked = await startGateway({
+      cache: {},
+      routes: [
+        {
+          prefix: '/hooked',
+          target: stored.url,
+          rateLimit: { limit: 5, window: '1m' },
+          hooks: {
+            async onResponse(_req, reply, res) {
+              const chunks: Buffer[] = [];
+              for await (const chunk of res) chunks.push(chunk as Buffer);
+              reply.removeHeader('content-length');
+              reply.send(`hooked ${Buffer.concat(chunks).toString()}`);
+            },
+          },
+        },
+      ],
+    });
+    try {
+      const forwarded = await request(hooked.url).get('/hooked/x').expect(200);
+      expect(forwarded.text).toBe('hooked stored');
+      expect(forwarded.headers['ratelimit-remaining']).toBe('4');
+      const hit = await request(hooked.url).get('/hooked/x').expect(200);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.headers['ratelimit-remaining']).toBe('3');
+    } finally {
+      await hooked.close();
+      await stored.close();
+    }
   });
 
   it('never serves a stored answer to a request over the limit, and counts hits against it', async () => {

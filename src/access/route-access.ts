@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { AddressRules } from './address-rules.js';
 import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { RateDecision } from './gcra.js';
@@ -11,13 +11,16 @@ export type RefusalReason = 'ip' | 'rate_limit' | 'auth';
 /** A request on its way through a route's access checks; the route's exchange is one. */
 export interface GatedExchange {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
   /** The client's address, as `server.trustProxy` lets it be told. */
   readonly clientIp: string;
   /** The response has ended or was cut. */
   readonly closed: boolean;
   /** Verified claims of the request's token, once authenticated. */
   claims?: Record<string, unknown>;
+  /** The limits' fields, added to whatever answers the request. */
+  addedHeaders?: string[];
+  /** What each of the route's limits decided so far. */
+  rateDecisions?: [RateLimiter, RateDecision][];
   /** Answers the refusal (a JSON body) and counts it. */
   refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void;
 }
@@ -133,28 +136,32 @@ export class RouteAccess {
       exchange.refuse(503, 'Rate limit store unavailable', 'rate_limit', { 'retry-after': UNAVAILABLE_RETRY_AFTER });
       return false;
     }
-    this.describe(exchange.res, limit, outcome);
+    (exchange.rateDecisions ??= []).push([limit, outcome]);
+    exchange.addedHeaders = this.fieldsOf(exchange.rateDecisions);
     if (outcome.allowed) return true;
     exchange.refuse(429, `Rate limit exceeded: ${limit.policy}`, 'rate_limit', { 'retry-after': String(seconds(outcome.retryIn)) });
     return false;
   }
 
   /**
-   * The limit's state in the IETF fields (`RateLimit-Policy`, `RateLimit`: one member per limit)
+   * The limits' state in the IETF fields (`RateLimit-Policy`, `RateLimit`: one member per limit)
    * and the widespread `RateLimit-Limit`/`-Remaining`/`-Reset`, which tell of the limit with the
-   * fewest requests left.
+   * fewest requests left. A flat list, added to the answer's head as it is written.
    */
-  private describe(res: ServerResponse, limit: RateLimiter, decision: RateDecision): void {
-    const reset = seconds(decision.resetIn);
-    const member = `"${limit.name}";r=${decision.remaining};t=${reset}`;
-    const previous = res.getHeader('ratelimit') as string | undefined;
-    res.setHeader('ratelimit', previous ? `${previous}, ${member}` : member);
-    if (!previous) res.setHeader('ratelimit-policy', this.policy!);
-    const fewest = res.getHeader('ratelimit-remaining') as string | undefined;
-    if (fewest !== undefined && Number(fewest) <= decision.remaining) return;
-    res.setHeader('ratelimit-limit', String(limit.limit));
-    res.setHeader('ratelimit-remaining', String(decision.remaining));
-    res.setHeader('ratelimit-reset', String(reset));
+  private fieldsOf(decisions: [RateLimiter, RateDecision][]): string[] {
+    let members = '';
+    let [tightest, fewest] = decisions[0];
+    for (const [limit, decision] of decisions) {
+      members += `${members ? ', ' : ''}"${limit.name}";r=${decision.remaining};t=${seconds(decision.resetIn)}`;
+      if (decision.remaining < fewest.remaining) [tightest, fewest] = [limit, decision];
+    }
+    return [
+      'ratelimit-policy', this.policy!,
+      'ratelimit', members,
+      'ratelimit-limit', String(tightest.limit),
+      'ratelimit-remaining', String(fewest.remaining),
+      'ratelimit-reset', String(seconds(fewest.resetIn)),
+    ];
   }
 }
 

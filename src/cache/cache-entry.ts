@@ -14,7 +14,21 @@ export interface CacheEntry {
 }
 
 // Headers of one connection, or regenerated on every answer (date, length): never stored.
-const UNSTORED_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length', 'x-cache', 'x-request-id'];
+// The rate limit fields are the gateway's, per request (they would be stale on a hit).
+const UNSTORED_HEADERS = [
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'date',
+  'content-length',
+  'x-cache',
+  'x-request-id',
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+];
 
 /**
  * How a fill ended, for the misses waiting on it: the stored entry; the service's failure

@@ -94,6 +94,7 @@ export function hitHeaders(entry: CacheEntry): OutgoingHttpHeaders {
   return { [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age: ageOf(entry) };
 }
 
+const NONE: readonly string[] = [];
 const HEAD_LIST = Symbol('nest-gateway.head-list');
 type ListedEntry = CacheEntry & { [HEAD_LIST]?: string[] };
 
@@ -117,14 +118,15 @@ function headList(entry: ListedEntry): string[] {
 }
 
 /** Writes a hit to the client whole, in one head and one body write (or a 304 for a matching ETag). */
-export function writeHit(res: ServerResponse, req: CacheAwareRequest, entry: CacheEntry, requestId: string): void {
+export function writeHit(res: ServerResponse, req: CacheAwareRequest, entry: CacheEntry, requestId: string, added: readonly string[] = NONE): void {
   const age = ageOf(entry);
   if (matchesIfNoneMatch(req.headers['if-none-match'], entry.etag)) {
-    res.writeHead(304, { etag: entry.etag, [X_CACHE]: 'HIT', [X_CACHE_HIT]: '1', age, [X_REQUEST_ID]: requestId });
+    res.writeHead(304, ['etag', entry.etag, X_CACHE, 'HIT', X_CACHE_HIT, '1', 'age', age, X_REQUEST_ID, requestId, ...added]);
     res.end();
     return;
   }
-  const head = headList(entry).concat(X_CACHE, 'HIT', X_CACHE_HIT, '1', 'age', age, X_REQUEST_ID, requestId);
+  // The stored head has none of `added`'s names (see `createCacheEntry`).
+  const head = headList(entry).concat(X_CACHE, 'HIT', X_CACHE_HIT, '1', 'age', age, X_REQUEST_ID, requestId, ...added);
   res.writeHead(entry.status, head);
   res.end(req.method === 'HEAD' ? undefined : entry.body);
 }

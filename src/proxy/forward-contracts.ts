@@ -40,6 +40,8 @@ export interface ForwardRequest {
   readonly clientIp: string;
   readonly clientProtocol: string;
   readonly clientHost: string;
+  /** Headers the gateway adds to the answer, as a flat `[name, value, ...]` list (a rate limit's fields): they replace the service's of the same names. */
+  readonly addedHeaders?: readonly string[];
   /** Sees the response on its way to the client (the cache fills through it). */
   readonly tap?: ResponseTap;
   /** Takes the response instead of the client (a route's `onResponse` hook). */

@@ -176,14 +176,17 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
 
   private start(statusCode: number, headers: ResponseHeaders): void {
     this.started = true;
-    const { receiver } = this.request;
+    const { receiver, addedHeaders } = this.request;
+    if (addedHeaders) for (let i = 0; i < addedHeaders.length; i += 2) headers[addedHeaders[i]] = addedHeaders[i + 1];
     if (receiver) return receiver.head(statusCode, headers, this);
     headers['x-request-id'] = this.request.id;
     if (this.closesConnection()) headers.connection = 'close';
     this.request.res.writeHead(statusCode, headers);
   }
 
-  private writeHead(statusCode: number, headers: string[]): void {
+  private writeHead(statusCode: number, service: string[]): void {
+    const added = this.request.addedHeaders;
+    const headers = added ? withAdded(service, added) : service;
     headers.push('x-request-id', this.request.id);
     if (this.closesConnection()) headers.push('connection', 'close');
     this.request.res.writeHead(statusCode, headers);
@@ -238,4 +241,14 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
     if (receiver) receiver.end();
     else if (!this.detached) res.end(this.lastChunk);
   }
+}
+
+/** A flat head list with `added` in place of the service's headers of the same names. */
+function withAdded(list: string[], added: readonly string[]): string[] {
+  const replaced = new Set<string>();
+  for (let i = 0; i < added.length; i += 2) replaced.add(added[i]);
+  const kept: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (!replaced.has(list[i])) kept.push(list[i], list[i + 1]);
+  for (const item of added) kept.push(item);
+  return kept;
 }

@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import { RETRY_CONDITIONS } from '../config/gateway-options.interface.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
 
@@ -98,17 +98,22 @@ export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
 }
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
-export function writeProxyError({ req, res, id }: { req: IncomingMessage; res: ServerResponse; id: string }, error: Error): void {
+export function writeProxyError(
+  { req, res, id, addedHeaders }: { req: IncomingMessage; res: ServerResponse; id: string; addedHeaders?: readonly string[] },
+  error: Error,
+): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const body = toProxyErrorResponse(error);
-  writeJsonAnswer(res, body.statusCode, body, {
+  const headers: OutgoingHttpHeaders = {
     'x-request-id': id,
     // A route with no target to take requests: worth asking again shortly.
     ...(body.statusCode === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
-  });
+  };
+  if (addedHeaders) for (let i = 0; i < addedHeaders.length; i += 2) headers[addedHeaders[i]] = addedHeaders[i + 1];
+  writeJsonAnswer(res, body.statusCode, body, headers);
 }

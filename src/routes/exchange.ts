@@ -45,6 +45,8 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   forwarding?: Forwarding;
   /** The response has ended or was cut: whatever is still to come is abandoned. */
   closed = false;
+  /** Headers the gateway adds to whatever answers the exchange (a rate limit's fields), as a flat list. */
+  addedHeaders?: string[];
 
   constructor(
     private readonly stages: ExchangeStages,
@@ -96,7 +98,10 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   answer(statusCode: number, body: object, close = false, headers?: OutgoingHttpHeaders): void {
     const res = this.reply.raw;
     if (res.headersSent) return;
-    writeJsonAnswer(res, statusCode, body, close ? { ...headers, [X_REQUEST_ID]: this.id, connection: 'close' } : { ...headers, [X_REQUEST_ID]: this.id });
+    const own: OutgoingHttpHeaders = close ? { ...headers, [X_REQUEST_ID]: this.id, connection: 'close' } : { ...headers, [X_REQUEST_ID]: this.id };
+    const added = this.addedHeaders;
+    if (added) for (let i = 0; i < added.length; i += 2) own[added[i]] = added[i + 1];
+    writeJsonAnswer(res, statusCode, body, own);
   }
 
   /**

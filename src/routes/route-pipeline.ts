@@ -153,9 +153,9 @@ export class RoutePipeline implements ExchangeStages {
   answerHit(exchange: Exchange, entry: CacheEntry): void {
     const { request, reply } = exchange;
     if (this.route.onResponse) {
-      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry) }, entry.body);
+      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry), ...headerObject(exchange.addedHeaders) }, entry.body);
     }
-    writeHit(reply.raw, request.raw, entry, exchange.id);
+    writeHit(reply.raw, request.raw, entry, exchange.id, exchange.addedHeaders);
   }
 
   /** Stage 9: forward, the response streaming back through the cache's tap when there is one. */
@@ -245,4 +245,12 @@ function answerHostError(exchange: Exchange, error: unknown): void {
     return exchange.answer(status, typeof response === 'object' ? response : { statusCode: status, message: response });
   }
   exchange.answer(500, { statusCode: 500, message: 'Internal server error' });
+}
+
+/** A flat `[name, value, ...]` list as an object; none for none. */
+export function headerObject(list: readonly string[] | undefined): OutgoingHttpHeaders | undefined {
+  if (!list) return undefined;
+  const headers: OutgoingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]] = list[i + 1];
+  return headers;
 }
