@@ -53,7 +53,9 @@ export class RateLimiter {
   readonly afterAuth: boolean;
   private readonly rate: GcraRate;
   private readonly keyOf: KeyFunction;
-  private readonly local = new LRUCache<string, number>({ max: MEMORY_KEYS });
+  // Bounded by size, one per key, not by `max`: lru-cache sets aside room for `max` keys up front
+  // (2.7 MB for 100 000), on every limit, used or not.
+  private readonly local = new LRUCache<string, number>({ maxSize: MEMORY_KEYS, sizeCalculation: () => 1 });
   private readonly redisPrefix: string;
   private redisDownUntil = 0;
   private probing = false;
