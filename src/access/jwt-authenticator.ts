@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import { type JWTPayload, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { ResolvedJwtAuth } from '../config/resolve-options.js';
+import { IssuerKeys, KeySetUnavailable } from './issuer-keys.js';
 
 /** Verified tokens kept, by the bytes of the tokens themselves: a bound on the memory they take. */
 const VERIFIED_TOKENS_BYTES = 8 * 1024 * 1024;
@@ -17,10 +18,6 @@ export type AuthRefusal = { status: 401; reason: 'missing' | 'invalid'; detail: 
 /** Verified claims, or why there are none. */
 export type AuthOutcome = { claims: JWTPayload } | { refusal: AuthRefusal };
 
-// jose's errors of the key set itself (unreachable, slow, not a key set): the gateway cannot
-// check any token, which is no fault of the client's.
-const KEY_SET_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
-
 /** What a client may read of why its token failed (RFC 6750's `error_description`), by jose's code. */
 const DESCRIPTIONS: Record<string, string> = {
   ERR_JWT_EXPIRED: 'token expired',
@@ -32,30 +29,25 @@ const DESCRIPTIONS: Record<string, string> = {
 };
 
 /**
- * A route's bearer-token check: jose verifies the signature against the issuer's key set (fetched
- * and cached by jose: a key id it does not know refetches the set at most once per `cooldown`),
- * the algorithm, `exp`/`nbf` within the tolerance, `iss` and `aud`. A token that passed is kept
+ * A route's bearer-token check: jose verifies the signature against the issuer's key set (see
+ * `IssuerKeys`), the algorithm, `exp`/`nbf` within the tolerance, `iss` and `aud`. A token that passed is kept
  * (bounded) until it expires, or for the key set's `maxAge` at most, so a client repeating its
  * token costs one lookup, not a signature check.
  */
 export class JwtAuthenticator {
-  private readonly keySet: ReturnType<typeof createRemoteJWKSet>;
+  private readonly keys: IssuerKeys;
   private readonly verified = new LRUCache<string, JWTPayload>({
     maxSize: VERIFIED_TOKENS_BYTES,
     sizeCalculation: (_claims, token) => token.length,
   });
 
   constructor(private readonly settings: ResolvedJwtAuth) {
-    this.keySet = createRemoteJWKSet(new URL(settings.jwks.url), {
-      cooldownDuration: settings.jwks.cooldown,
-      cacheMaxAge: settings.jwks.maxAge,
-      timeoutDuration: settings.jwks.timeout,
-    });
+    this.keys = new IssuerKeys(settings.jwks);
   }
 
   /** Fetches the key set ahead of the first request; a failure is the first request's to meet. */
   warmUp(): Promise<void> {
-    return this.keySet.reload().catch(() => undefined);
+    return this.keys.refresh();
   }
 
   authenticate(req: IncomingMessage): AuthOutcome | Promise<AuthOutcome> {
@@ -75,17 +67,15 @@ export class JwtAuthenticator {
   private async verify(token: string): Promise<AuthOutcome> {
     const { issuer, audience, algorithms, clockTolerance, jwks } = this.settings;
     try {
-      const { payload } = await jwtVerify(token, this.keySet, { issuer, audience, algorithms, clockTolerance: clockTolerance / 1000 });
+      const { payload } = await jwtVerify(token, this.keys.getKey, { issuer, audience, algorithms, clockTolerance: clockTolerance / 1000 });
       const untilExpiry = payload.exp === undefined ? Infinity : payload.exp * 1000 + clockTolerance - Date.now();
       const ttl = Math.floor(Math.min(untilExpiry, jwks.maxAge));
       if (ttl > 0) this.verified.set(token, payload, { ttl });
       return { claims: payload };
     } catch (error) {
+      if (error instanceof KeySetUnavailable) return { refusal: { status: 503, detail: 'the signing keys cannot be fetched' } };
       const code = (error as { code?: string }).code;
-      if (!(error instanceof errors.JOSEError) || KEY_SET_FAILURES.has(code!)) {
-        return { refusal: { status: 503, detail: 'the signing keys cannot be fetched' } };
-      }
-      return { refusal: { status: 401, reason: 'invalid', detail: DESCRIPTIONS[code!] ?? 'malformed token' } };
+      return { refusal: { status: 401, reason: 'invalid', detail: DESCRIPTIONS[code ?? ''] ?? 'malformed token' } };
     }
   }
 }
