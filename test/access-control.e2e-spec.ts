@@ -342,6 +342,8 @@ describe('access control config', () => {
     [route({ auth: { jwt: { ...jwt, algorithms: ['none'] } } }), "routes[0].auth.jwt.algorithms[0]: expected one of RS256"],
     [route({ auth: { jwt: { ...jwt, algorithms: ['HS256'] } } }), "('none' and HS* are refused)"],
     [route({ auth: { jwt: { jwks: { url: 'ftp://x' }, algorithms: ['RS256'] } } }), 'routes[0].auth.jwt.jwks.url'],
+    [route({ auth: { jwt: { ...jwt, forwardClaims: { sub: 'X-Forwarded-For' } } } }), 'routes[0].auth.jwt.forwardClaims.sub: expected a header of the request the gateway does not frame'],
+    [route({ auth: { jwt: { ...jwt, forwardClaims: { sub: 'authorization' } } } }), 'routes[0].auth.jwt.forwardClaims.sub'],
     [route({ auth: { apiKey: { keys: { acme: 'short' } } } }), 'routes[0].auth.apiKey.keys.acme: expected a key of at least 16 characters'],
     [route({ auth: { apiKey: { keys: { a: API_KEYS.acme, b: API_KEYS.acme } } } }), 'routes[0].auth.apiKey.keys: expected a different key for each name'],
   ])('refuses %j naming the field', (options, message) => {

@@ -70,6 +70,13 @@ describe('JWT authentication against the issuer’s key set', () => {
     expect(seen['x-user-email']).toBeUndefined();
   });
 
+  it('forwards the claim headers even when the client’s Connection names them', async () => {
+    await request(gateway.url).get('/orders/x').set(bearer(issuer.token(claims({ email: 'a@example.test' })))).set('connection', 'keep-alive, X-User-Id,x-user-email').expect(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect(seen['x-user-id']).toBe('user-1');
+    expect(seen['x-user-email']).toBe('a@example.test');
+  });
+
   it.each([
     ['no Authorization', {}],
     ['a Basic credential', { authorization: 'Basic dXNlcjpwdw==' }],

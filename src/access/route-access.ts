@@ -80,8 +80,13 @@ export class RouteAccess {
 
   /** Address rules, then the limits that need no identity. */
   admit<E extends GatedExchange>(exchange: E, next: Next<E>): void {
-    // What the gateway forwards as claims is never the client's to say.
-    for (const header of this.claimHeaders) delete exchange.req.headers[header];
+    // What the gateway forwards as claims is never the client's to say, nor to take away: a
+    // header its `Connection` names would not be forwarded (hop-by-hop).
+    if (this.claimHeaders.length) {
+      const headers = exchange.req.headers;
+      for (const header of this.claimHeaders) delete headers[header];
+      if (headers.connection) headers.connection = headers.connection.split(',').filter((token) => !this.claimHeaders.includes(token.trim().toLowerCase())).join(',');
+    }
     if (this.addresses?.refuses(exchange.clientIp)) return exchange.refuse(403, 'Forbidden', 'ip');
     this.limit(exchange, this.earlyLimits, 0, next);
   }

@@ -65,6 +65,28 @@ const rateLimit = z.strictObject({
 // Asymmetric only: a shared (HS*) secret would have to sit in the gateway's config, and whoever
 // reads it could mint tokens; `none` is no signature at all.
 const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+// Headers a claim may not be forwarded as: hop-by-hop ones, those the gateway frames or sets,
+// and the client's credentials.
+const GATEWAY_OWNED_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+  'content-length',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-request-id',
+  'authorization',
+  'cookie',
+]);
 const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 const jwtAuth = z.strictObject({
   jwks: z.strictObject({ url: httpUrl, cooldown: duration.optional(), maxAge: duration.optional(), timeout: duration.optional() }),
@@ -74,7 +96,14 @@ const jwtAuth = z.strictObject({
     .array(z.string().refine((name) => (JWT_ALGORITHMS as readonly string[]).includes(name), { message: `expected one of ${JWT_ALGORITHMS.join(', ')} ('none' and HS* are refused)` }))
     .min(1),
   clockTolerance: z.union([z.literal(0), duration]).optional(),
-  forwardClaims: z.record(z.string().min(1), headerName).optional(),
+  forwardClaims: z
+    .record(
+      z.string().min(1),
+      headerName.refine((name) => !GATEWAY_OWNED_HEADERS.has(name.toLowerCase()), {
+        message: 'expected a header of the request the gateway does not frame, address or set itself',
+      }),
+    )
+    .optional(),
 });
 const apiKeyAuth = z.strictObject({
   header: headerName.optional(),
