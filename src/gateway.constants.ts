@@ -99,3 +99,11 @@ export const GATEWAY_CACHE_OPTIONS = 'GATEWAY:CACHE_OPTIONS';
 
 /** The request id header: kept from the client when sane, sent to the service and on every answer. */
 export const X_REQUEST_ID = 'x-request-id';
+
+/** Where a route's API key comes unless told otherwise. */
+export const DEFAULT_API_KEY_HEADER = 'x-api-key';
+/** Least time between two fetches of an issuer's key set. */
+export const DEFAULT_JWKS_COOLDOWN = '30s';
+/** How long an issuer's key set is used before it is fetched again. */
+export const DEFAULT_JWKS_MAX_AGE = '10m';
+export const DEFAULT_JWKS_TIMEOUT = '5s';

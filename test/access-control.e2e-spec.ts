@@ -4,6 +4,7 @@ import { validateGatewayOptions } from '../src/index.js';
 import { gatewayModule, type RunningGateway, startApp, startGateway } from './support/gateway.js';
 import { sample } from './support/prometheus.js';
 import { openWebSocket, startWebSocketService, type WebSocketService } from './support/websocket.js';
+import { rawRequest } from './support/raw-http.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
@@ -24,6 +25,7 @@ describe('address rules', () => {
     routes: [
       { prefix: '/open', target: upstream.url },
       { prefix: '/internal', target: upstream.url, allow: ['10.0.0.0/8', 'fd00::/8'], deny: ['10.9.0.0/16'] },
+      { prefix: '/per-client', target: upstream.url, rateLimit: { limit: 1, window: '1m' } },
     ],
   });
 
@@ -60,6 +62,15 @@ describe('address rules', () => {
     ['::ffff:10.1.2.3', 200],
   ])("lets %s reach a route that allows 10.0.0.0/8 and fd00::/8 but denies 10.9.0.0/16: %i (deny wins)", async (client, status) => {
     await request(proxied.url).get('/internal/x').set('x-forwarded-for', client).expect(status);
+  });
+
+  it('counts an IPv6 client by its /64, and an IPv4-mapped address as the IPv4 one', async () => {
+    const from = (client: string) => request(proxied.url).get('/per-client/x').set('x-forwarded-for', client);
+    await from('2001:db8:1:2::1').expect(200);
+    await from('2001:db8:1:2:ffff:ffff:ffff:ffff').expect(429);
+    await from('2001:db8:1:3::1').expect(200);
+    await from('::ffff:198.51.100.20').expect(200);
+    await from('198.51.100.20').expect(429);
   });
 
   it('believes X-Forwarded-For only from a trusted peer, and never its client-written left-most entry', async () => {
@@ -273,6 +284,7 @@ describe('API keys', () => {
         { prefix: '/partners', target: upstream.url, auth: { apiKey: { keys: API_KEYS } } },
         { prefix: '/custom', target: upstream.url, auth: { apiKey: { header: 'X-Partner-Key', keys: API_KEYS } } },
         { prefix: '/ws', target: webSockets.url, auth: { apiKey: { keys: API_KEYS } }, deny: ['192.0.2.0/24'] },
+        { prefix: '/ws-denied', target: webSockets.url, deny: ['127.0.0.0/8'] },
       ],
     });
   });
@@ -312,6 +324,18 @@ describe('API keys', () => {
     expect(opened.status).toBe(101);
     opened.ws!.close();
     expect(webSockets.seen.at(-1)!.headers['x-api-key']).toBeUndefined();
+    const denied = await openWebSocket(`${gateway.url.replace('http', 'ws')}/ws-denied/echo`);
+    expect(denied.status).toBe(403);
+  });
+
+  it('closes the connection of a refused request whose body it has not read', async () => {
+    const before = upstream.seen.length;
+    const head = `POST /partners/upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1000000\r\n\r\n`;
+    const res = await rawRequest(Number(new URL(gateway.url).port), head + 'x'.repeat(1000));
+    expect(res.status).toBe(401);
+    expect(res.text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(res.closedByServer).toBe(true);
+    expect(upstream.seen.length).toBe(before);
   });
 });
 

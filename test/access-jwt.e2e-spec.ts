@@ -2,6 +2,7 @@ import request from 'supertest';
 import { type RunningGateway, startGateway } from './support/gateway.js';
 import { hmacToken, inSeconds, type Issuer, startIssuer } from './support/jwt-issuer.js';
 import { sample } from './support/prometheus.js';
+import { startStandalone } from './support/standalone.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
@@ -156,6 +157,22 @@ describe('JWT authentication against the issuer’s key set', () => {
     } finally {
       await flakyGateway.close();
       await flaky.close();
+    }
+  });
+
+  it('warns at start of a JWT route that checks no audience', async () => {
+    const standalone = await startStandalone({
+      routes: [
+        { prefix: '/any-audience', target: upstream.url, auth: { jwt: { jwks: { url: issuer.jwksUrl }, algorithms: ['RS256'] } } },
+        { prefix: '/one-audience', target: upstream.url, auth: { jwt: { jwks: { url: issuer.jwksUrl }, algorithms: ['RS256'], audience: AUD } } },
+      ],
+    });
+    try {
+      expect(standalone.output()).toContain('Route /any-audience: auth.jwt has no audience');
+      expect(standalone.output()).not.toContain('Route /one-audience');
+    } finally {
+      standalone.child.kill('SIGTERM');
+      await standalone.exited;
     }
   });
 

@@ -5,7 +5,7 @@ import { sample } from './support/prometheus.js';
 import { type RedisServer, startRedisServer } from './support/redis-server.js';
 import { startStandalone, type StandaloneGateway } from './support/standalone.js';
 import { listeningWorkers } from './support/supervised.js';
-import { startUpstream, type Upstream } from './support/upstream.js';
+import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
 const LIMIT = 10;
@@ -82,6 +82,30 @@ describe('rate limits counted in Redis', () => {
     }, 'Redis to be used again');
   });
 
+  it('counts in Redis as in memory: the same fields, the same Retry-After', async () => {
+    await redis.restart();
+    const inRedis = await start(options('redis'));
+    const inMemory = await start(options('memory'));
+    const fields = async (url: string) => {
+      const answers = [];
+      for (let i = 0; i <= LIMIT; i += 1) {
+        const res = await request(url).get('/api/x');
+        answers.push([res.status, res.headers.ratelimit, res.headers['ratelimit-remaining'], res.headers['ratelimit-reset'], res.headers['retry-after']]);
+      }
+      return answers;
+    };
+    const counted = await fields(inRedis.url);
+    expect(counted).toEqual(await fields(inMemory.url));
+    expect(counted.at(-1)).toEqual([429, '"default";r=0;t=60', '0', '60', '6']);
+  });
+
+  it('says at once when Redis is out of reach from the start, and counts meanwhile as onRedisDown says', async () => {
+    const gateway = await start({ routes: [{ prefix: '/api', target: upstream.url, rateLimit: { limit: 2, window: '1m', store: 'redis', redisUrl: `redis://127.0.0.1:${await deadPort()}` } }] });
+    const metrics = await request(gateway.url).get('/metrics');
+    expect(sample(metrics.text, 'nest_gateway_rate_limit_store_up', { route: '/api' })).toBe(0);
+    expect(passed(await spread([gateway.url], 4, '/api/x'))).toBe(2);
+  });
+
   it('answers requests while Redis hangs (frozen), the call to it bounded', async () => {
     await redis.restart();
     const gateway = await start(options('redis'));
@@ -90,6 +114,10 @@ describe('rate limits counted in Redis', () => {
     try {
       const statuses = await spread([gateway.url], 5, '/api/x');
       expect(statuses).toEqual([200, 200, 200, 200, 200]);
+      // Counted in memory meanwhile: the limit holds.
+      expect(passed(await spread([gateway.url], 2 * LIMIT, '/api/x'))).toBe(LIMIT - 5);
+      const metrics = await request(gateway.url).get('/metrics');
+      expect(sample(metrics.text, 'nest_gateway_rate_limit_store_up', { route: '/api' })).toBe(0);
     } finally {
       redis.thaw();
     }
@@ -134,11 +162,19 @@ describe('rate limits counted in Redis by the workers of one gateway', () => {
   });
 
   it('warns, naming the store and the route, when Redis goes away', async () => {
-    await redis.stop();
-    const statuses = await spread([gateway!.url], 6, '/api/x');
-    expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
-    await until(() => gateway!.output().includes(`Rate limit store ${redis.url} failed`), 'the warning');
-    // A JSON log line: the limit's quoted name comes escaped.
-    expect(gateway!.output()).toMatch(/Rate limit store redis:\/\/127\.0\.0\.1:\d+ failed \([^)]*\): counting \\+"default\\+" in process memory meanwhile \(route \/api\)/);
+    await redis.restart();
+    const single = await startStandalone({ routes: [{ prefix: '/api', target: upstream.url, rateLimit: { limit: LIMIT, window: '1m', store: 'redis', redisUrl: redis.url } }] });
+    try {
+      await request(single.url).get('/api/x').expect(200);
+      await redis.stop();
+      const statuses = await spread([single.url], 6, '/api/x');
+      expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
+      await until(() => single.output().includes(`Rate limit store ${redis.url} failed`), 'the warning');
+      // A JSON log line: the limit's quoted name comes escaped.
+      expect(single.output()).toMatch(/Rate limit store redis:\/\/127\.0\.0\.1:\d+ failed \([^)]*\): counting \\+"default\\+" in process memory meanwhile \(route \/api\)/);
+    } finally {
+      single.child.kill('SIGTERM');
+      await single.exited;
+    }
   });
 });

@@ -31,7 +31,8 @@ export interface AccessRules {
 export class AccessService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly redisStores = new Map<string, RedisRateStore>();
   private readonly authenticators: JwtAuthenticator[] = [];
-  private readonly warnStore = throttledWarning(new Logger('Gateway'), STORE_WARNING_INTERVAL_MS);
+  private readonly logger = new Logger('Gateway');
+  private readonly warnStore = throttledWarning(this.logger, STORE_WARNING_INTERVAL_MS);
 
   constructor(@Inject(GATEWAY_VALIDATED_OPTIONS) private readonly options: ResolvedGatewayOptions) {}
 
@@ -47,6 +48,9 @@ export class AccessService implements OnApplicationBootstrap, OnApplicationShutd
         ),
     );
     const jwt = route.auth?.jwt ? new JwtAuthenticator(route.auth.jwt) : undefined;
+    if (route.auth?.jwt && route.auth.jwt.audience === undefined) {
+      this.logger.warn(`Route ${route.prefix}: auth.jwt has no audience: a token its issuer made for any of its applications passes`);
+    }
     if (jwt) this.authenticators.push(jwt);
     const apiKey = route.auth?.apiKey ? new ApiKeyAuthenticator(route.auth.apiKey.header, route.auth.apiKey.keys) : undefined;
     return { access: new RouteAccess(addresses, limits, jwt, route.auth?.jwt?.forwardClaims ?? [], apiKey), limits };

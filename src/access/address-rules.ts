@@ -36,10 +36,10 @@ export class AddressRules {
     return new AddressRules(deny, allowLists);
   }
 
-  /** Whether a client at `address` is refused; one without a known address is, where any allow list applies. */
+  /** Whether a client at `address` is refused; one without a known address (its socket gone) is. */
   refuses(address: string | undefined): boolean {
     const type = address ? isIP(address) : 0;
-    if (type === 0) return this.allowed.length > 0;
+    if (type === 0) return true;
     const family = type === 4 ? 'ipv4' : 'ipv6';
     if (this.denied.check(address!, family)) return true;
     return this.allowed.some((list) => !list.check(address!, family));

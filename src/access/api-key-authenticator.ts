@@ -12,19 +12,19 @@ const digest = (key: string) => createHash('sha256').update(key).digest('base64u
  * right.
  */
 export class ApiKeyAuthenticator {
-  private readonly holders = new Map<string, string>();
+  private readonly digests = new Set<string>();
 
   constructor(
     readonly header: string,
     keys: Record<string, string>,
   ) {
-    for (const [holder, key] of Object.entries(keys)) this.holders.set(digest(key), holder);
+    for (const key of Object.values(keys)) this.digests.add(digest(key));
   }
 
-  /** The holder of the request's key; undefined when it has none, or an unknown one. */
-  holderOf(req: IncomingMessage): string | undefined {
+  /** Whether the request carries one of the keys. */
+  admits(req: IncomingMessage): boolean {
     const presented = req.headers[this.header];
-    if (typeof presented !== 'string' || presented.length === 0 || presented.length > LONGEST_KEY) return undefined;
-    return this.holders.get(digest(presented));
+    if (typeof presented !== 'string' || presented.length === 0 || presented.length > LONGEST_KEY) return false;
+    return this.digests.has(digest(presented));
   }
 }

@@ -3,14 +3,13 @@ import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import type { ResolvedRateLimit } from '../config/resolve-options.js';
-import { requestKeyFunction } from '../upstream/index.js';
+import ipaddr from 'ipaddr.js';
+import { requestKeyFunction } from '../request-key.js';
 import { gcraRate, type GcraRate, gcraStep, type RateDecision } from './gcra.js';
 import type { RedisRateStore } from './redis-rate-store.js';
 
 /** Keys one limit counts in process memory at most: past it, the least recently seen start afresh. */
 const MEMORY_KEYS = 100_000;
-/** Longer keys (a header's value is the client's to choose) are counted by their digest. */
-const LONGEST_KEY = 128;
 /** After Redis failed, how long the limit counts in memory before one request tries Redis again. */
 const REDIS_RETRY_MS = 1000;
 
@@ -20,19 +19,36 @@ export type RateOutcome = RateDecision | 'unavailable' | undefined;
 /** What a request is counted by, given its client address and its verified claims. */
 type KeyFunction = (req: IncomingMessage, clientAddress: string, claims: Record<string, unknown> | undefined) => string;
 
+/**
+ * A client address as a key: an IPv6 client by its /64, the block a single host or home is given,
+ * so that one client cannot take a fresh count per address of its block.
+ */
+function addressKey(address: string): string {
+  if (!ipaddr.isValid(address)) return `ip:${address}`;
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv4') return `ip:${address}`;
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return `ip:${v6.toIPv4Address().toString()}`;
+  return `ip:${v6.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
+}
+
+// A header, cookie or claim value may be a secret (an API key, a session): counted by its
+// digest, it never shows in Redis key names, and no value makes a key longer than a digest.
+const digestKey = (value: string) => `k:${createHash('sha256').update(value).digest('base64url')}`;
+
 function keyFunction(by: string): KeyFunction {
-  if (by === 'ip') return (_req, address) => `ip:${address}`;
+  if (by === 'ip') return (_req, address) => addressKey(address);
   if (by.startsWith('jwt:')) {
     const claim = by.slice(4);
     return (_req, address, claims) => {
       const value = claims?.[claim];
-      return typeof value === 'string' || typeof value === 'number' ? `c:${value}` : `ip:${address}`;
+      return typeof value === 'string' || typeof value === 'number' ? digestKey(String(value)) : addressKey(address);
     };
   }
   const valueOf = requestKeyFunction(by);
   return (req, address) => {
     const value = valueOf(req, address);
-    return value ? `k:${value}` : `ip:${address}`;
+    return value ? digestKey(value) : addressKey(address);
   };
 }
 
@@ -84,13 +100,12 @@ export class RateLimiter {
 
   /** Whether requests are counted where they should be: true for memory, and for Redis while it answers. */
   storeUp(): boolean {
-    return !this.redis || this.redisDownUntil === 0;
+    return !this.redis || (this.redisDownUntil === 0 && this.redis.isReady());
   }
 
   /** Counts a request; a decision at once in memory, a promise of one through Redis. */
   take(req: IncomingMessage, clientAddress: string, claims?: Record<string, unknown>): RateOutcome | Promise<RateOutcome> {
-    let key = this.keyOf(req, clientAddress, claims);
-    if (key.length > LONGEST_KEY) key = `#${createHash('sha256').update(key).digest('base64url')}`;
+    const key = this.keyOf(req, clientAddress, claims);
     if (!this.redis) return this.takeLocally(key);
     if (this.redisDownUntil !== 0 && (this.probing || performance.now() < this.redisDownUntil)) return this.withoutRedis(key);
     if (this.redisDownUntil !== 0) this.probing = true;

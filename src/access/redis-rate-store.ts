@@ -24,6 +24,8 @@ export interface RedisRateStore {
   /** Rejects when Redis does not answer within the store's timeout, or refuses. */
   take(key: string, rate: GcraRate): Promise<RateDecision>;
   readonly url: string;
+  /** Whether the connection is up now. */
+  isReady(): boolean;
   /** Resolves once connected, or after `timeoutMs`, whichever comes first. */
   whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ export function createRedisRateStore(url: string, timeoutMs: number): RedisRateS
       });
       return Promise.race([run(key, rate), late]).finally(() => clearTimeout(timer));
     },
+    isReady: () => client.isReady,
     async whenReady(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);

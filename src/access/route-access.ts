@@ -23,6 +23,8 @@ export interface GatedExchange {
   rateDecisions?: [RateLimiter, RateDecision][];
   /** Answers the refusal (a JSON body) and counts it. */
   refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void;
+  /** A stage after an asynchronous check threw: answer 500, or cut a response begun. */
+  fail(): void;
 }
 
 /** How a request goes on once a step has passed it; one function per route, not per request. */
@@ -94,7 +96,7 @@ export class RouteAccess {
   /** The token or key, then the limits that count by a claim. */
   authenticate<E extends GatedExchange>(exchange: E, next: Next<E>): void {
     if (this.apiKey) {
-      if (!this.apiKey.holderOf(exchange.req)) {
+      if (!this.apiKey.admits(exchange.req)) {
         return exchange.refuse(401, 'A valid API key is required', 'auth', { 'www-authenticate': `ApiKey realm="gateway", header="${this.apiKey.header}"` });
       }
       // The key authenticates the client to the gateway; the service has no use for it.
@@ -104,9 +106,11 @@ export class RouteAccess {
     if (!this.jwt) return this.limit(exchange, this.lateLimits, 0, next);
     const outcome = this.jwt.authenticate(exchange.req);
     if (!(outcome instanceof Promise)) return this.authenticated(exchange, outcome, next);
-    outcome.then((settled) => {
-      if (!exchange.closed) this.authenticated(exchange, settled, next);
-    });
+    outcome
+      .then((settled) => {
+        if (!exchange.closed) this.authenticated(exchange, settled, next);
+      })
+      .catch(() => exchange.fail());
   }
 
   private authenticated<E extends GatedExchange>(exchange: E, outcome: AuthOutcome, next: Next<E>): void {
@@ -124,9 +128,13 @@ export class RouteAccess {
     for (let index = from; index < limits.length; index += 1) {
       const outcome = limits[index].take(exchange.req, exchange.clientIp, exchange.claims);
       if (outcome instanceof Promise) {
-        outcome.then((settled) => {
-          if (!exchange.closed && this.passes(exchange, limits[index], settled)) this.limit(exchange, limits, index + 1, next);
-        });
+        outcome
+          .then((settled) => {
+            if (!exchange.closed && this.passes(exchange, limits[index], settled)) this.limit(exchange, limits, index + 1, next);
+          })
+          // What runs after the checks (guards, hooks, the cache, forwarding) runs in this
+          // callback: a throw there must answer, not become an unhandled rejection.
+          .catch(() => exchange.fail());
         return;
       }
       if (!this.passes(exchange, limits[index], outcome)) return;

@@ -1,5 +1,9 @@
 import {
+  DEFAULT_API_KEY_HEADER,
   DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_JWKS_COOLDOWN,
+  DEFAULT_JWKS_MAX_AGE,
+  DEFAULT_JWKS_TIMEOUT,
   DEFAULT_CACHE_COALESCE_WAIT_MS,
   DEFAULT_CACHE_MAX_BYTES,
   DEFAULT_CACHE_MAX_ENTRIES,
@@ -252,15 +256,15 @@ function resolveRateLimits(rateLimit: RouteOptions['rateLimit'], cacheRedisUrl: 
 }
 
 function resolveAuth(auth: AuthOptions): ResolvedAuth {
-  if (auth.apiKey) return { apiKey: { header: (auth.apiKey.header ?? 'x-api-key').toLowerCase(), keys: auth.apiKey.keys } };
+  if (auth.apiKey) return { apiKey: { header: (auth.apiKey.header ?? DEFAULT_API_KEY_HEADER).toLowerCase(), keys: auth.apiKey.keys } };
   const jwt = auth.jwt!;
   return {
     jwt: {
       jwks: {
         url: jwt.jwks.url,
-        cooldown: toMilliseconds(jwt.jwks.cooldown ?? '30s'),
-        maxAge: toMilliseconds(jwt.jwks.maxAge ?? '10m'),
-        timeout: toMilliseconds(jwt.jwks.timeout ?? '5s'),
+        cooldown: toMilliseconds(jwt.jwks.cooldown ?? DEFAULT_JWKS_COOLDOWN),
+        maxAge: toMilliseconds(jwt.jwks.maxAge ?? DEFAULT_JWKS_MAX_AGE),
+        timeout: toMilliseconds(jwt.jwks.timeout ?? DEFAULT_JWKS_TIMEOUT),
       },
       issuer: jwt.issuer,
       audience: jwt.audience,

@@ -11,7 +11,7 @@ import type {
 } from './forward-contracts.js';
 import { FAILURE_STATUSES, upstreamErrorKind, writeProxyError } from './proxy-errors.js';
 import type { RequestBodyStream } from './request-body.js';
-import { toClientHeaders, toHeaderObject, type ResponseHeaders } from './upstream-headers.js';
+import { assignHeaderList, toClientHeaders, toHeaderObject, type ResponseHeaders } from './upstream-headers.js';
 
 /**
  * How a service fails a request written on a connection it was closing (its idle timer fired
@@ -177,7 +177,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   private start(statusCode: number, headers: ResponseHeaders): void {
     this.started = true;
     const { receiver, addedHeaders } = this.request;
-    if (addedHeaders) for (let i = 0; i < addedHeaders.length; i += 2) headers[addedHeaders[i]] = addedHeaders[i + 1];
+    assignHeaderList(headers, addedHeaders);
     if (receiver) return receiver.head(statusCode, headers, this);
     headers['x-request-id'] = this.request.id;
     if (this.closesConnection()) headers.connection = 'close';

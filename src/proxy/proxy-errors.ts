@@ -1,6 +1,7 @@
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import { RETRY_CONDITIONS } from '../config/gateway-options.interface.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
+import { assignHeaderList } from './upstream-headers.js';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
 export interface ProxyErrorBody {
@@ -114,6 +115,6 @@ export function writeProxyError(
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   };
-  if (addedHeaders) for (let i = 0; i < addedHeaders.length; i += 2) headers[addedHeaders[i]] = addedHeaders[i + 1];
+  assignHeaderList(headers, addedHeaders);
   writeJsonAnswer(res, body.statusCode, body, headers);
 }

@@ -148,3 +148,8 @@ export function toHeaderObject(list: string[]): ResponseHeaders {
   }
   return headers;
 }
+
+/** Sets a flat `[name, value, ...]` list's headers on a head object, over any of the same names. */
+export function assignHeaderList(headers: Record<string, string | string[] | number | undefined>, list: readonly string[] | undefined): void {
+  if (list) for (let i = 0; i < list.length; i += 2) headers[list[i]] = list[i + 1];
+}

@@ -7,7 +7,7 @@ import { X_REQUEST_ID } from '../gateway.constants.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
 import { assignRequestId, type LoggedExchange } from '../logging/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import type { ForwardRequest, Forwarding, ResponseReceiver, UpstreamErrorKind } from '../proxy/index.js';
+import { assignHeaderList, type ForwardRequest, type Forwarding, type ResponseReceiver, type UpstreamErrorKind } from '../proxy/index.js';
 
 /** What observes a route's exchanges; the pipeline implements it. */
 export interface ExchangeStages {
@@ -99,8 +99,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     const res = this.reply.raw;
     if (res.headersSent) return;
     const own: OutgoingHttpHeaders = close ? { ...headers, [X_REQUEST_ID]: this.id, connection: 'close' } : { ...headers, [X_REQUEST_ID]: this.id };
-    const added = this.addedHeaders;
-    if (added) for (let i = 0; i < added.length; i += 2) own[added[i]] = added[i + 1];
+    assignHeaderList(own, this.addedHeaders);
     writeJsonAnswer(res, statusCode, body, own);
   }
 

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheAddress, type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import { type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
+import { assignHeaderList, type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
 import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
@@ -140,7 +140,7 @@ export class RoutePipeline implements ExchangeStages {
     });
   };
 
-  /** Stage 8: the cache answers the exchange's `hit` or `miss` (below); without a cache, stage 7. */
+  /** Stage 8: the cache answers the exchange's `hit` or `miss` (below); without a cache, stage 9. */
   private lookUp(exchange: RouteExchange): void {
     // A WebSocket upgrade is proxied here, past every stage before; never cached.
     if ((exchange.request.raw as UpgradableRequest).upgrade && this.upgrade?.take(exchange)) return;
@@ -153,7 +153,9 @@ export class RoutePipeline implements ExchangeStages {
   answerHit(exchange: Exchange, entry: CacheEntry): void {
     const { request, reply } = exchange;
     if (this.route.onResponse) {
-      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, { ...entry.headers, ...hitHeaders(entry), ...headerObject(exchange.addedHeaders) }, entry.body);
+      const headers = { ...entry.headers, ...hitHeaders(entry) };
+      assignHeaderList(headers, exchange.addedHeaders);
+      return runOnResponseWith(this.route.onResponse, request, reply, entry.status, headers, entry.body);
     }
     writeHit(reply.raw, request.raw, entry, exchange.id, exchange.addedHeaders);
   }
@@ -204,7 +206,8 @@ export class RouteExchange extends Exchange implements CacheAddress, GatedExchan
 
   refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void {
     this.pipeline.counters.refused(reason);
-    this.answer(statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, false, headers);
+    // The unread rest of a body would otherwise be read and thrown away before the next request.
+    this.answer(statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, !this.req.complete, headers);
   }
 
   hit(entry: CacheEntry): void {
@@ -247,10 +250,3 @@ function answerHostError(exchange: Exchange, error: unknown): void {
   exchange.answer(500, { statusCode: 500, message: 'Internal server error' });
 }
 
-/** A flat `[name, value, ...]` list as an object; none for none. */
-export function headerObject(list: readonly string[] | undefined): OutgoingHttpHeaders | undefined {
-  if (!list) return undefined;
-  const headers: OutgoingHttpHeaders = {};
-  for (let i = 0; i < list.length; i += 2) headers[list[i]] = list[i + 1];
-  return headers;
-}

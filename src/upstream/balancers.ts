@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { parseCookie } from 'cookie';
 import HashRing from 'hashring';
 import type { BalanceMode } from '../config/gateway-options.interface.js';
+import { requestKeyFunction } from '../request-key.js';
 import type { Member } from './member.js';
 
 /** Picks one of the candidates (the targets that may take the request now, never empty). */
@@ -80,20 +80,6 @@ class ConsistentHash implements Balancer {
     const order = this.ring.range(key, this.members.length).map((name) => this.byName.get(name)!);
     return order.find((member) => candidates.includes(member))!;
   }
-}
-
-/** What a request is keyed on: `header:<name>`, `cookie:<name>` or `ip`; a missing value keys as empty. */
-export function requestKeyFunction(hashOn: string): (req: IncomingMessage, clientIp: string | undefined) => string {
-  if (hashOn === 'ip') return (_req, clientIp) => clientIp ?? '';
-  const [source, name] = [hashOn.slice(0, hashOn.indexOf(':')), hashOn.slice(hashOn.indexOf(':') + 1)];
-  if (source === 'header') {
-    const header = name.toLowerCase();
-    return (req) => {
-      const value = req.headers[header];
-      return Array.isArray(value) ? value.join(', ') : (value ?? '');
-    };
-  }
-  return (req) => (req.headers.cookie ? (parseCookie(req.headers.cookie)[name] ?? '') : '');
 }
 
 export function createBalancer(mode: BalanceMode, members: Member[], hashOn: string | undefined): Balancer {

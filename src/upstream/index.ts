@@ -1,4 +1,4 @@
-export { type Balancer, createBalancer, requestKeyFunction } from './balancers.js';
+export { type Balancer, createBalancer } from './balancers.js';
 export { Member, type MemberState } from './member.js';
 export { type UpstreamEvents, UpstreamPool, type UpstreamSettings } from './upstream-pool.js';
 export { type RouteUpstream, type UpstreamRoute, UpstreamService } from './upstream.service.js';
