@@ -187,8 +187,11 @@ describe('rate limits counted in memory', () => {
     expect(first.headers['ratelimit-limit']).toBe('2');
     expect(first.headers['ratelimit-remaining']).toBe('1');
     await request(gateway.url).get('/two/x').set('x-user', 'u1').expect(200);
-    await request(gateway.url).get('/two/x').set('x-user', 'u1').expect(429);
-    await request(gateway.url).get('/two/x').set('x-user', 'u2').expect(200);
+    const refused = await request(gateway.url).get('/two/x').set('x-user', 'u1').expect(429);
+    expect(refused.body.message).toBe('Rate limit exceeded: "per-user";q=2;w=10');
+    // Refused by one limit, it counted under none: three requests let through so far.
+    const last = await request(gateway.url).get('/two/x').set('x-user', 'u2').expect(200);
+    expect(last.headers.ratelimit).toMatch(/^"ip";r=7;t=\d+, "per-user";r=1;t=\d+$/);
   });
 
   it("puts its fields in place of a service's own, and on the gateway's own errors", async () => {
@@ -361,6 +364,10 @@ describe('access control config', () => {
     [route({ rateLimit: { limit: 5, window: '1m', by: 'query:x' } }), "routes[0].rateLimit.by: expected 'ip', 'header:<name>', 'cookie:<name>' or 'jwt:<claim>'"],
     [route({ rateLimit: { limit: 5, window: '1m', store: 'redis' } }), 'routes[0].rateLimit.redisUrl: required by the redis store'],
     [route({ rateLimit: [{ limit: 5, window: '1m' }, { limit: 5, window: '1h', name: 'ip' }] }), 'routes[0].rateLimit: expected a different name for each limit'],
+    [
+      route({ rateLimit: [{ limit: 5, window: '1m', store: 'redis', redisUrl: 'redis://a:6379' }, { limit: 5, window: '1h', name: 'other', store: 'redis', redisUrl: 'redis://b:6379' }] }),
+      'routes[0].rateLimit: expected one Redis server for a route',
+    ],
     [route({ auth: {} }), 'routes[0].auth: expected exactly one of jwt and apiKey'],
     [route({ auth: { jwt, apiKey: { keys: API_KEYS } } }), 'routes[0].auth: expected exactly one of jwt and apiKey'],
     [route({ auth: { jwt: { ...jwt, algorithms: ['none'] } } }), "routes[0].auth.jwt.algorithms[0]: expected one of RS256"],

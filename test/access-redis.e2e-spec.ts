@@ -1,3 +1,4 @@
+import { createClient } from '@redis/client';
 import request from 'supertest';
 import type { GatewayOptions } from '../src/index.js';
 import { type RunningGateway, startGateway } from './support/gateway.js';
@@ -97,6 +98,38 @@ describe('rate limits counted in Redis', () => {
     const counted = await fields(inRedis.url);
     expect(counted).toEqual(await fields(inMemory.url));
     expect(counted.at(-1)).toEqual([429, '"default";r=0;t=60', '0', '60', '6']);
+  });
+
+  it('counts every limit of a route in one round trip, and none when one of them refuses', async () => {
+    await redis.restart();
+    const gateway = await start({
+      routes: [
+        {
+          prefix: '/api',
+          target: upstream.url,
+          rateLimit: [
+            { limit: LIMIT, window: '1m', store: 'redis', redisUrl: redis.url },
+            { limit: 2, window: '1m', by: 'header:x-user', name: 'per-user', store: 'redis', redisUrl: redis.url },
+          ],
+        },
+      ],
+    });
+    const scripts = async () => {
+      const client = createClient({ url: redis.url });
+      await client.connect();
+      const stats = await client.info('commandstats');
+      await client.close();
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    // The first request of a fresh Redis sends the script itself (NOSCRIPT, then EVAL).
+    await request(gateway.url).get('/api/x').set('x-user', 'u0').expect(200);
+    const before = await scripts();
+    await request(gateway.url).get('/api/x').set('x-user', 'u1').expect(200);
+    await request(gateway.url).get('/api/x').set('x-user', 'u1').expect(200);
+    await request(gateway.url).get('/api/x').set('x-user', 'u1').expect(429);
+    const last = await request(gateway.url).get('/api/x').set('x-user', 'u2').expect(200);
+    expect(await scripts()).toBe(before + 4);
+    expect(last.headers.ratelimit).toMatch(new RegExp(`^"ip";r=${LIMIT - 4};t=\\d+, "per-user";r=1;t=\\d+$`));
   });
 
   it('says at once when Redis is out of reach from the start, and counts meanwhile as onRedisDown says', async () => {

@@ -42,10 +42,7 @@ export class AccessService implements OnApplicationBootstrap, OnApplicationShutd
     if (!addresses && route.rateLimits.length === 0 && !route.auth) return undefined;
     const namespace = this.options.cache?.namespace ?? DEFAULT_CACHE_NAMESPACE;
     const limits = route.rateLimits.map(
-      (limit) =>
-        new RateLimiter(limit, route.prefix, namespace, limit.store === 'redis' ? this.redisStore(limit.redisUrl!) : undefined, limit.onRedisDown, (message) =>
-          this.warnStore(`${message} (route ${route.prefix})`),
-        ),
+      (limit) => new RateLimiter(limit, route.prefix, namespace, limit.store === 'redis' ? this.redisStore(limit.redisUrl!) : undefined, limit.onRedisDown),
     );
     const jwt = route.auth?.jwt ? new JwtAuthenticator(route.auth.jwt) : undefined;
     if (route.auth?.jwt && route.auth.jwt.audience === undefined) {
@@ -53,7 +50,8 @@ export class AccessService implements OnApplicationBootstrap, OnApplicationShutd
     }
     if (jwt) this.authenticators.push(jwt);
     const apiKey = route.auth?.apiKey ? new ApiKeyAuthenticator(route.auth.apiKey.header, route.auth.apiKey.keys) : undefined;
-    return { access: new RouteAccess(addresses, limits, jwt, route.auth?.jwt?.forwardClaims ?? [], apiKey), limits };
+    const warn = (message: string) => this.warnStore(`${message} (route ${route.prefix})`);
+    return { access: new RouteAccess(addresses, limits, jwt, route.auth?.jwt?.forwardClaims ?? [], apiKey, warn), limits };
   }
 
   /** Gives the Redis stores a moment to connect, so limits count in Redis from the first request. */

@@ -10,14 +10,8 @@ import type { RedisRateStore } from './redis-rate-store.js';
 
 /** Keys one limit counts in process memory at most: past it, the least recently seen start afresh. */
 const MEMORY_KEYS = 100_000;
-/** After Redis failed, how long the limit counts in memory before one request tries Redis again. */
-const REDIS_RETRY_MS = 1000;
-
-/** What a limit says of a request: a decision, `unavailable` (Redis down, `closed`), or nothing (Redis down, `open`). */
-export type RateOutcome = RateDecision | 'unavailable' | undefined;
-
 /** What a request is counted by, given its client address and its verified claims. */
-type KeyFunction = (req: IncomingMessage, clientAddress: string, claims: Record<string, unknown> | undefined) => string;
+export type KeyFunction = (req: IncomingMessage, clientAddress: string, claims: Record<string, unknown> | undefined) => string;
 
 /**
  * A client address as a key: an IPv6 client by its /64, the block a single host or home is given,
@@ -52,13 +46,10 @@ function keyFunction(by: string): KeyFunction {
   };
 }
 
-const microsecondsNow = () => Math.round(performance.now() * 1000);
-
 /**
  * One rate limit of a route: GCRA (see gcra.ts) over the route's clients as `by` tells them
- * apart, counted in this process's memory or in Redis. A Redis that fails or does not answer in
- * time is left alone for a second while `onRedisDown` decides (count in memory, let through, or
- * refuse with 503); then one request tries it again, the others still deciding without it.
+ * apart, counted in this process's memory or in Redis. The limits of one step of a route's
+ * checks are counted together (`RateLimitStage`).
  */
 export class RateLimiter {
   readonly name: string;
@@ -67,22 +58,20 @@ export class RateLimiter {
   readonly policy: string;
   /** Whether the key is a claim: counted after authentication, not before. */
   readonly afterAuth: boolean;
-  private readonly rate: GcraRate;
-  private readonly keyOf: KeyFunction;
+  readonly rate: GcraRate;
+  readonly keyOf: KeyFunction;
   // Bounded by size, one per key, not by `max`: lru-cache sets aside room for `max` keys up front
   // (2.7 MB for 100 000), on every limit, used or not.
   private readonly local = new LRUCache<string, number>({ maxSize: MEMORY_KEYS, sizeCalculation: () => 1 });
   private readonly redisPrefix: string;
-  private redisDownUntil = 0;
-  private probing = false;
 
   constructor(
     settings: ResolvedRateLimit,
     route: string,
     namespace: string,
-    private readonly redis: RedisRateStore | undefined,
-    private readonly onRedisDown: ResolvedRateLimit['onRedisDown'],
-    private readonly warn: (message: string) => void,
+    /** Where the limit is counted when not in memory. */
+    readonly redis: RedisRateStore | undefined,
+    readonly onRedisDown: ResolvedRateLimit['onRedisDown'],
   ) {
     this.name = settings.name;
     this.limit = settings.limit;
@@ -93,50 +82,25 @@ export class RateLimiter {
     this.redisPrefix = `${namespace}:rate:${route}:${settings.name}:`;
   }
 
-  /** Whether the limit is counted in Redis. */
-  get inRedis(): boolean {
-    return this.redis !== undefined;
+  /** The key's name in Redis. */
+  redisKey(key: string): string {
+    return this.redisPrefix + key;
   }
 
   /** Whether requests are counted where they should be: true for memory, and for Redis while it answers. */
   storeUp(): boolean {
-    return !this.redis || (this.redisDownUntil === 0 && this.redis.isReady());
+    return !this.redis || this.redis.isUp();
   }
 
-  /** Counts a request; a decision at once in memory, a promise of one through Redis. */
-  take(req: IncomingMessage, clientAddress: string, claims?: Record<string, unknown>): RateOutcome | Promise<RateOutcome> {
-    const key = this.keyOf(req, clientAddress, claims);
-    if (!this.redis) return this.takeLocally(key);
-    if (this.redisDownUntil !== 0 && (this.probing || performance.now() < this.redisDownUntil)) return this.withoutRedis(key);
-    if (this.redisDownUntil !== 0) this.probing = true;
-    return this.redis.take(this.redisPrefix + key, this.rate).then(
-      (decision) => {
-        this.redisDownUntil = 0;
-        this.probing = false;
-        return decision;
-      },
-      (error: Error) => {
-        this.redisDownUntil = performance.now() + REDIS_RETRY_MS;
-        this.probing = false;
-        this.warn(`Rate limit store ${this.redis!.url} failed (${error.message}): ${this.downBehaviour()}`);
-        return this.withoutRedis(key);
-      },
-    );
+  /** What counting a request under `key` in memory would decide, and the key's state after it; nothing is changed yet. */
+  peekLocally(key: string, now: number): { decision: RateDecision; tat: number } {
+    return gcraStep(this.rate, this.local.get(key), now);
   }
 
-  private takeLocally(key: string): RateDecision {
-    const { decision, tat } = gcraStep(this.rate, this.local.get(key), microsecondsNow());
-    if (decision.allowed) this.local.set(key, tat);
-    return decision;
-  }
-
-  private withoutRedis(key: string): RateOutcome {
-    if (this.onRedisDown === 'local') return this.takeLocally(key);
-    return this.onRedisDown === 'closed' ? 'unavailable' : undefined;
-  }
-
-  private downBehaviour(): string {
-    if (this.onRedisDown === 'local') return `counting "${this.name}" in process memory meanwhile`;
-    return this.onRedisDown === 'closed' ? `refusing requests under "${this.name}" meanwhile` : `not limiting "${this.name}" meanwhile`;
+  commitLocally(key: string, tat: number): void {
+    this.local.set(key, tat);
   }
 }
+
+/** A memory clock in microseconds, for the limits counted in this process. */
+export const microsecondsNow = () => Math.round(performance.now() * 1000);

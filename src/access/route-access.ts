@@ -3,7 +3,8 @@ import type { AddressRules } from './address-rules.js';
 import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { RateDecision } from './gcra.js';
 import type { AuthOutcome, AuthRefusal, JwtAuthenticator } from './jwt-authenticator.js';
-import type { RateLimiter, RateOutcome } from './rate-limiter.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { RateLimitStage, type StageOutcome } from './rate-limit-stage.js';
 
 /** Why a request was refused, as the metrics count it. */
 export type RefusalReason = 'ip' | 'rate_limit' | 'auth';
@@ -57,8 +58,8 @@ function claimHeaderValue(value: unknown): string | undefined {
  * issuer's keys.
  */
 export class RouteAccess {
-  private readonly earlyLimits: RateLimiter[];
-  private readonly lateLimits: RateLimiter[];
+  private readonly earlyLimits?: RateLimitStage;
+  private readonly lateLimits?: RateLimitStage;
   private readonly policy?: string;
   private readonly claimHeaders: string[];
 
@@ -68,16 +69,18 @@ export class RouteAccess {
     private readonly jwt: JwtAuthenticator | undefined,
     private readonly forwardClaims: [string, string][],
     private readonly apiKey: ApiKeyAuthenticator | undefined,
+    warn: (message: string) => void,
   ) {
-    this.earlyLimits = limits.filter((limit) => !limit.afterAuth);
-    this.lateLimits = limits.filter((limit) => limit.afterAuth);
+    const stage = (stageLimits: RateLimiter[]) => (stageLimits.length ? new RateLimitStage(stageLimits, warn) : undefined);
+    this.earlyLimits = stage(limits.filter((limit) => !limit.afterAuth));
+    this.lateLimits = stage(limits.filter((limit) => limit.afterAuth));
     this.policy = limits.length ? limits.map((limit) => limit.policy).join(', ') : undefined;
     this.claimHeaders = forwardClaims.map(([, header]) => header);
   }
 
   /** Whether the route authenticates its requests (the `authenticate` step). */
   get authenticates(): boolean {
-    return this.jwt !== undefined || this.apiKey !== undefined || this.lateLimits.length > 0;
+    return this.jwt !== undefined || this.apiKey !== undefined || this.lateLimits !== undefined;
   }
 
   /** Address rules, then the limits that need no identity. */
@@ -90,7 +93,7 @@ export class RouteAccess {
       if (headers.connection) headers.connection = headers.connection.split(',').filter((token) => !this.claimHeaders.includes(token.trim().toLowerCase())).join(',');
     }
     if (this.addresses?.refuses(exchange.clientIp)) return exchange.refuse(403, 'Forbidden', 'ip');
-    this.limit(exchange, this.earlyLimits, 0, next);
+    this.limit(exchange, this.earlyLimits, next);
   }
 
   /** The token or key, then the limits that count by a claim. */
@@ -101,9 +104,9 @@ export class RouteAccess {
       }
       // The key authenticates the client to the gateway; the service has no use for it.
       delete exchange.req.headers[this.apiKey.header];
-      return this.limit(exchange, this.lateLimits, 0, next);
+      return this.limit(exchange, this.lateLimits, next);
     }
-    if (!this.jwt) return this.limit(exchange, this.lateLimits, 0, next);
+    if (!this.jwt) return this.limit(exchange, this.lateLimits, next);
     const outcome = this.jwt.authenticate(exchange.req);
     if (!(outcome instanceof Promise)) return this.authenticated(exchange, outcome, next);
     outcome
@@ -120,39 +123,40 @@ export class RouteAccess {
       const value = claimHeaderValue(outcome.claims[claim]);
       if (value !== undefined) exchange.req.headers[header] = value;
     }
-    this.limit(exchange, this.lateLimits, 0, next);
+    this.limit(exchange, this.lateLimits, next);
   }
 
-  /** Counts the request against `limits` from `from` on, each in turn, then hands it on. */
-  private limit<E extends GatedExchange>(exchange: E, limits: RateLimiter[], from: number, next: Next<E>): void {
-    for (let index = from; index < limits.length; index += 1) {
-      const outcome = limits[index].take(exchange.req, exchange.clientIp, exchange.claims);
-      if (outcome instanceof Promise) {
-        outcome
-          .then((settled) => {
-            if (!exchange.closed && this.passes(exchange, limits[index], settled)) this.limit(exchange, limits, index + 1, next);
-          })
-          // What runs after the checks (guards, hooks, the cache, forwarding) runs in this
-          // callback: a throw there must answer, not become an unhandled rejection.
-          .catch(() => exchange.fail());
-        return;
-      }
-      if (!this.passes(exchange, limits[index], outcome)) return;
+  /** Counts the request against a step's limits, then hands it on. */
+  private limit<E extends GatedExchange>(exchange: E, stage: RateLimitStage | undefined, next: Next<E>): void {
+    if (!stage) return next(exchange);
+    const outcome = stage.take(exchange.req, exchange.clientIp, exchange.claims);
+    if (!(outcome instanceof Promise)) {
+      if (this.passes(exchange, outcome)) next(exchange);
+      return;
     }
-    next(exchange);
+    outcome
+      .then((settled) => {
+        if (!exchange.closed && this.passes(exchange, settled)) next(exchange);
+      })
+      // What runs after the checks (guards, hooks, the cache, forwarding) runs in this
+      // callback: a throw there must answer, not become an unhandled rejection.
+      .catch(() => exchange.fail());
   }
 
-  /** Whether a limit's outcome lets the request on; its fields go on the answer either way. */
-  private passes(exchange: GatedExchange, limit: RateLimiter, outcome: RateOutcome): boolean {
-    if (outcome === undefined) return true;
+  /** Whether a step's outcome lets the request on; the limits' fields go on the answer either way. */
+  private passes(exchange: GatedExchange, outcome: StageOutcome): boolean {
     if (outcome === 'unavailable') {
       exchange.refuse(503, 'Rate limit store unavailable', 'rate_limit', { 'retry-after': UNAVAILABLE_RETRY_AFTER });
       return false;
     }
-    (exchange.rateDecisions ??= []).push([limit, outcome]);
-    exchange.addedHeaders = this.fieldsOf(exchange.rateDecisions);
-    if (outcome.allowed) return true;
-    exchange.refuse(429, `Rate limit exceeded: ${limit.policy}`, 'rate_limit', { 'retry-after': String(seconds(outcome.retryIn)) });
+    if (outcome.decisions.length === 0) return true;
+    const decisions = (exchange.rateDecisions ??= []);
+    decisions.push(...outcome.decisions);
+    exchange.addedHeaders = this.fieldsOf(decisions);
+    if (outcome.passes) return true;
+    const refusing = outcome.decisions.filter(([, decision]) => !decision.allowed);
+    const wait = Math.max(...refusing.map(([, decision]) => decision.retryIn));
+    exchange.refuse(429, `Rate limit exceeded: ${refusing.map(([limit]) => limit.policy).join(', ')}`, 'rate_limit', { 'retry-after': String(seconds(wait)) });
     return false;
   }
 

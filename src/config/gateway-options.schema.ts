@@ -314,6 +314,8 @@ function validate(schema: z.ZodType, input: unknown, source: string): GatewayOpt
     issues.push('cache.redisUrl: required by the redis store (or set REDIS_URL for the standalone gateway)');
   }
   resolved.routes.forEach((route, index) => {
+    const redisServers = new Set(route.rateLimits.filter((limit) => limit.store === 'redis').map((limit) => limit.redisUrl));
+    if (redisServers.size > 1) issues.push(`routes[${index}].rateLimit: expected one Redis server for a route's limits (one round trip counts them all); got ${[...redisServers].join(', ')}`);
     route.rateLimits.forEach((limit, position) => {
       if (limit.store === 'redis' && !limit.redisUrl) {
         const path = Array.isArray(options.routes[index].rateLimit) ? `routes[${index}].rateLimit[${position}]` : `routes[${index}].rateLimit`;

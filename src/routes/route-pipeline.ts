@@ -89,7 +89,7 @@ export class RoutePipeline implements ExchangeStages {
     const checks = context.accessFor(route);
     this.access = checks?.access;
     this.authenticates = checks?.access.authenticates ?? false;
-    if (checks?.limits.some((limit) => limit.inRedis)) this.counters.rateLimitStoreUp = () => checks.limits.every((limit) => limit.storeUp());
+    if (checks?.limits.some((limit) => limit.redis)) this.counters.rateLimitStoreUp = () => checks.limits.every((limit) => limit.storeUp());
   }
 
   /** The fastify handler of every method and path of the route: stages 1 to 4. */
