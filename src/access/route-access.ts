@@ -24,8 +24,6 @@ export interface GatedExchange {
   rateDecisions?: [RateLimiter, RateDecision][];
   /** Answers the refusal (a JSON body) and counts it. */
   refuse(statusCode: number, message: string, reason: RefusalReason, headers?: OutgoingHttpHeaders): void;
-  /** A stage after an asynchronous check threw: answer 500, or cut a response begun. */
-  fail(): void;
 }
 
 /** How a request goes on once a step has passed it; one function per route, not per request. */
@@ -109,11 +107,11 @@ export class RouteAccess {
     if (!this.jwt) return this.limit(exchange, this.lateLimits, next);
     const outcome = this.jwt.authenticate(exchange.req);
     if (!(outcome instanceof Promise)) return this.authenticated(exchange, outcome, next);
-    outcome
-      .then((settled) => {
-        if (!exchange.closed) this.authenticated(exchange, settled, next);
-      })
-      .catch(() => exchange.fail());
+    // Neither this nor what follows it throws: the middlewares, the host's guards and the hooks
+    // answer their own throws (connect-chain.ts, runGuarded, route-hooks.ts).
+    void outcome.then((settled) => {
+      if (!exchange.closed) this.authenticated(exchange, settled, next);
+    });
   }
 
   private authenticated<E extends GatedExchange>(exchange: E, outcome: AuthOutcome, next: Next<E>): void {
@@ -134,13 +132,9 @@ export class RouteAccess {
       if (this.passes(exchange, outcome)) next(exchange);
       return;
     }
-    outcome
-      .then((settled) => {
-        if (!exchange.closed && this.passes(exchange, settled)) next(exchange);
-      })
-      // What runs after the checks (guards, hooks, the cache, forwarding) runs in this
-      // callback: a throw there must answer, not become an unhandled rejection.
-      .catch(() => exchange.fail());
+    void outcome.then((settled) => {
+      if (!exchange.closed && this.passes(exchange, settled)) next(exchange);
+    });
   }
 
   /** Whether a step's outcome lets the request on; the limits' fields go on the answer either way. */
