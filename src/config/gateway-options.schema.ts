@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import ms from 'ms';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
+import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
 import { type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
@@ -73,10 +74,22 @@ const circuitBreaker = z.strictObject({
   probes: z.number().int().positive().optional(),
 });
 
-const middlewareSpec = z.strictObject({
-  use: z.string().min(1),
-  options: z.record(z.string(), z.unknown()).optional(),
-});
+const builtinNames = Object.keys(BUILTIN_MIDDLEWARE_OPTIONS);
+
+/** A built-in middleware by name, its options checked by that middleware's own schema. */
+const middlewareSpec = z
+  .strictObject({
+    use: z.string().min(1),
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((spec, context) => {
+    if (!Object.hasOwn(BUILTIN_MIDDLEWARE_OPTIONS, spec.use)) {
+      context.addIssue({ code: 'custom', path: ['use'], message: `unknown middleware '${spec.use}' (built-in: ${builtinNames.join(', ')})` });
+      return;
+    }
+    const parsed = BUILTIN_MIDDLEWARE_OPTIONS[spec.use as keyof typeof BUILTIN_MIDDLEWARE_OPTIONS].safeParse(spec.options ?? {});
+    for (const issue of parsed.error?.issues ?? []) context.addIssue({ code: 'custom', path: ['options', ...issue.path], message: issue.message });
+  });
 
 const cacheOptions = z.strictObject({
   store: z.enum(['memory', 'redis']).optional(),

@@ -29,7 +29,7 @@ export interface CompiledRoute {
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
 export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] {
-  const globalMiddlewares = options.middlewares.map((middleware, index) => resolveMiddleware(middleware, ['middlewares', index]));
+  const globalMiddlewares = options.middlewares.map(resolveMiddleware);
   return options.routes.map((route, index) => ({
     index,
     prefix: route.prefix,
@@ -37,7 +37,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
     methods: route.methods,
     middlewares: [
       ...globalMiddlewares,
-      ...route.middlewares.map((middleware, position) => resolveMiddleware(middleware, ['routes', index, 'middlewares', position])),
+      ...route.middlewares.map(resolveMiddleware),
     ],
     onRequest: route.hooks.onRequest,
     onResponse: route.hooks.onResponse,
