@@ -3,6 +3,7 @@ import type { ResolvedGatewayOptions, ResolvedRoute } from '../config/resolve-op
 import { resolveMiddleware } from '../middleware/index.js';
 import type { ForwardTarget, WebSocketRoute } from '../proxy/index.js';
 import type { UpstreamSettings } from '../upstream/index.js';
+import { CACHE_DIRECTIVE_HEADERS } from '../gateway.constants.js';
 import { createUrlRewriter } from './path-pattern.js';
 
 /** A route with everything its pipeline needs precomputed. */
@@ -26,6 +27,11 @@ export interface CompiledRoute {
   /** How WebSocket upgrades are proxied (to `upstream`'s targets); absent with `websocket: false`. */
   webSocket?: WebSocketRoute;
 }
+
+// A cached route's fill reads the cache's instructions and removes them; without the cache, the
+// forwarder drops them: no client sees them, whatever the cache setting.
+const UNCACHED_DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set(CACHE_DIRECTIVE_HEADERS);
+const NONE: ReadonlySet<string> = new Set();
 
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
 export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] {
@@ -61,6 +67,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       requestBodyTimeout: route.requestBodyTimeout,
       keepAliveTimeout: route.keepAliveTimeout,
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
+      dropResponseHeaders: options.cache ? NONE : UNCACHED_DROPPED_RESPONSE_HEADERS,
     },
     webSocket: route.websocket ? compileWebSocket(route) : undefined,
   }));
