@@ -14,6 +14,7 @@ export type {
   WeightedTarget,
   BalanceMode,
   Duration,
+  Size,
   HealthCheckOptions,
   RetryCondition,
   RetryOptions,

@@ -92,7 +92,7 @@ describe('a gateway whose stdout nobody reads any more (`| head` ended)', () => 
 
   it.each([undefined, '2'])('still stops on SIGTERM, exit 0 (GATEWAY_WORKERS=%s)', async (workers) => {
     const config = await configFile({ routes: [{ prefix: '/api', target: upstream.url }] });
-    const env = { ...process.env, GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+    const env: NodeJS.ProcessEnv = { ...process.env, GATEWAY_CONFIG: config, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
     if (workers) env.GATEWAY_WORKERS = workers;
     else delete env.GATEWAY_WORKERS;
     const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'ignore'] });

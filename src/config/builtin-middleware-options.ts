@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { closedObject } from './schema-parts.js';
 
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 
 /** Options of the built-in `basicAuth` middleware. */
-export const basicAuthOptionsSchema = z.strictObject({
+export const basicAuthOptionsSchema = closedObject({
   /** Accepted user names and their passwords. */
   users: z.record(z.string().min(1), z.string().min(1)).refine((users) => Object.keys(users).length > 0, {
     message: 'expected at least one user',
@@ -13,7 +14,7 @@ export const basicAuthOptionsSchema = z.strictObject({
 });
 
 /** Options of the built-in `cors` middleware: those of the `cors` package that fit in a file. */
-export const corsOptionsSchema = z.strictObject({
+export const corsOptionsSchema = closedObject({
   /** Allowed origins: `'*'`, one origin, a list, or `true` to reflect the request's origin. */
   origin: z.union([z.boolean(), stringOrList]).optional(),
   methods: stringOrList.optional(),

@@ -89,21 +89,21 @@ export interface RouteOptions {
   pathRegex?: string;
   /** HTTP methods the route forwards; others get 404. @default all of {@link HttpMethod} */
   methods?: HttpMethod[];
-  /** Largest request body forwarded, in bytes; larger bodies get 413. @default 1048576 (1 MiB) */
-  bodyLimit?: number;
-  /** Longest silence from the target, in milliseconds, before answering 504. @default 30000 */
-  timeout?: number;
+  /** Largest request body forwarded: bytes, or `'1mb'` notation; larger bodies get 413. @default 1048576 (1 MiB) */
+  bodyLimit?: Size;
+  /** Longest silence from the target, milliseconds or `ms` notation, before answering 504. @default 30000 */
+  timeout?: Duration;
   /** Most connections open to the target at once; requests beyond wait for one. @default 256 */
   maxConnections?: number;
-  /** Longest silence in a client's request body, in milliseconds, before answering 408. @default 30000 */
-  requestBodyTimeout?: number;
+  /** Longest silence in a client's request body, milliseconds or `ms` notation, before answering 408. @default 30000 */
+  requestBodyTimeout?: Duration;
   /**
-   * Longest an idle connection to the target is kept for reuse, in milliseconds; shorter when
+   * Longest an idle connection to the target is kept for reuse, milliseconds or `ms` notation; shorter when
    * the target's `Keep-Alive: timeout` hint says so. Below what services commonly close idle
    * connections at (gunicorn 2 s, Node 5 s, nginx 75 s), so the gateway retires a connection
    * before the service does. @default 1000
    */
-  keepAliveTimeout?: number;
+  keepAliveTimeout?: Duration;
   /**
    * Client request headers never forwarded to the target, by name (any case), e.g.
    * `['Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override']`. @default []
@@ -115,8 +115,8 @@ export interface RouteOptions {
    * GETs. @default true
    */
   websocket?: boolean;
-  /** Longest a WebSocket connection may go without a frame either way, in milliseconds, before both sides are closed. @default 600000 (10 min) */
-  websocketIdleTimeout?: number;
+  /** Longest a WebSocket connection may go without a frame either way, milliseconds or `ms` notation, before both sides are closed. @default 600000 (10 min) */
+  websocketIdleTimeout?: Duration;
   /** Middlewares of this route only, run after the global ones. @default [] */
   middlewares?: MiddlewareOption[];
   /** Proxy lifecycle hooks. @default none */
@@ -137,17 +137,17 @@ export interface CacheOptions {
    * @default 10000 (memory), 100000 (redis)
    */
   maxEntries?: number;
-  /** Memory store: most bytes kept, bodies included. @default 67108864 (64 MiB) */
-  maxBytes?: number;
-  /** Largest body stored, in bytes; larger responses pass uncached. @default 1048576 (1 MiB) */
-  maxEntryBytes?: number;
+  /** Memory store: most bytes kept, bodies included; bytes or `'64mb'` notation. @default 67108864 (64 MiB) */
+  maxBytes?: Size;
+  /** Largest body stored, bytes or `'1mb'` notation; larger responses pass uncached. @default 1048576 (1 MiB) */
+  maxEntryBytes?: Size;
   /** Also take TTLs from `Cache-Control` (s-maxage, max-age) when there is no `x-cache-timeout`. @default false */
   respectCacheControl?: boolean;
   /**
    * Longest a miss waits for another request's answer to the same key before it goes to the
-   * service itself, in milliseconds: a slow first reader cannot hold the others. @default 2000
+   * service itself, milliseconds or `ms` notation: a slow first reader cannot hold the others. @default 2000
    */
-  coalesceWait?: number;
+  coalesceWait?: Duration;
   /**
    * Which entries a service's `x-cache-expire` may delete: `global`, any route's (one service
    * can empty the whole cache with `*`); `route`, only those of the route that answered, for
@@ -165,8 +165,11 @@ export interface WeightedTarget {
 
 export type BalanceMode = 'round-robin' | 'least-request' | 'consistent-hash';
 
-/** A duration: milliseconds, or `ms` notation (`'5s'`, `'1 minute'`). */
+/** A duration: milliseconds, or `ms` notation (`'500ms'`, `'5s'`, `'1 minute'`). */
 export type Duration = number | string;
+
+/** A size: bytes, or the `bytes` package's notation (`'512kb'`, `'1mb'`: powers of 1024). */
+export type Size = number | string;
 
 export interface HealthCheckOptions {
   /** Path asked with GET; any 2xx or 3xx is healthy. Required. */
@@ -264,14 +267,14 @@ export interface ServerOptions {
    * reload's workers, which others replace on the same port. @default 0
    */
   drainDelay?: Duration;
-  /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, ms. @default 10000 */
-  shutdownGracePeriod?: number;
-  /** Longest time a client may take to send the request headers, ms (slow clients). @default 10000 */
-  headersTimeout?: number;
-  /** Longest time a client may take to send a whole request, body included, ms. @default 300000 */
-  requestTimeout?: number;
-  /** How long an idle keep-alive client connection stays open, ms. @default 72000 */
-  keepAliveTimeout?: number;
+  /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, milliseconds or `ms` notation. @default 10000 */
+  shutdownGracePeriod?: Duration;
+  /** Longest time a client may take to send the request headers, milliseconds or `ms` notation (slow clients). @default 10000 */
+  headersTimeout?: Duration;
+  /** Longest time a client may take to send a whole request, body included, milliseconds or `ms` notation. @default 300000 */
+  requestTimeout?: Duration;
+  /** How long an idle keep-alive client connection stays open, milliseconds or `ms` notation. @default 72000 */
+  keepAliveTimeout?: Duration;
 }
 
 /** The Prometheus endpoint. */

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
-import ms from 'ms';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
 import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
+import { closedObject, didYouMean, duration, size } from './schema-parts.js';
 import { type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
 
@@ -38,90 +38,83 @@ const addressOrSubnet = z.string().refine(
   { message: 'expected an IP address or a CIDR subnet (10.0.0.0/8, fd00::/8)' },
 );
 
-/** Milliseconds, or `ms` notation: `'5s'`, `'1 minute'`. */
-const duration = z.union([
-  z.number().int().positive(),
-  // `ms('')` throws rather than answering NaN.
-  z.string().refine((value) => value !== '' && (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
-]);
-
-const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
+const weightedTarget = z.union([httpUrl, closedObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
 
 const hashOn = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|ip)$/, "expected 'header:<name>', 'cookie:<name>' or 'ip'");
 
-const healthCheck = z.strictObject({
+const healthCheck = closedObject({
   path: urlPath,
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  interval: duration().optional(),
+  timeout: duration().optional(),
   unhealthyThreshold: z.number().int().positive().optional(),
   healthyThreshold: z.number().int().positive().optional(),
 });
 
 const retries = z.union([
   z.number().int().nonnegative(),
-  z.strictObject({
+  closedObject({
     attempts: z.number().int().nonnegative(),
     on: z.array(z.enum(RETRY_CONDITIONS)).optional(),
     budget: z.number().min(0).max(1).optional(),
   }),
 ]);
 
-const circuitBreaker = z.strictObject({
+const circuitBreaker = closedObject({
   maxPending: z.number().int().positive().optional(),
   errorRate: z.number().gt(0).max(1).optional(),
   minRequests: z.number().int().positive().optional(),
-  cooldown: duration.optional(),
+  cooldown: duration().optional(),
   probes: z.number().int().positive().optional(),
 });
 
 const builtinNames = Object.keys(BUILTIN_MIDDLEWARE_OPTIONS);
 
 /** A built-in middleware by name, its options checked by that middleware's own schema. */
-const middlewareSpec = z
-  .strictObject({
-    use: z.string().min(1),
-    options: z.record(z.string(), z.unknown()).optional(),
-  })
-  .superRefine((spec, context) => {
-    if (!Object.hasOwn(BUILTIN_MIDDLEWARE_OPTIONS, spec.use)) {
-      context.addIssue({ code: 'custom', path: ['use'], message: `unknown middleware '${spec.use}' (built-in: ${builtinNames.join(', ')})` });
-      return;
-    }
-    const parsed = BUILTIN_MIDDLEWARE_OPTIONS[spec.use as keyof typeof BUILTIN_MIDDLEWARE_OPTIONS].safeParse(spec.options ?? {});
-    for (const issue of parsed.error?.issues ?? []) context.addIssue({ code: 'custom', path: ['options', ...issue.path], message: issue.message });
-  });
+const middlewareSpec = closedObject({
+  use: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).optional(),
+}).superRefine((spec, context) => {
+  if (!Object.hasOwn(BUILTIN_MIDDLEWARE_OPTIONS, spec.use)) {
+    context.addIssue({
+      code: 'custom',
+      path: ['use'],
+      message: `unknown middleware '${spec.use}'${didYouMean(spec.use, builtinNames)} (built-in: ${builtinNames.join(', ')})`,
+    });
+    return;
+  }
+  const parsed = BUILTIN_MIDDLEWARE_OPTIONS[spec.use as keyof typeof BUILTIN_MIDDLEWARE_OPTIONS].safeParse(spec.options ?? {});
+  for (const issue of parsed.error?.issues ?? []) context.addIssue({ code: 'custom', path: ['options', ...issue.path], message: issue.message });
+});
 
-const cacheOptions = z.strictObject({
+const cacheOptions = closedObject({
   store: z.enum(['memory', 'redis']).optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   namespace: z.string().min(1).regex(/^[^*?\s]+$/, 'expected no spaces or glob characters').optional(),
   maxEntries: z.number().int().positive().optional(),
-  maxBytes: z.number().int().positive().optional(),
-  maxEntryBytes: z.number().int().positive().optional(),
+  maxBytes: size().optional(),
+  maxEntryBytes: size().optional(),
   respectCacheControl: z.boolean().optional(),
-  coalesceWait: z.number().int().nonnegative().optional(),
+  coalesceWait: duration(0).optional(),
   expireScope: z.enum(['global', 'route']).optional(),
 });
 
 const healthOptions = z.union([
   z.literal(false),
-  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
+  closedObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
 ]);
 
-const milliseconds = z.number().int().nonnegative();
-const serverOptions = z.strictObject({
+const serverOptions = closedObject({
   trustProxy: z.union([z.boolean(), z.string().min(1), z.array(z.string().min(1))]).optional(),
-  drainDelay: z.union([milliseconds, duration]).optional(),
-  shutdownGracePeriod: milliseconds.optional(),
-  headersTimeout: z.number().int().positive().optional(),
-  requestTimeout: milliseconds.optional(),
-  keepAliveTimeout: z.number().int().positive().optional(),
+  drainDelay: duration(0).optional(),
+  shutdownGracePeriod: duration(0).optional(),
+  headersTimeout: duration().optional(),
+  requestTimeout: duration(0).optional(),
+  keepAliveTimeout: duration().optional(),
 });
 
 function buildSchema(allowFunctions: boolean) {
   const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
-  const route = z
-    .strictObject({
+  const route = closedObject({
     prefix: urlPath,
     target: httpUrl.optional(),
     targets: z.array(weightedTarget).min(1, 'expected at least one target').optional(),
@@ -133,14 +126,14 @@ function buildSchema(allowFunctions: boolean) {
     outlierDetection: z
       .strictObject({
         failures: z.number().int().positive().optional(),
-        ejectionTime: duration.optional(),
+        ejectionTime: duration().optional(),
         maxEjectedShare: z.number().min(0).max(1).optional(),
       })
       .optional(),
     discovery: z
       .strictObject({
         type: z.literal('dns'),
-        interval: duration.optional(),
+        interval: duration().optional(),
         servers: z.array(z.string().regex(/^[\w.:[\]-]+$/, 'expected a host or host:port')).min(1).optional(),
       })
       .optional(),
@@ -150,14 +143,14 @@ function buildSchema(allowFunctions: boolean) {
       .array(z.string().transform((method) => method.toUpperCase()).pipe(z.enum(HTTP_METHODS)))
       .min(1)
       .optional(),
-    bodyLimit: z.number().int().nonnegative().optional(),
-    timeout: z.number().int().positive().optional(),
+    bodyLimit: size(0).optional(),
+    timeout: duration().optional(),
     maxConnections: z.number().int().positive().optional(),
-    requestBodyTimeout: z.number().int().positive().optional(),
-    keepAliveTimeout: z.number().int().positive().optional(),
+    requestBodyTimeout: duration().optional(),
+    keepAliveTimeout: duration().optional(),
     dropRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name')).optional(),
     websocket: z.boolean().optional(),
-    websocketIdleTimeout: z.number().int().positive().optional(),
+    websocketIdleTimeout: duration().optional(),
     middlewares: z.array(middleware).optional(),
     ...(allowFunctions
       ? {
@@ -175,7 +168,7 @@ function buildSchema(allowFunctions: boolean) {
         context.addIssue({ code: 'custom', path: ['hashOn'], message: "only with balance: 'consistent-hash'" });
       }
     });
-  return z.strictObject({
+  return closedObject({
     routes: z.array(route).min(1),
     pathRegex: z.string().optional(),
     middlewares: z.array(middleware).optional(),
@@ -187,9 +180,9 @@ function buildSchema(allowFunctions: boolean) {
     accessLog: z.boolean().optional(),
     watch: z.boolean().optional(),
     metrics: z
-      .union([z.literal(false), z.strictObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
+      .union([z.literal(false), closedObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
       .optional(),
-    routeListing: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
+    routeListing: z.union([z.literal(false), closedObject({ path: urlPath.optional() })]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }
@@ -216,12 +209,31 @@ export function formatFieldPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
+const SUGGESTED_KEY = /did you mean "([^"]+)"/g;
+
+/**
+ * A typo of a required key (`prefx`) is one issue, the unknown key with the known one it looks
+ * like, not also "expected string, received undefined" (or any other issue) at the missing key.
+ */
+function withoutMissesOfTypos(issues: z.core.$ZodIssue[], input: unknown): z.core.$ZodIssue[] {
+  const typoOf = new Set<string>();
+  for (const issue of issues) {
+    // Built-in middlewares' issues come through a refinement, as custom ones: read by their message.
+    if (!issue.message.startsWith('Unrecognized key')) continue;
+    const holder = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], input);
+    for (const [, key] of issue.message.matchAll(SUGGESTED_KEY)) {
+      if ((holder as Record<string, unknown>)[key] === undefined) typoOf.add(formatFieldPath([...issue.path, key]));
+    }
+  }
+  return typoOf.size ? issues.filter((issue) => !typoOf.has(formatFieldPath(issue.path))) : issues;
+}
+
 function validate(schema: z.ZodType, input: unknown, source: string): GatewayOptions {
   const result = schema.safeParse(input);
   if (!result.success) {
     throw new GatewayConfigError(
       source,
-      result.error.issues.map((issue) => `${formatFieldPath(issue.path) || '(root)'}: ${issue.message}`),
+      withoutMissesOfTypos(result.error.issues, input).map((issue) => `${formatFieldPath(issue.path) || '(root)'}: ${issue.message}`),
     );
   }
   const options = result.data as GatewayOptions;
