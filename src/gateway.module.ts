@@ -37,6 +37,7 @@ import {
   listRoutes,
   mountRoutes,
   RoutePipeline,
+  UnroutedRequests,
 } from './routes/index.js';
 
 /** The options' pino logger, or a new one on stdout. */
@@ -165,7 +166,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       maxHeadersCount: server?.maxHeadersCount,
       hostPipeline: hostPipeline(this.applicationConfig, this.contextCreator),
     });
-    mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
+    mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)), new UnroutedRequests(context.unrouted), this.options.answerUnmatched);
     if (server) continueOnFirstRead(server);
     const webSocketRoutes = this.routes.filter((route) => route.webSocket);
     if (server && webSocketRoutes.length) listenForUpgrades(server, webSocketRoutes.map((route) => route.prefix), this.metrics.webSockets);

@@ -34,6 +34,9 @@ function exitProcess(code: number): void {
   worker.disconnect();
 }
 
+/** What the standalone server has on unless its file says otherwise; a host app asks for each. */
+const STANDALONE_DEFAULTS = { answerUnmatched: true } satisfies Partial<GatewayOptions>;
+
 // The environment overrides the file here, at the edge; the module reads no environment.
 const configOverrides = () => ({ redisUrl: process.env.REDIS_URL });
 
@@ -59,7 +62,7 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
     ? await configFromPrimary(configFile)
     : await loadConfigFile(configFile, configOverrides());
 
-  @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
+  @Module({ imports: [GatewayModule.forRoot({ ...STANDALONE_DEFAULTS, ...options, logger })] })
   class GatewayAppModule {}
 
   const { server } = resolveGatewayOptions(options);

@@ -87,7 +87,7 @@ export interface RouteOptions {
    * everything below it; `''` answers the prefix path only. @default the global `pathRegex`
    */
   pathRegex?: string;
-  /** HTTP methods the route forwards; others get 404. @default all of {@link HttpMethod} */
+  /** HTTP methods the route forwards; others get 405 with `Allow`. @default all of {@link HttpMethod} */
   methods?: HttpMethod[];
   /** Largest request body forwarded: bytes, or `'1mb'` notation; larger bodies get 413. @default 1048576 (1 MiB) */
   bodyLimit?: Size;
@@ -314,6 +314,12 @@ export interface GatewayOptions {
   routeListing?: { path?: string } | false;
   /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */
   accessLog?: boolean;
+  /**
+   * Requests that match no route get the gateway's own 404, with an access line and metrics
+   * under route `-` (as a method a route does not allow always gets 405 with `Allow`). Off in a
+   * host app, whose own 404 stays. @default true in the standalone server, false in a host app
+   */
+  answerUnmatched?: boolean;
   /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */
   logger?: Logger;
 }

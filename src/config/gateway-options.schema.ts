@@ -178,6 +178,7 @@ function buildSchema(allowFunctions: boolean) {
     health: healthOptions.optional(),
     server: serverOptions.optional(),
     accessLog: z.boolean().optional(),
+    answerUnmatched: z.boolean().optional(),
     watch: z.boolean().optional(),
     metrics: z
       .union([z.literal(false), closedObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])

@@ -123,6 +123,7 @@ export interface ResolvedGatewayOptions {
   metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
   accessLog: boolean;
+  answerUnmatched: boolean;
   logger?: GatewayOptions['logger'];
 }
 
@@ -148,6 +149,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     metrics: options.metrics === false ? false : { path: options.metrics?.path ?? DEFAULT_METRICS_PATH, allow: options.metrics?.allow ?? [...DEFAULT_METRICS_ALLOW] },
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
     accessLog: options.accessLog ?? true,
+    answerUnmatched: options.answerUnmatched ?? false,
     logger: options.logger,
   };
 }
