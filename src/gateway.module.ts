@@ -23,7 +23,7 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { DrainState, GatewayHealth } from './health/index.js';
-import { createGatewayLogger, flushLog, type GatewayLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, WebSocketProxy } from './proxy/index.js';
 import { UpstreamService } from './upstream/index.js';
@@ -47,6 +47,16 @@ const loggerProvider: Provider = {
   useFactory: (options: ResolvedGatewayOptions) => options.logger ?? createGatewayLogger(),
 };
 
+/**
+ * The gateway's logger as Nest's: a host app that uses it (`app.useLogger(app.get(GatewayNestLogger))`)
+ * writes its own lines and Nest's in the gateway's one JSON line format.
+ */
+const nestLoggerProvider: Provider = {
+  provide: GatewayNestLogger,
+  inject: [GATEWAY_LOGGER],
+  useFactory: (logger: GatewayLogger) => new GatewayNestLogger(logger),
+};
+
 /** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
@@ -62,7 +72,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -127,7 +137,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
         { provide: GATEWAY_ROUTES, useValue: routes },
         ...(validated.cache ? cacheProviders : []),
       ],
-      exports: validated.cache ? cacheExports : [],
+      exports: validated.cache ? [...cacheExports, GatewayNestLogger] : [GatewayNestLogger],
     };
   }
 
@@ -149,7 +159,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
         // Whether the cache is on is known only once the factory has run.
         ...cacheProviders,
       ],
-      exports: cacheExports,
+      exports: [...cacheExports, GatewayNestLogger],
     };
   }
 

@@ -8,7 +8,7 @@ import { GatewayConfigError, validateGatewayConfigFile } from './config/gateway-
 import { loadConfigFile } from './config/load-config-file.js';
 import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
-import { createGatewayLogger, flushLog, type GatewayLogger, PinoNestLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { drainOnSignals, readServerEnvironment, reloadOnChange, type ServerEnvironment, StartupError, toListenError, WorkerPool } from './server/index.js';
 import {
@@ -33,9 +33,6 @@ function exitProcess(code: number): void {
   worker.once('disconnect', () => process.exit(code));
   worker.disconnect();
 }
-
-/** What the standalone server has on unless its file says otherwise; a host app asks for each. */
-const STANDALONE_DEFAULTS = { answerUnmatched: true } satisfies Partial<GatewayOptions>;
 
 // The environment overrides the file here, at the edge; the module reads no environment.
 const configOverrides = () => ({ redisUrl: process.env.REDIS_URL });
@@ -62,7 +59,7 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
     ? await configFromPrimary(configFile)
     : await loadConfigFile(configFile, configOverrides());
 
-  @Module({ imports: [GatewayModule.forRoot({ ...STANDALONE_DEFAULTS, ...options, logger })] })
+  @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
   class GatewayAppModule {}
 
   const { server } = resolveGatewayOptions(options);
@@ -82,7 +79,7 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
   // not a stack trace after "successfully started".
   const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, {
     bodyParser: false,
-    logger: new PinoNestLogger(logger),
+    logger: new GatewayNestLogger(logger),
     bufferLogs: true,
     autoFlushLogs: false,
   });
@@ -137,7 +134,7 @@ async function supervise(configFile: string, count: number): Promise<void> {
 async function main(): Promise<void> {
   const environment = readServerEnvironment(process.env);
   const logger = createGatewayLogger({ LOG_LEVEL: environment.logLevel });
-  Logger.overrideLogger(new PinoNestLogger(logger));
+  Logger.overrideLogger(new GatewayNestLogger(logger));
   // GATEWAY_WORKERS (even 1) asks for supervised workers, which reloads need; unset, one process.
   if (cluster.isPrimary && environment.workers !== undefined) await supervise(environment.configFile, environment.workers);
   else await serve(environment, logger);

@@ -107,6 +107,7 @@ describe('config validation', () => {
     expect(
       issuesOf(() =>
         validateGatewayOptions({
+          health: {},
           routes: [
             { prefix: '/api', target, pathRegex: '/:id' },
             { prefix: '/api', target, pathRegex: '/:name', methods: ['POST', 'HEAD'] },
@@ -226,8 +227,10 @@ describe('config files', () => {
     const shape = { pathRegex: '/*', routes: [{ prefix: '/p', target: 'http://127.0.0.1:3000', methods: ['GET'] }] };
     const yaml = await tempFile('g.yaml', 'pathRegex: /*\nroutes:\n  - { prefix: /p, target: "http://127.0.0.1:3000", methods: [GET] }\n');
     const json = await tempFile('g.json', JSON.stringify(shape));
-    await expect(loadConfigFile(yaml)).resolves.toEqual(shape);
-    await expect(loadConfigFile(json)).resolves.toEqual(shape);
+    // A file is the standalone server's: its health and metrics endpoints, and its own 404, are on.
+    const loaded = { ...shape, health: {}, metrics: {}, answerUnmatched: true };
+    await expect(loadConfigFile(yaml)).resolves.toEqual(loaded);
+    await expect(loadConfigFile(json)).resolves.toEqual(loaded);
   });
 
   it('refuses functions in files: hooks are not part of the file shape', async () => {

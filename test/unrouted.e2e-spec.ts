@@ -38,6 +38,7 @@ describe.each(MOUNT_MODES)('requests no route takes (%s)', (mode) => {
       {
         logger,
         answerUnmatched: true,
+        metrics: {},
         routes: [
           { prefix: '/read', target: upstream.url, methods: ['GET'] },
           { prefix: '/api', target: upstream.url },

@@ -234,10 +234,10 @@ export interface CircuitBreakerOptions {
 
 /** The health endpoints, answered by the gateway itself and never proxied. */
 export interface HealthOptions {
-  /** Liveness: the process serves requests. @default '/health' */
-  liveness?: string;
-  /** Readiness: the config is loaded (and the cache store answers, with `requireCache`). @default '/ready' */
-  readiness?: string;
+  /** Liveness: the process serves requests; `false` for none. @default '/health' */
+  liveness?: string | false;
+  /** Readiness: the config is loaded (and the cache store answers, with `requireCache`); `false` for none. @default '/ready' */
+  readiness?: string | false;
   /**
    * Readiness fails while requests bypass the cache store (Redis unreachable, or not answering
    * in time). Off, readiness stays up, since the cache fails open, and reports the bypass.
@@ -302,13 +302,21 @@ export interface GatewayOptions {
   websocketMaxConnections?: number;
   /** Longest URL (path and query) a gateway route accepts; longer ones get 414. @default 8192 */
   maxUrlLength?: number;
-  /** Paths of the health endpoints, or `false` for none. @default { liveness: '/health', readiness: '/ready' } */
+  /**
+   * The health endpoints (`{}` for both at their default paths), or `false` for none. A host app
+   * asks for them; a config file (the standalone server) has them unless it says `false`.
+   * @default false in a host app; `{ liveness: '/health', readiness: '/ready' }` in a config file
+   */
   health?: HealthOptions | false;
   /** Standalone server settings. */
   server?: ServerOptions;
   /** With supervised workers (`GATEWAY_WORKERS` set), reload when this file changes, as on SIGHUP. @default false */
   watch?: boolean;
-  /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
+  /**
+   * Prometheus metrics at `path` (`{}` for `/metrics`), answered by the gateway itself, or `false`
+   * for none. A host app asks for them; a config file has them unless it says `false`.
+   * @default false in a host app; `{ path: '/metrics' }` in a config file
+   */
   metrics?: MetricsOptions | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
   routeListing?: { path?: string } | false;
@@ -317,7 +325,7 @@ export interface GatewayOptions {
   /**
    * Requests that match no route get the gateway's own 404, with an access line and metrics
    * under route `-` (as a method a route does not allow always gets 405 with `Allow`). Off in a
-   * host app, whose own 404 stays. @default true in the standalone server, false in a host app
+   * host app, whose own 404 stays. @default false in a host app; true in a config file
    */
   answerUnmatched?: boolean;
   /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */

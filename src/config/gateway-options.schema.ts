@@ -100,7 +100,7 @@ const cacheOptions = closedObject({
 
 const healthOptions = z.union([
   z.literal(false),
-  closedObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
+  closedObject({ liveness: z.union([urlPath, z.literal(false)]).optional(), readiness: z.union([urlPath, z.literal(false)]).optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
 ]);
 
 const serverOptions = closedObject({
@@ -257,7 +257,14 @@ export function validateGatewayOptions(input: unknown, source = 'GatewayModule o
   return validate(moduleOptionsSchema, input, source);
 }
 
-/** Validates options read from a config file (no functions: middlewares by name). */
+/**
+ * What a config file has on unless it says otherwise: a file is the standalone server's, which
+ * is the whole service at its port, where a host app asks for each of these in code.
+ */
+export const STANDALONE_DEFAULTS = { health: {}, metrics: {}, answerUnmatched: true } as const satisfies Partial<GatewayOptions>;
+
+/** Validates options read from a config file (no functions: middlewares by name), with the standalone server's defaults. */
 export function validateGatewayConfigFile(input: unknown, source: string): GatewayOptions {
-  return validate(fileOptionsSchema, input, source);
+  const withDefaults = typeof input === 'object' && input !== null && !Array.isArray(input) ? { ...STANDALONE_DEFAULTS, ...input } : input;
+  return validate(fileOptionsSchema, withDefaults, source);
 }

@@ -117,7 +117,8 @@ export interface ResolvedGatewayOptions {
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
   websocketMaxConnections: number;
-  health: { liveness: string; readiness: string; requireCache: boolean; requireTargets: boolean } | false;
+  /** Each path, or `false` for no such endpoint. */
+  health: { liveness: string | false; readiness: string | false; requireCache: boolean; requireTargets: boolean } | false;
   server: Pick<ServerOptions, 'trustProxy'> & { [Key in Exclude<keyof ServerOptions, 'trustProxy'>]-?: number };
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
@@ -136,7 +137,8 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
     websocketMaxConnections: options.websocketMaxConnections ?? DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
-    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health },
+    // Off unless asked for: a host app may have health endpoints of its own (a file asks for them).
+    health: options.health ? { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health } : false,
     server: {
       trustProxy: options.server?.trustProxy,
       drainDelay: toMilliseconds(options.server?.drainDelay ?? DEFAULT_DRAIN_DELAY_MS),
@@ -146,7 +148,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
       keepAliveTimeout: toMilliseconds(options.server?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
     },
     watch: options.watch ?? false,
-    metrics: options.metrics === false ? false : { path: options.metrics?.path ?? DEFAULT_METRICS_PATH, allow: options.metrics?.allow ?? [...DEFAULT_METRICS_ALLOW] },
+    metrics: options.metrics ? { path: options.metrics.path ?? DEFAULT_METRICS_PATH, allow: options.metrics.allow ?? [...DEFAULT_METRICS_ALLOW] } : false,
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
     accessLog: options.accessLog ?? true,
     answerUnmatched: options.answerUnmatched ?? false,

@@ -33,8 +33,8 @@ export function findRouteConflicts(options: ResolvedGatewayOptions): string[] {
   };
   options.routes.forEach((route, index) => claim(`routes[${index}]`, route.methods, route.paths));
   if (options.health) {
-    claim('health.liveness', ['GET'], [options.health.liveness]);
-    claim('health.readiness', ['GET'], [options.health.readiness]);
+    if (options.health.liveness) claim('health.liveness', ['GET'], [options.health.liveness]);
+    if (options.health.readiness) claim('health.readiness', ['GET'], [options.health.readiness]);
   }
   if (options.metrics) claim('metrics.path', ['GET'], [options.metrics.path]);
   if (options.routeListing) claim('routeListing.path', ['GET'], [options.routeListing.path]);
