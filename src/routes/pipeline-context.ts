@@ -50,7 +50,6 @@ export function createPipelineContext(services: PipelineServices): PipelineConte
     unrouted: {
       counters: metrics.forRoute(UNROUTED),
       accessLine: writeLine ? (exchange, res) => writeAccessLine(writeLine, NO_ROUTE, exchange, res, undefined) : undefined,
-      upstreamFailed: () => undefined,
     },
     upstreamFailed: (route, kind, exchange) => {
       if (kind !== 'timeout') {
