@@ -87,6 +87,8 @@ export const CACHE_PROBE_INTERVAL_MS = 1000;
 
 export const X_CACHE_TIMEOUT = 'x-cache-timeout';
 export const X_CACHE_EXPIRE = 'x-cache-expire';
+/** What services tell the gateway's cache: the gateway's to read, never the client's. */
+export const CACHE_DIRECTIVE_HEADERS = [X_CACHE_TIMEOUT, X_CACHE_EXPIRE] as const;
 export const X_CACHE = 'x-cache';
 export const X_CACHE_HIT = 'x-cache-hit';
 

@@ -24,7 +24,7 @@ import {
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
 import { DrainState, GatewayHealth } from './health/index.js';
-import { createGatewayLogger, flushLog, type GatewayLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, WebSocketProxy } from './proxy/index.js';
 import { UpstreamService } from './upstream/index.js';
@@ -38,6 +38,7 @@ import {
   listRoutes,
   mountRoutes,
   RoutePipeline,
+  UnroutedRequests,
 } from './routes/index.js';
 
 /** The options' pino logger, or a new one on stdout. */
@@ -45,6 +46,16 @@ const loggerProvider: Provider = {
   provide: GATEWAY_LOGGER,
   inject: [GATEWAY_VALIDATED_OPTIONS],
   useFactory: (options: ResolvedGatewayOptions) => options.logger ?? createGatewayLogger(),
+};
+
+/**
+ * The gateway's logger as Nest's: a host app that uses it (`app.useLogger(app.get(GatewayNestLogger))`)
+ * writes its own lines and Nest's in the gateway's one JSON line format.
+ */
+const nestLoggerProvider: Provider = {
+  provide: GatewayNestLogger,
+  inject: [GATEWAY_LOGGER],
+  useFactory: (logger: GatewayLogger) => new GatewayNestLogger(logger),
 };
 
 /** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
@@ -62,7 +73,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -128,7 +139,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
         { provide: GATEWAY_ROUTES, useValue: routes },
         ...(validated.cache ? cacheProviders : []),
       ],
-      exports: validated.cache ? cacheExports : [],
+      exports: validated.cache ? [...cacheExports, GatewayNestLogger] : [GatewayNestLogger],
     };
   }
 
@@ -150,7 +161,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
         // Whether the cache is on is known only once the factory has run.
         ...cacheProviders,
       ],
-      exports: cacheExports,
+      exports: [...cacheExports, GatewayNestLogger],
     };
   }
 
@@ -168,7 +179,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       maxHeadersCount: server?.maxHeadersCount,
       hostPipeline: hostPipeline(this.applicationConfig, this.contextCreator),
     });
-    mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)));
+    mountRoutes(fastify, this.routes.map((route) => new RoutePipeline(route, context)), new UnroutedRequests(context.unrouted), this.options.answerUnmatched);
     if (server) continueOnFirstRead(server);
     const webSocketRoutes = this.routes.filter((route) => route.webSocket);
     if (server && webSocketRoutes.length) listenForUpgrades(server, webSocketRoutes.map((route) => route.prefix), this.metrics.webSockets);

@@ -14,6 +14,7 @@ export type {
   WeightedTarget,
   BalanceMode,
   Duration,
+  Size,
   HealthCheckOptions,
   RetryCondition,
   RetryOptions,
@@ -21,4 +22,5 @@ export type {
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
 export { loadConfigFile } from './config/load-config-file.js';
 export { GATEWAY_OPTIONS } from './gateway.constants.js';
-export { type CacheDirectives, ResponseCacheInterceptor } from './cache/index.js';
+export { appendCacheKey, type CacheDirectives, disableCache, type GatewayRequest, ResponseCacheInterceptor } from './cache/index.js';
+export { GatewayNestLogger } from './logging/index.js';

@@ -8,14 +8,19 @@ import { GatewayConfigError, validateGatewayConfigFile } from './config/gateway-
 import { loadConfigFile } from './config/load-config-file.js';
 import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
-import { createGatewayLogger, flushLog, type GatewayLogger, PinoNestLogger } from './logging/index.js';
+import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
-import { drainOnSignals, parseWorkerCount, reloadOnChange, WorkerPool } from './server/index.js';
-import { CLOSING_MESSAGE, CONFIG_FROM_PRIMARY_ENV, CONFIG_MESSAGE, CONFIG_REQUEST, type ConfigMessage, STOP_MESSAGE } from './server/workers.js';
-
-const DEFAULT_CONFIG_FILE = './gateway.config.yaml';
-const DEFAULT_PORT = 8080;
-const DEFAULT_HOST = '0.0.0.0';
+import { drainOnSignals, readServerEnvironment, reloadOnChange, type ServerEnvironment, StartupError, toListenError, WorkerPool } from './server/index.js';
+import {
+  CLOSING_MESSAGE,
+  CONFIG_FROM_PRIMARY_ENV,
+  CONFIG_MESSAGE,
+  CONFIG_REQUEST,
+  type ConfigMessage,
+  START_FAILED_MESSAGE,
+  type StartFailedMessage,
+  STOP_MESSAGE,
+} from './server/workers.js';
 
 /**
  * A worker leaves its pool through `disconnect()`, which waits until the primary has released
@@ -49,7 +54,7 @@ async function configFromPrimary(configFile: string): Promise<GatewayOptions> {
   return validateGatewayConfigFile(config, `${configFile} (as the primary validated it)`);
 }
 
-async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
+async function serve({ configFile, port, host }: ServerEnvironment, logger: GatewayLogger): Promise<void> {
   const options = process.env[CONFIG_FROM_PRIMARY_ENV]
     ? await configFromPrimary(configFile)
     : await loadConfigFile(configFile, configOverrides());
@@ -70,9 +75,13 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
     // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
     http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
   });
+  // Nest's start-up lines wait until the port is taken: a port in use is then one line of ours,
+  // not a stack trace after "successfully started".
   const app = await NestFactory.create<NestFastifyApplication>(GatewayAppModule, adapter, {
     bodyParser: false,
-    logger: new PinoNestLogger(logger),
+    logger: new GatewayNestLogger(logger),
+    bufferLogs: true,
+    autoFlushLogs: false,
   });
   drainOnSignals(app, server.shutdownGracePeriod, new Logger('Gateway'), exitProcess, {
     lastOut: !cluster.isWorker,
@@ -84,8 +93,10 @@ async function serve(configFile: string, logger: GatewayLogger): Promise<void> {
   process.on('SIGHUP', () => {
     if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');
   });
-  const port = Number(process.env.PORT ?? DEFAULT_PORT);
-  await app.listen(port, process.env.HOST ?? DEFAULT_HOST);
+  await app.listen(port, host).catch((error: unknown) => {
+    throw toListenError(error, host, port);
+  });
+  app.flushLogs();
   Logger.log(`Gateway listening on ${await app.getUrl()} with ${options.routes.length} route(s) from ${configFile}`, 'Gateway');
   // Log lines are buffered: whoever waits for this one (a supervisor, a script) reads it now.
   await flushLog(logger);
@@ -108,7 +119,9 @@ async function supervise(configFile: string, count: number): Promise<void> {
   pool.done.then(
     () => process.exit(0),
     (error: Error) => {
-      logger.error(`${error.message}; the primary exits`);
+      // A worker's operator error is reported here once, for every worker it stopped.
+      if (error instanceof StartupError) process.stderr.write(`${error.message}\n`);
+      else logger.error(`${error.message}; the primary exits`);
       process.exit(1);
     },
   );
@@ -119,18 +132,22 @@ async function supervise(configFile: string, count: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const configFile = process.env.GATEWAY_CONFIG ?? DEFAULT_CONFIG_FILE;
-  const logger = createGatewayLogger();
-  Logger.overrideLogger(new PinoNestLogger(logger));
+  const environment = readServerEnvironment(process.env);
+  const logger = createGatewayLogger({ LOG_LEVEL: environment.logLevel });
+  Logger.overrideLogger(new GatewayNestLogger(logger));
   // GATEWAY_WORKERS (even 1) asks for supervised workers, which reloads need; unset, one process.
-  const supervised = cluster.isPrimary && process.env.GATEWAY_WORKERS !== undefined;
-  if (supervised) await supervise(configFile, parseWorkerCount(process.env.GATEWAY_WORKERS));
-  else await serve(configFile, logger);
+  if (cluster.isPrimary && environment.workers !== undefined) await supervise(environment.configFile, environment.workers);
+  else await serve(environment, logger);
 }
 
 main().catch((error: unknown) => {
-  // A config error is the operator's to fix: its message names the file and every field at fault.
-  const message = error instanceof GatewayConfigError ? error.message : (error as Error).stack;
+  if (error instanceof StartupError && cluster.isWorker) {
+    process.send!({ type: START_FAILED_MESSAGE, message: error.message } satisfies StartFailedMessage, () => process.exit(1));
+    return;
+  }
+  // The operator's mistakes are theirs to fix: a config error names the file and every field at
+  // fault, a startup error what is wrong and what would do, each without a stack trace.
+  const message = error instanceof GatewayConfigError || error instanceof StartupError ? error.message : (error as Error).stack;
   process.stderr.write(`${message}\n`);
   process.exit(1);
 });

@@ -379,7 +379,7 @@ describe('the Redis index', () => {
 
   it('drops expired members as it goes, and lives as long as its longest entry', async () => {
     await withGateway({ namespace: 'trimmed' }, async (gateway) => {
-      for (let i = 0; i < 5; i++) await request(gateway.url).get(`/api/short?i=${i}&ttl=300ms`).set('host', 'h').expect(200);
+      for (let i = 0; i < 5; i++) await request(gateway.url).get(`/api/short?i=${i}&ttl=0.3s`).set('host', 'h').expect(200);
       const ttl = await client.pTTL('trimmed:index');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(300);
@@ -389,7 +389,7 @@ describe('the Redis index', () => {
       expect(await client.zRange('trimmed:index', 0, -1)).toEqual(['GET http://h/api/long?ttl=1h']);
       expect(await client.pTTL('trimmed:index')).toBeGreaterThan(3_500_000);
       // A shorter entry written after it never shortens the index's life.
-      await request(gateway.url).get('/api/short?i=9&ttl=300ms').set('host', 'h').expect(200);
+      await request(gateway.url).get('/api/short?i=9&ttl=0.3s').set('host', 'h').expect(200);
       expect(await client.pTTL('trimmed:index')).toBeGreaterThan(3_500_000);
     });
   });

@@ -95,7 +95,6 @@ describe('config validation', () => {
     const issues = issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/x', targt: 'http://a' }], extra: 1 }));
     expect(issues).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^routes\[0\]\.target: /),
         expect.stringMatching(/^routes\[0\]: .*targt/),
         expect.stringMatching(/^\(root\): .*extra/),
       ]),
@@ -108,6 +107,7 @@ describe('config validation', () => {
     expect(
       issuesOf(() =>
         validateGatewayOptions({
+          health: {},
           routes: [
             { prefix: '/api', target, pathRegex: '/:id' },
             { prefix: '/api', target, pathRegex: '/:name', methods: ['POST', 'HEAD'] },
@@ -117,15 +117,79 @@ describe('config validation', () => {
         }),
       ),
     ).toEqual([
-      'routes[1]: POST /api/:name is already served by routes[0]',
-      'routes[1]: HEAD /api/:name is already served by routes[0]',
-      'routes[2]: PUT /api/:id is already served by routes[0]',
-      'health.liveness: GET /health is already served by routes[3]',
-      'health.liveness: HEAD /health is already served by routes[3]',
+      'routes[1]: duplicate prefix /api, already served by routes[0]',
+      'routes[2]: duplicate prefix /api, already served by routes[0]',
+      'health.liveness: GET, HEAD /health already served by routes[3]',
     ]);
     expect(() =>
       validateGatewayOptions({ health: false, routes: [{ prefix: '/health', target, pathRegex: '' }] }),
     ).not.toThrow();
+  });
+
+  it('names a typo of a key with the key it looks like, in one issue', () => {
+    const target = 'http://127.0.0.1:1';
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefx: '/api', target }] }))).toEqual(['routes[0]: Unrecognized key: "prefx" (did you mean "prefix"?)']);
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/api', target, bodyLimt: 1 }], cahce: {} }))).toEqual([
+      'routes[0]: Unrecognized key: "bodyLimt" (did you mean "bodyLimit"?)',
+      '(root): Unrecognized key: "cahce" (did you mean "cache"?)',
+    ]);
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/api', target, middlewares: [{ use: 'basicAuth', options: { user: { a: 'b' } } }, { use: 'cros' }] }] }))).toEqual([
+      'routes[0].middlewares[0].options: Unrecognized key: "user" (did you mean "users"?)',
+      "routes[0].middlewares[1].use: unknown middleware 'cros' (did you mean \"cors\"?) (built-in: basicAuth, cors)",
+    ]);
+    // Nothing near enough: no guess.
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/api', target }], extra: 1 }))).toEqual(['(root): Unrecognized key: "extra"']);
+    // A key present is no typo's to hide: both are named.
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefix: 1, prefx: '/api', target }] }))).toHaveLength(2);
+  });
+
+  it('says a duplicate prefix in one line, and a partial overlap with its methods and paths', () => {
+    const target = 'http://127.0.0.1:1';
+    expect(issuesOf(() => validateGatewayOptions({ routes: [{ prefix: '/a', target }, { prefix: '/a', target }] }))).toEqual([
+      'routes[1]: duplicate prefix /a, already served by routes[0]',
+    ]);
+    expect(
+      issuesOf(() =>
+        validateGatewayOptions({ routes: [{ prefix: '/a', target, methods: ['GET', 'POST'] }, { prefix: '/a', target, methods: ['POST', 'PUT'] }] }),
+      ),
+    ).toEqual(['routes[1]: POST /a, /a/* already served by routes[0]']);
+  });
+
+  it('takes every duration in milliseconds or ms notation, every size in bytes or bytes notation, and shows the form of each', () => {
+    const route = {
+      prefix: '/a',
+      target: 'http://127.0.0.1:1',
+      bodyLimit: '2mb',
+      timeout: '5s',
+      requestBodyTimeout: '1m',
+      keepAliveTimeout: '500ms',
+      websocketIdleTimeout: '10 minutes',
+      healthCheck: { path: '/h', interval: '2s', timeout: 300 },
+    };
+    const resolved = resolveGatewayOptions(
+      validateGatewayOptions({
+        routes: [route],
+        cache: { maxBytes: '64mb', maxEntryBytes: '512kb', coalesceWait: '2s' },
+        server: { shutdownGracePeriod: '10s', headersTimeout: '10s', requestTimeout: '5m', keepAliveTimeout: '72s', drainDelay: '1s' },
+      }),
+    );
+    expect(resolved.routes[0]).toMatchObject({ bodyLimit: 2 * 1024 * 1024, timeout: 5000, requestBodyTimeout: 60_000, keepAliveTimeout: 500, websocketIdleTimeout: 600_000 });
+    expect(resolved.routes[0].healthCheck).toMatchObject({ interval: 2000, timeout: 300 });
+    expect(resolved.cache).toMatchObject({ maxBytes: 64 * 1024 * 1024, maxEntryBytes: 512 * 1024, coalesceWait: 2000 });
+    expect(resolved.server).toMatchObject({ shutdownGracePeriod: 10_000, headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 72_000, drainDelay: 1000 });
+    // Options resolved without validation (typed in code) are read the same way.
+    expect(resolveGatewayOptions({ routes: [{ prefix: '/a', target: 'http://a', bodyLimit: '1kb', timeout: '1s' }] }).routes[0]).toMatchObject({ bodyLimit: 1024, timeout: 1000 });
+
+    const refused = issuesOf(() =>
+      validateGatewayOptions({ routes: [{ ...route, bodyLimit: '1xb', timeout: 'soon', keepAliveTimeout: 0 }], cache: { maxBytes: -1, coalesceWait: true } }),
+    );
+    expect(refused).toEqual([
+      `routes[0].bodyLimit: expected a size: bytes (1048576) or a string such as '512kb', '1mb'; got "1xb"`,
+      `routes[0].timeout: expected a duration: milliseconds (1000) or a string such as '500ms', '5s', '1m', above 0; got "soon"`,
+      `routes[0].keepAliveTimeout: expected a duration: milliseconds (1000) or a string such as '500ms', '5s', '1m', above 0; got 0`,
+      `cache.maxBytes: expected a size: bytes (1048576) or a string such as '512kb', '1mb', above 0; got -1`,
+      `cache.coalesceWait: expected a duration: milliseconds (1000) or a string such as '500ms', '5s', '1m'`,
+    ]);
   });
 
   it('names unknown built-in middlewares and bad middleware options', () => {
@@ -175,7 +239,9 @@ describe('config files', () => {
     const loaded = await loadConfigFile(file, { redisUrl: 'redis://env:6379' });
     expect(loaded.cache?.redisUrl).toBe('redis://env:6379');
     expect(loaded.routes[0].rateLimit).toMatchObject({ redisUrl: 'redis://env:6379' });
-    expect(loaded.routes[1].rateLimit).toEqual([{ ...limit, store: 'redis', redisUrl: 'redis://env:6379' }, { ...limit, name: 'mem' }]);
+    // Durations come out of validation in milliseconds.
+    const read = { limit: 5, window: 60_000 };
+    expect(loaded.routes[1].rateLimit).toEqual([{ ...read, store: 'redis', redisUrl: 'redis://env:6379' }, { ...read, name: 'mem' }]);
     // Not a list of routes: left for the validator to refuse.
     await expect(loadConfigFile(await tempFile('bad.json', '{"routes": "x"}'), { redisUrl: 'redis://env:6379' })).rejects.toThrow(/routes: .*expected array/);
   });
@@ -184,8 +250,10 @@ describe('config files', () => {
     const shape = { pathRegex: '/*', routes: [{ prefix: '/p', target: 'http://127.0.0.1:3000', methods: ['GET'] }] };
     const yaml = await tempFile('g.yaml', 'pathRegex: /*\nroutes:\n  - { prefix: /p, target: "http://127.0.0.1:3000", methods: [GET] }\n');
     const json = await tempFile('g.json', JSON.stringify(shape));
-    await expect(loadConfigFile(yaml)).resolves.toEqual(shape);
-    await expect(loadConfigFile(json)).resolves.toEqual(shape);
+    // A file is the standalone server's: its health and metrics endpoints, and its own 404, are on.
+    const loaded = { ...shape, health: {}, metrics: {}, answerUnmatched: true };
+    await expect(loadConfigFile(yaml)).resolves.toEqual(loaded);
+    await expect(loadConfigFile(json)).resolves.toEqual(loaded);
   });
 
   it('refuses functions in files: hooks are not part of the file shape', async () => {

@@ -95,6 +95,20 @@ describe('zero-downtime reload (supervised workers)', () => {
     expect(pool.pids()).toEqual(before);
   });
 
+  it('refuses, in the primary, a file whose built-in middleware has bad options or an unknown name', async () => {
+    const before = pool.pids();
+    const refusals = () => logs.filter((line) => line.startsWith('ERROR Reload refused'));
+    const earlier = refusals().length;
+    const route = { prefix: '/api', target: serviceB.url, middlewares: [{ use: 'basicAuth', options: { user: 'admin' } }, { use: 'rateLimiter' }] };
+    await writeFile(file, JSON.stringify({ routes: [route] }));
+    process.emit('SIGHUP', 'SIGHUP');
+    await until(() => refusals().length > earlier, 'the refusal');
+    expect(refusals().at(-1)).toMatch(/routes\[0\]\.middlewares\[0\]\.options: [^\n]*"user"/);
+    expect(refusals().at(-1)).toContain("routes[0].middlewares[1].use: unknown middleware 'rateLimiter'");
+    expect(await getText(port, '/api/x')).toBe('B');
+    expect(pool.pids()).toEqual(before);
+  });
+
   it('stops a reload whose new worker cannot start; the old ones keep serving', async () => {
     const before = pool.pids();
     // Past the primary's check (reloadOnChange's): the new worker is the first to refuse it.

@@ -143,8 +143,8 @@ describe.each(MOUNT_MODES)('WebSocket upgrades (%s)', (mode) => {
     expect(service.seen).toHaveLength(1);
   });
 
-  it("applies the route's methods (an upgrade is a GET): a route without GET answers 404", async () => {
-    expect((await openWebSocket(`${gateway.url}/no-get/x`)).status).toBe(404);
+  it("applies the route's methods (an upgrade is a GET): a route without GET answers 405", async () => {
+    expect((await openWebSocket(`${gateway.url}/no-get/x`)).status).toBe(405);
     expect((await openWebSocket(`${gateway.url}/nowhere/x`)).status).toBe(404);
     expect(service.seen).toHaveLength(0);
   });

@@ -111,7 +111,7 @@ describe('GATEWAY_WORKERS in the standalone server', () => {
   it('refuses a bad worker count before starting anything', async () => {
     const result = await run({ GATEWAY_WORKERS: 'lots' });
     expect(result.code).toBe(1);
-    expect(result.output).toContain(`GATEWAY_WORKERS: expected a positive integer or "auto", got 'lots'`);
+    expect(result.output).toContain(`GATEWAY_WORKERS (--workers): expected a positive integer or "auto", got 'lots'`);
   });
 
   it('checks the config once in the primary: an invalid file starts no worker', async () => {

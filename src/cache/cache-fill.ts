@@ -47,7 +47,7 @@ export class CacheFill {
       this.settle(undefined);
       return this.cache.expire(parseExpirePatterns(expire as string | string[]), this.route);
     }
-    if (this.key !== undefined) this.decision = this.cache.decide(status, headers, this.req);
+    if (this.key !== undefined) this.decision = this.cache.decide(status, headers, this.req, this.route);
     delete headers[X_CACHE_TIMEOUT];
     if (!this.decision) return this.settle(undefined);
     this.status = status;

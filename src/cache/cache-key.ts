@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
-/** What a middleware may set on the request to steer the cache. */
+/**
+ * What a middleware may set on a request for the response cache (through `disableCache` and
+ * `appendCacheKey`, or on a `GatewayRequest`).
+ */
 export interface CacheDirectives {
   /** Skips the cache for this request. */
   cacheDisabled?: boolean;

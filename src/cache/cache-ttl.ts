@@ -1,13 +1,16 @@
 import ms from 'ms';
 
 const BARE_NUMBER = /^\s*\d+(\.\d+)?\s*$/;
+/** `ms` reads these as milliseconds: as a cache lifetime, a service's typo of seconds more likely than a wish. */
+const MILLISECOND_UNIT = /\d\s*(ms|msecs?|milliseconds?)\s*$/i;
 
 /**
- * `x-cache-timeout` in milliseconds: `ms` notation ("1 hour", "30s"), or a bare number of
- * seconds as in `max-age`. Undefined when unparseable or not positive.
+ * `x-cache-timeout` in milliseconds: `ms` notation in seconds or longer ("1 hour", "30s"), or a
+ * bare number of seconds as in `max-age`. Undefined when unparseable, not positive, or in
+ * milliseconds ("10ms"), which the gateway does not take.
  */
 export function parseCacheTtl(value: string): number | undefined {
-  if (value.trim() === '') return undefined;
+  if (value.trim() === '' || MILLISECOND_UNIT.test(value)) return undefined;
   const ttl = BARE_NUMBER.test(value) ? Number(value) * 1000 : ms(value.trim() as ms.StringValue);
   // Whole milliseconds: Redis refuses a fractional `PX`, and the entry would go unstored.
   return Number.isFinite(ttl) && ttl > 0 ? Math.ceil(ttl) : undefined;

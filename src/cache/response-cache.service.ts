@@ -147,10 +147,10 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
   }
 
   /** How long to keep a response, or undefined when it must not be stored. */
-  decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage): StoreDecision | undefined {
+  decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage, route?: string): StoreDecision | undefined {
     if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined || isEventStream(headers)) return undefined;
     const declared = fieldValue(headers[X_CACHE_TIMEOUT]);
-    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(declared);
+    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(declared, route);
     // `no-store`, `private` and `Vary` are obeyed whatever the TTL came from: a service that
     // says an answer is one user's, or one variant, is believed even when it also sent
     // `x-cache-timeout`. `respectCacheControl` adds `max-age`/`s-maxage` as a source of TTLs.
@@ -195,11 +195,15 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     this.probe.unref();
   }
 
-  private parseDeclaredTtl(value: string): number | undefined {
+  /** Each route and value at fault is named once: a service sends the same value on every answer. */
+  private parseDeclaredTtl(value: string, route = '(host controller)'): number | undefined {
     const ttl = parseCacheTtl(value);
-    if (ttl === undefined && !this.badTtls.has(value) && this.badTtls.size < MAX_REMEMBERED_BAD_TTLS) {
-      this.badTtls.add(value);
-      this.logger.warn(`ignoring ${X_CACHE_TIMEOUT}: '${value}' (expected a positive duration such as "30s" or "1 hour")`);
+    const fault = `${route} ${value}`;
+    if (ttl === undefined && !this.badTtls.has(fault) && this.badTtls.size < MAX_REMEMBERED_BAD_TTLS) {
+      this.badTtls.add(fault);
+      this.logger.warn(
+        `route ${route}: not cached, ${X_CACHE_TIMEOUT} '${value}' is no lifetime the gateway takes (expected seconds or longer: "30s", "1 hour", or a bare number of seconds)`,
+      );
     }
     return ttl;
   }

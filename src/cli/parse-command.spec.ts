@@ -52,4 +52,27 @@ describe('parseCommand', () => {
     expect(refused.written.err).toMatch(/routes\[0\]\.prefix: .*\n.*routes\[0\]\.target: expected an http/);
     expect(refused.written.err).toContain('(root): Unrecognized key: "extra"');
   });
+
+  it('validates built-in middlewares as a start would: the name, and its options, by field path and file', async () => {
+    const config = await file(
+      'middlewares.yaml',
+      [
+        'routes:',
+        '  - prefix: /public',
+        '    target: http://127.0.0.1:3000',
+        '  - prefix: /admin',
+        '    target: http://127.0.0.1:3001',
+        '    middlewares:',
+        '      - use: basicAuth',
+        '        options: { user: admin }',
+        '      - use: rateLimiter',
+        '',
+      ].join('\n'),
+    );
+    const refused = capture();
+    expect(await parseCommand(['validate', config], refused.output, '1.2.3')).toEqual({ exit: 1 });
+    expect(refused.written.err).toContain(`Invalid gateway config in ${config}:`);
+    expect(refused.written.err).toMatch(/routes\[1\]\.middlewares\[0\]\.options: .*"user"/);
+    expect(refused.written.err).toContain("routes[1].middlewares[1].use: unknown middleware 'rateLimiter'");
+  });
 });

@@ -87,23 +87,23 @@ export interface RouteOptions {
    * everything below it; `''` answers the prefix path only. @default the global `pathRegex`
    */
   pathRegex?: string;
-  /** HTTP methods the route forwards; others get 404. @default all of {@link HttpMethod} */
+  /** HTTP methods the route forwards; others get 405 with `Allow`. @default all of {@link HttpMethod} */
   methods?: HttpMethod[];
-  /** Largest request body forwarded, in bytes; larger bodies get 413. @default 1048576 (1 MiB) */
-  bodyLimit?: number;
-  /** Longest silence from the target, in milliseconds, before answering 504. @default 30000 */
-  timeout?: number;
+  /** Largest request body forwarded: bytes, or `'1mb'` notation; larger bodies get 413. @default 1048576 (1 MiB) */
+  bodyLimit?: Size;
+  /** Longest silence from the target, milliseconds or `ms` notation, before answering 504. @default 30000 */
+  timeout?: Duration;
   /** Most connections open to the target at once; requests beyond wait for one. @default 256 */
   maxConnections?: number;
-  /** Longest silence in a client's request body, in milliseconds, before answering 408. @default 30000 */
-  requestBodyTimeout?: number;
+  /** Longest silence in a client's request body, milliseconds or `ms` notation, before answering 408. @default 30000 */
+  requestBodyTimeout?: Duration;
   /**
-   * Longest an idle connection to the target is kept for reuse, in milliseconds; shorter when
+   * Longest an idle connection to the target is kept for reuse, milliseconds or `ms` notation; shorter when
    * the target's `Keep-Alive: timeout` hint says so. Below what services commonly close idle
    * connections at (gunicorn 2 s, Node 5 s, nginx 75 s), so the gateway retires a connection
    * before the service does. @default 1000
    */
-  keepAliveTimeout?: number;
+  keepAliveTimeout?: Duration;
   /**
    * Client request headers never forwarded to the target, by name (any case), e.g.
    * `['Forwarded', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override']`. @default []
@@ -115,8 +115,8 @@ export interface RouteOptions {
    * GETs. @default true
    */
   websocket?: boolean;
-  /** Longest a WebSocket connection may go without a frame either way, in milliseconds, before both sides are closed. @default 600000 (10 min) */
-  websocketIdleTimeout?: number;
+  /** Longest a WebSocket connection may go without a frame either way, milliseconds or `ms` notation, before both sides are closed. @default 600000 (10 min) */
+  websocketIdleTimeout?: Duration;
   /** Middlewares of this route only, run after the global ones. @default [] */
   middlewares?: MiddlewareOption[];
   /** Proxy lifecycle hooks. @default none */
@@ -206,17 +206,17 @@ export interface CacheOptions {
    * @default 10000 (memory), 100000 (redis)
    */
   maxEntries?: number;
-  /** Memory store: most bytes kept, bodies included. @default 67108864 (64 MiB) */
-  maxBytes?: number;
-  /** Largest body stored, in bytes; larger responses pass uncached. @default 1048576 (1 MiB) */
-  maxEntryBytes?: number;
+  /** Memory store: most bytes kept, bodies included; bytes or `'64mb'` notation. @default 67108864 (64 MiB) */
+  maxBytes?: Size;
+  /** Largest body stored, bytes or `'1mb'` notation; larger responses pass uncached. @default 1048576 (1 MiB) */
+  maxEntryBytes?: Size;
   /** Also take TTLs from `Cache-Control` (s-maxage, max-age) when there is no `x-cache-timeout`. @default false */
   respectCacheControl?: boolean;
   /**
    * Longest a miss waits for another request's answer to the same key before it goes to the
-   * service itself, in milliseconds: a slow first reader cannot hold the others. @default 2000
+   * service itself, milliseconds or `ms` notation: a slow first reader cannot hold the others. @default 2000
    */
-  coalesceWait?: number;
+  coalesceWait?: Duration;
   /**
    * Which entries a service's `x-cache-expire` may delete: `global`, any route's (one service
    * can empty the whole cache with `*`); `route`, only those of the route that answered, for
@@ -234,8 +234,11 @@ export interface WeightedTarget {
 
 export type BalanceMode = 'round-robin' | 'least-request' | 'consistent-hash';
 
-/** A duration: milliseconds, or `ms` notation (`'5s'`, `'1 minute'`). */
+/** A duration: milliseconds, or `ms` notation (`'500ms'`, `'5s'`, `'1 minute'`). */
 export type Duration = number | string;
+
+/** A size: bytes, or the `bytes` package's notation (`'512kb'`, `'1mb'`: powers of 1024). */
+export type Size = number | string;
 
 export interface HealthCheckOptions {
   /** Path asked with GET; any 2xx or 3xx is healthy. Required. */
@@ -300,10 +303,10 @@ export interface CircuitBreakerOptions {
 
 /** The health endpoints, answered by the gateway itself and never proxied. */
 export interface HealthOptions {
-  /** Liveness: the process serves requests. @default '/health' */
-  liveness?: string;
-  /** Readiness: the config is loaded (and the cache store answers, with `requireCache`). @default '/ready' */
-  readiness?: string;
+  /** Liveness: the process serves requests; `false` for none. @default '/health' */
+  liveness?: string | false;
+  /** Readiness: the config is loaded (and the cache store answers, with `requireCache`); `false` for none. @default '/ready' */
+  readiness?: string | false;
   /**
    * Readiness fails while requests bypass the cache store (Redis unreachable, or not answering
    * in time). Off, readiness stays up, since the cache fails open, and reports the bypass.
@@ -333,14 +336,14 @@ export interface ServerOptions {
    * reload's workers, which others replace on the same port. @default 0
    */
   drainDelay?: Duration;
-  /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, ms. @default 10000 */
-  shutdownGracePeriod?: number;
-  /** Longest time a client may take to send the request headers, ms (slow clients). @default 10000 */
-  headersTimeout?: number;
-  /** Longest time a client may take to send a whole request, body included, ms. @default 300000 */
-  requestTimeout?: number;
-  /** How long an idle keep-alive client connection stays open, ms. @default 72000 */
-  keepAliveTimeout?: number;
+  /** On SIGTERM/SIGINT, longest wait for requests in flight before their connections are cut, milliseconds or `ms` notation. @default 10000 */
+  shutdownGracePeriod?: Duration;
+  /** Longest time a client may take to send the request headers, milliseconds or `ms` notation (slow clients). @default 10000 */
+  headersTimeout?: Duration;
+  /** Longest time a client may take to send a whole request, body included, milliseconds or `ms` notation. @default 300000 */
+  requestTimeout?: Duration;
+  /** How long an idle keep-alive client connection stays open, milliseconds or `ms` notation. @default 72000 */
+  keepAliveTimeout?: Duration;
 }
 
 /** The Prometheus endpoint. */
@@ -372,18 +375,32 @@ export interface GatewayOptions {
   websocketMaxConnections?: number;
   /** Longest URL (path and query) a gateway route accepts; longer ones get 414. @default 8192 */
   maxUrlLength?: number;
-  /** Paths of the health endpoints, or `false` for none. @default { liveness: '/health', readiness: '/ready' } */
+  /**
+   * The health endpoints (`{}` for both at their default paths), or `false` for none. A host app
+   * asks for them; a config file (the standalone server) has them unless it says `false`.
+   * @default false in a host app; `{ liveness: '/health', readiness: '/ready' }` in a config file
+   */
   health?: HealthOptions | false;
   /** Standalone server settings. */
   server?: ServerOptions;
   /** With supervised workers (`GATEWAY_WORKERS` set), reload when this file changes, as on SIGHUP. @default false */
   watch?: boolean;
-  /** Prometheus metrics at `path`, answered by the gateway itself, or `false` for none. @default { path: '/metrics' } */
+  /**
+   * Prometheus metrics at `path` (`{}` for `/metrics`), answered by the gateway itself, or `false`
+   * for none. A host app asks for them; a config file has them unless it says `false`.
+   * @default false in a host app; `{ path: '/metrics' }` in a config file
+   */
   metrics?: MetricsOptions | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
   routeListing?: { path?: string } | false;
   /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */
   accessLog?: boolean;
+  /**
+   * Requests that match no route get the gateway's own 404, with an access line and metrics
+   * under route `-` (as a method a route does not allow always gets 405 with `Allow`). Off in a
+   * host app, whose own 404 stays. @default false in a host app; true in a config file
+   */
+  answerUnmatched?: boolean;
   /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */
   logger?: Logger;
 }

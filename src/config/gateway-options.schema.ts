@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
-import ms from 'ms';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
+import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
+import { closedObject, didYouMean, duration, size } from './schema-parts.js';
 import { rateLimitName, type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
 
@@ -37,20 +38,13 @@ const addressOrSubnet = z.string().refine(
   { message: 'expected an IP address or a CIDR subnet (10.0.0.0/8, fd00::/8)' },
 );
 
-/** Milliseconds, or `ms` notation: `'5s'`, `'1 minute'`. */
-const duration = z.union([
-  z.number().int().positive(),
-  // `ms('')` throws rather than answering NaN.
-  z.string().refine((value) => value !== '' && (ms(value as ms.StringValue) ?? 0) > 0, { message: "expected a duration such as '5s' or 1000 (ms)" }),
-]);
-
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name');
 const redisUrl = z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL');
 const addressList = z.array(addressOrSubnet);
 
-const rateLimit = z.strictObject({
+const rateLimit = closedObject({
   limit: z.number().int().positive(),
-  window: duration,
+  window: duration(),
   by: z
     .string()
     .regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|jwt:[^\s]+|ip)$/, "expected 'ip', 'header:<name>', 'cookie:<name>' or 'jwt:<claim>'")
@@ -88,14 +82,14 @@ const GATEWAY_OWNED_HEADERS = new Set([
   'cookie',
 ]);
 const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
-const jwtAuth = z.strictObject({
-  jwks: z.strictObject({ url: httpUrl, cooldown: duration.optional(), maxAge: duration.optional(), timeout: duration.optional() }),
+const jwtAuth = closedObject({
+  jwks: closedObject({ url: httpUrl, cooldown: duration().optional(), maxAge: duration().optional(), timeout: duration().optional() }),
   issuer: oneOrMore.optional(),
   audience: oneOrMore.optional(),
   algorithms: z
     .array(z.string().refine((name) => (JWT_ALGORITHMS as readonly string[]).includes(name), { message: `expected one of ${JWT_ALGORITHMS.join(', ')} ('none' and HS* are refused)` }))
     .min(1),
-  clockTolerance: z.union([z.literal(0), duration]).optional(),
+  clockTolerance: duration(0).optional(),
   forwardClaims: z
     .record(
       z.string().min(1),
@@ -105,82 +99,93 @@ const jwtAuth = z.strictObject({
     )
     .optional(),
 });
-const apiKeyAuth = z.strictObject({
+const apiKeyAuth = closedObject({
   header: headerName.optional(),
   keys: z
     .record(z.string().min(1), z.string().min(16, 'expected a key of at least 16 characters'))
     .refine((keys) => Object.keys(keys).length > 0, { message: 'expected at least one key' })
     .refine((keys) => new Set(Object.values(keys)).size === Object.keys(keys).length, { message: 'expected a different key for each name' }),
 });
-const auth = z
-  .strictObject({ jwt: jwtAuth.optional(), apiKey: apiKeyAuth.optional() })
+const auth = closedObject({ jwt: jwtAuth.optional(), apiKey: apiKeyAuth.optional() })
   .refine((value) => (value.jwt === undefined) !== (value.apiKey === undefined), { message: 'expected exactly one of jwt and apiKey' });
 
-const weightedTarget = z.union([httpUrl, z.strictObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
+const weightedTarget = z.union([httpUrl, closedObject({ url: httpUrl, weight: z.number().int().positive().optional() })]);
 
 const hashOn = z.string().regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|ip)$/, "expected 'header:<name>', 'cookie:<name>' or 'ip'");
 
-const healthCheck = z.strictObject({
+const healthCheck = closedObject({
   path: urlPath,
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  interval: duration().optional(),
+  timeout: duration().optional(),
   unhealthyThreshold: z.number().int().positive().optional(),
   healthyThreshold: z.number().int().positive().optional(),
 });
 
 const retries = z.union([
   z.number().int().nonnegative(),
-  z.strictObject({
+  closedObject({
     attempts: z.number().int().nonnegative(),
     on: z.array(z.enum(RETRY_CONDITIONS)).optional(),
     budget: z.number().min(0).max(1).optional(),
   }),
 ]);
 
-const circuitBreaker = z.strictObject({
+const circuitBreaker = closedObject({
   maxPending: z.number().int().positive().optional(),
   errorRate: z.number().gt(0).max(1).optional(),
   minRequests: z.number().int().positive().optional(),
-  cooldown: duration.optional(),
+  cooldown: duration().optional(),
   probes: z.number().int().positive().optional(),
 });
 
-const middlewareSpec = z.strictObject({
+const builtinNames = Object.keys(BUILTIN_MIDDLEWARE_OPTIONS);
+
+/** A built-in middleware by name, its options checked by that middleware's own schema. */
+const middlewareSpec = closedObject({
   use: z.string().min(1),
   options: z.record(z.string(), z.unknown()).optional(),
+}).superRefine((spec, context) => {
+  if (!Object.hasOwn(BUILTIN_MIDDLEWARE_OPTIONS, spec.use)) {
+    context.addIssue({
+      code: 'custom',
+      path: ['use'],
+      message: `unknown middleware '${spec.use}'${didYouMean(spec.use, builtinNames)} (built-in: ${builtinNames.join(', ')})`,
+    });
+    return;
+  }
+  const parsed = BUILTIN_MIDDLEWARE_OPTIONS[spec.use as keyof typeof BUILTIN_MIDDLEWARE_OPTIONS].safeParse(spec.options ?? {});
+  for (const issue of parsed.error?.issues ?? []) context.addIssue({ code: 'custom', path: ['options', ...issue.path], message: issue.message });
 });
 
-const cacheOptions = z.strictObject({
+const cacheOptions = closedObject({
   store: z.enum(['memory', 'redis']).optional(),
   redisUrl: redisUrl.optional(),
   namespace: z.string().min(1).regex(/^[^*?\s]+$/, 'expected no spaces or glob characters').optional(),
   maxEntries: z.number().int().positive().optional(),
-  maxBytes: z.number().int().positive().optional(),
-  maxEntryBytes: z.number().int().positive().optional(),
+  maxBytes: size().optional(),
+  maxEntryBytes: size().optional(),
   respectCacheControl: z.boolean().optional(),
-  coalesceWait: z.number().int().nonnegative().optional(),
+  coalesceWait: duration(0).optional(),
   expireScope: z.enum(['global', 'route']).optional(),
 });
 
 const healthOptions = z.union([
   z.literal(false),
-  z.strictObject({ liveness: urlPath.optional(), readiness: urlPath.optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
+  closedObject({ liveness: z.union([urlPath, z.literal(false)]).optional(), readiness: z.union([urlPath, z.literal(false)]).optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
 ]);
 
-const milliseconds = z.number().int().nonnegative();
-const serverOptions = z.strictObject({
+const serverOptions = closedObject({
   trustProxy: z.union([z.boolean(), z.string().min(1), z.array(z.string().min(1))]).optional(),
-  drainDelay: z.union([milliseconds, duration]).optional(),
-  shutdownGracePeriod: milliseconds.optional(),
-  headersTimeout: z.number().int().positive().optional(),
-  requestTimeout: milliseconds.optional(),
-  keepAliveTimeout: z.number().int().positive().optional(),
+  drainDelay: duration(0).optional(),
+  shutdownGracePeriod: duration(0).optional(),
+  headersTimeout: duration().optional(),
+  requestTimeout: duration(0).optional(),
+  keepAliveTimeout: duration().optional(),
 });
 
 function buildSchema(allowFunctions: boolean) {
   const middleware = allowFunctions ? z.union([fn(), middlewareSpec]) : middlewareSpec;
-  const route = z
-    .strictObject({
+  const route = closedObject({
     prefix: urlPath,
     target: httpUrl.optional(),
     targets: z.array(weightedTarget).min(1, 'expected at least one target').optional(),
@@ -192,14 +197,14 @@ function buildSchema(allowFunctions: boolean) {
     outlierDetection: z
       .strictObject({
         failures: z.number().int().positive().optional(),
-        ejectionTime: duration.optional(),
+        ejectionTime: duration().optional(),
         maxEjectedShare: z.number().min(0).max(1).optional(),
       })
       .optional(),
     discovery: z
       .strictObject({
         type: z.literal('dns'),
-        interval: duration.optional(),
+        interval: duration().optional(),
         servers: z.array(z.string().regex(/^[\w.:[\]-]+$/, 'expected a host or host:port')).min(1).optional(),
       })
       .optional(),
@@ -209,14 +214,14 @@ function buildSchema(allowFunctions: boolean) {
       .array(z.string().transform((method) => method.toUpperCase()).pipe(z.enum(HTTP_METHODS)))
       .min(1)
       .optional(),
-    bodyLimit: z.number().int().nonnegative().optional(),
-    timeout: z.number().int().positive().optional(),
+    bodyLimit: size(0).optional(),
+    timeout: duration().optional(),
     maxConnections: z.number().int().positive().optional(),
-    requestBodyTimeout: z.number().int().positive().optional(),
-    keepAliveTimeout: z.number().int().positive().optional(),
+    requestBodyTimeout: duration().optional(),
+    keepAliveTimeout: duration().optional(),
     dropRequestHeaders: z.array(headerName).optional(),
     websocket: z.boolean().optional(),
-    websocketIdleTimeout: z.number().int().positive().optional(),
+    websocketIdleTimeout: duration().optional(),
     middlewares: z.array(middleware).optional(),
     allow: addressList.optional(),
     deny: addressList.optional(),
@@ -245,7 +250,7 @@ function buildSchema(allowFunctions: boolean) {
       const names = limits.map((limit) => rateLimitName(limit, limits.length));
       if (new Set(names).size < names.length) context.addIssue({ code: 'custom', path: ['rateLimit'], message: `expected a different name for each limit (give each a name); got ${names.join(', ')}` });
     });
-  return z.strictObject({
+  return closedObject({
     routes: z.array(route).min(1),
     allow: addressList.optional(),
     deny: addressList.optional(),
@@ -257,11 +262,12 @@ function buildSchema(allowFunctions: boolean) {
     health: healthOptions.optional(),
     server: serverOptions.optional(),
     accessLog: z.boolean().optional(),
+    answerUnmatched: z.boolean().optional(),
     watch: z.boolean().optional(),
     metrics: z
-      .union([z.literal(false), z.strictObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
+      .union([z.literal(false), closedObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
       .optional(),
-    routeListing: z.union([z.literal(false), z.strictObject({ path: urlPath.optional() })]).optional(),
+    routeListing: z.union([z.literal(false), closedObject({ path: urlPath.optional() })]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }
@@ -304,9 +310,28 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly Prop
   });
 }
 
+const SUGGESTED_KEY = /did you mean "([^"]+)"/g;
+
+/**
+ * A typo of a required key (`prefx`) is one issue, the unknown key with the known one it looks
+ * like, not also "expected string, received undefined" (or any other issue) at the missing key.
+ */
+function withoutMissesOfTypos(issues: z.core.$ZodIssue[], input: unknown): z.core.$ZodIssue[] {
+  const typoOf = new Set<string>();
+  for (const issue of issues) {
+    // Built-in middlewares' issues come through a refinement, as custom ones: read by their message.
+    if (!issue.message.startsWith('Unrecognized key')) continue;
+    const holder = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], input);
+    for (const [, key] of issue.message.matchAll(SUGGESTED_KEY)) {
+      if ((holder as Record<string, unknown>)[key] === undefined) typoOf.add(formatFieldPath([...issue.path, key]));
+    }
+  }
+  return typoOf.size ? issues.filter((issue) => !typoOf.has(formatFieldPath(issue.path))) : issues;
+}
+
 function validate(schema: z.ZodType, input: unknown, source: string): GatewayOptions {
   const result = schema.safeParse(input);
-  if (!result.success) throw new GatewayConfigError(source, describeIssues(result.error.issues, []));
+  if (!result.success) throw new GatewayConfigError(source, describeIssues(withoutMissesOfTypos(result.error.issues, input), []));
   const options = result.data as GatewayOptions;
   const resolved = resolveGatewayOptions(options);
   const issues = findRouteConflicts(resolved);
@@ -337,7 +362,14 @@ export function validateGatewayOptions(input: unknown, source = 'GatewayModule o
   return validate(moduleOptionsSchema, input, source);
 }
 
-/** Validates options read from a config file (no functions: middlewares by name). */
+/**
+ * What a config file has on unless it says otherwise: a file is the standalone server's, which
+ * is the whole service at its port, where a host app asks for each of these in code.
+ */
+export const STANDALONE_DEFAULTS = { health: {}, metrics: {}, answerUnmatched: true } as const satisfies Partial<GatewayOptions>;
+
+/** Validates options read from a config file (no functions: middlewares by name), with the standalone server's defaults. */
 export function validateGatewayConfigFile(input: unknown, source: string): GatewayOptions {
-  return validate(fileOptionsSchema, input, source);
+  const withDefaults = typeof input === 'object' && input !== null && !Array.isArray(input) ? { ...STANDALONE_DEFAULTS, ...input } : input;
+  return validate(fileOptionsSchema, withDefaults, source);
 }

@@ -33,6 +33,7 @@ import {
   DEFAULT_RETRY_BUDGET,
   HTTP_METHODS,
 } from '../gateway.constants.js';
+import bytes from 'bytes';
 import ms from 'ms';
 import {
   type AuthOptions,
@@ -48,6 +49,7 @@ import {
   type RouteHooks,
   type RouteOptions,
   type ServerOptions,
+  type Size,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
@@ -118,10 +120,20 @@ export interface ResolvedAuth {
   apiKey?: { header: string; keys: Record<string, string> };
 }
 
+/** A route's durations (milliseconds) and sizes (bytes), as numbers. */
+interface ResolvedRouteMeasures {
+  bodyLimit: number;
+  timeout: number;
+  requestBodyTimeout: number;
+  keepAliveTimeout: number;
+  websocketIdleTimeout: number;
+}
+
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | keyof ResolvedUpstreamRules>>,
-    ResolvedUpstreamRules {
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | keyof ResolvedUpstreamRules | keyof ResolvedRouteMeasures>>,
+    ResolvedUpstreamRules,
+    ResolvedRouteMeasures {
   rateLimits: ResolvedRateLimit[];
   auth?: ResolvedAuth;
   /** `target` or `targets`, each with its weight. */
@@ -133,7 +145,8 @@ export interface ResolvedRoute
   paths: string[];
 }
 
-export type ResolvedCacheOptions = Required<Omit<CacheOptions, 'redisUrl'>> & Pick<CacheOptions, 'redisUrl'>;
+export type ResolvedCacheOptions = Required<Omit<CacheOptions, 'redisUrl' | 'maxBytes' | 'maxEntryBytes' | 'coalesceWait'>> &
+  Pick<CacheOptions, 'redisUrl'> & { maxBytes: number; maxEntryBytes: number; coalesceWait: number };
 
 /** The options with every default filled in, built once at start-up: nothing downstream re-defaults. */
 export interface ResolvedGatewayOptions {
@@ -145,12 +158,14 @@ export interface ResolvedGatewayOptions {
   cache?: ResolvedCacheOptions;
   maxUrlLength: number;
   websocketMaxConnections: number;
-  health: { liveness: string; readiness: string; requireCache: boolean; requireTargets: boolean } | false;
-  server: Required<Omit<ServerOptions, 'trustProxy' | 'drainDelay'>> & Pick<ServerOptions, 'trustProxy'> & { drainDelay: number };
+  /** Each path, or `false` for no such endpoint. */
+  health: { liveness: string | false; readiness: string | false; requireCache: boolean; requireTargets: boolean } | false;
+  server: Pick<ServerOptions, 'trustProxy'> & { [Key in Exclude<keyof ServerOptions, 'trustProxy'>]-?: number };
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
   accessLog: boolean;
+  answerUnmatched: boolean;
   logger?: GatewayOptions['logger'];
 }
 
@@ -165,19 +180,21 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     cache: options.cache && resolveCacheOptions(options.cache),
     maxUrlLength: options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH,
     websocketMaxConnections: options.websocketMaxConnections ?? DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
-    health: options.health === false ? false : { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health },
+    // Off unless asked for: a host app may have health endpoints of its own (a file asks for them).
+    health: options.health ? { ...DEFAULT_HEALTH_PATHS, requireCache: false, requireTargets: false, ...options.health } : false,
     server: {
       trustProxy: options.server?.trustProxy,
       drainDelay: toMilliseconds(options.server?.drainDelay ?? DEFAULT_DRAIN_DELAY_MS),
-      shutdownGracePeriod: options.server?.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS,
-      headersTimeout: options.server?.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS,
-      requestTimeout: options.server?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      keepAliveTimeout: options.server?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+      shutdownGracePeriod: toMilliseconds(options.server?.shutdownGracePeriod ?? DEFAULT_SHUTDOWN_GRACE_MS),
+      headersTimeout: toMilliseconds(options.server?.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS),
+      requestTimeout: toMilliseconds(options.server?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS),
+      keepAliveTimeout: toMilliseconds(options.server?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
     },
     watch: options.watch ?? false,
-    metrics: options.metrics === false ? false : { path: options.metrics?.path ?? DEFAULT_METRICS_PATH, allow: options.metrics?.allow ?? [...DEFAULT_METRICS_ALLOW] },
+    metrics: options.metrics ? { path: options.metrics.path ?? DEFAULT_METRICS_PATH, allow: options.metrics.allow ?? [...DEFAULT_METRICS_ALLOW] } : false,
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
     accessLog: options.accessLog ?? true,
+    answerUnmatched: options.answerUnmatched ?? false,
     logger: options.logger,
   };
 }
@@ -218,14 +235,14 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisU
     prefixRewrite: route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE,
     pathRegex,
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],
-    bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
-    timeout: route.timeout ?? DEFAULT_TIMEOUT_MS,
+    bodyLimit: toBytes(route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES),
+    timeout: toMilliseconds(route.timeout ?? DEFAULT_TIMEOUT_MS),
     maxConnections: route.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    requestBodyTimeout: route.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS,
-    keepAliveTimeout: route.keepAliveTimeout ?? DEFAULT_UPSTREAM_KEEP_ALIVE_MS,
+    requestBodyTimeout: toMilliseconds(route.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS),
+    keepAliveTimeout: toMilliseconds(route.keepAliveTimeout ?? DEFAULT_UPSTREAM_KEEP_ALIVE_MS),
     dropRequestHeaders: route.dropRequestHeaders ?? [],
     websocket: route.websocket ?? true,
-    websocketIdleTimeout: route.websocketIdleTimeout ?? DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
+    websocketIdleTimeout: toMilliseconds(route.websocketIdleTimeout ?? DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS),
     middlewares: route.middlewares ?? [],
     hooks: route.hooks ?? {},
     paths: toRoutePaths(route.prefix, pathRegex),
@@ -275,9 +292,14 @@ function resolveAuth(auth: AuthOptions): ResolvedAuth {
   };
 }
 
-/** A validated duration in milliseconds. */
+/** A validated duration in milliseconds (the schema turns every one into milliseconds already). */
 function toMilliseconds(value: Duration): number {
   return typeof value === 'number' ? value : ms(value as ms.StringValue);
+}
+
+/** A validated size in bytes (the schema turns every one into bytes already). */
+function toBytes(value: Size): number {
+  return typeof value === 'number' ? value : bytes.parse(value)!;
 }
 
 /** The cache options with every default filled in. */
@@ -287,10 +309,10 @@ export function resolveCacheOptions(cache: CacheOptions): ResolvedCacheOptions {
     redisUrl: cache.redisUrl,
     namespace: cache.namespace ?? DEFAULT_CACHE_NAMESPACE,
     maxEntries: cache.maxEntries ?? (cache.store === 'redis' ? DEFAULT_REDIS_MAX_ENTRIES : DEFAULT_CACHE_MAX_ENTRIES),
-    maxBytes: cache.maxBytes ?? DEFAULT_CACHE_MAX_BYTES,
-    maxEntryBytes: cache.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES,
+    maxBytes: toBytes(cache.maxBytes ?? DEFAULT_CACHE_MAX_BYTES),
+    maxEntryBytes: toBytes(cache.maxEntryBytes ?? DEFAULT_CACHE_MAX_ENTRY_BYTES),
     respectCacheControl: cache.respectCacheControl ?? false,
-    coalesceWait: cache.coalesceWait ?? DEFAULT_CACHE_COALESCE_WAIT_MS,
+    coalesceWait: toMilliseconds(cache.coalesceWait ?? DEFAULT_CACHE_COALESCE_WAIT_MS),
     expireScope: cache.expireScope ?? 'global',
   };
 }

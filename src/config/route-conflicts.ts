@@ -10,23 +10,39 @@ const routeShape = (path: string) => path.replace(/:[^/]+/g, ':');
  */
 export function findRouteConflicts(options: ResolvedGatewayOptions): string[] {
   const owners = new Map<string, string>();
-  const issues: string[] = [];
+  const claims = new Map<string, number>();
+  // What each field claims that another already had, by that owner: one issue per pair.
+  const taken = new Map<string, { field: string; owner: string; methods: Set<string>; paths: Set<string>; count: number }>();
   const claim = (field: string, methods: readonly string[], paths: string[]) => {
     for (const path of paths) {
       for (const method of methods.includes('GET') ? [...methods, 'HEAD'] : methods) {
         const key = `${method} ${routeShape(path)}`;
+        claims.set(field, (claims.get(field) ?? 0) + 1);
         const owner = owners.get(key);
         if (owner === undefined) owners.set(key, field);
-        else if (owner !== field) issues.push(`${field}: ${method} ${path} is already served by ${owner}`);
+        else if (owner !== field) {
+          const pair = `${field} ${owner}`;
+          const clash = taken.get(pair) ?? { field, owner, methods: new Set<string>(), paths: new Set<string>(), count: 0 };
+          clash.count += 1;
+          clash.methods.add(method);
+          clash.paths.add(path);
+          taken.set(pair, clash);
+        }
       }
     }
   };
   options.routes.forEach((route, index) => claim(`routes[${index}]`, route.methods, route.paths));
   if (options.health) {
-    claim('health.liveness', ['GET'], [options.health.liveness]);
-    claim('health.readiness', ['GET'], [options.health.readiness]);
+    if (options.health.liveness) claim('health.liveness', ['GET'], [options.health.liveness]);
+    if (options.health.readiness) claim('health.readiness', ['GET'], [options.health.readiness]);
   }
   if (options.metrics) claim('metrics.path', ['GET'], [options.metrics.path]);
   if (options.routeListing) claim('routeListing.path', ['GET'], [options.routeListing.path]);
-  return [...new Set(issues)];
+  const prefixOf = (field: string) => options.routes[Number(/^routes\[(\d+)\]$/.exec(field)?.[1] ?? -1)]?.prefix;
+  return [...taken.values()].map(({ field, owner, methods, paths, count }) => {
+    const prefix = prefixOf(field);
+    const everything = count === claims.get(field);
+    if (everything && prefix !== undefined && prefix === prefixOf(owner)) return `${field}: duplicate prefix ${prefix}, already served by ${owner}`;
+    return `${field}: ${[...methods].join(', ')} ${[...paths].join(', ')} already served by ${owner}`;
+  });
 }

@@ -37,8 +37,8 @@ export class GatewayHealth implements OnModuleInit {
     const paths = this.options.health;
     if (!paths) return;
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.get(paths.liveness, async () => ALIVE);
-    fastify.get(paths.readiness, this.answerReadiness(this.readinessChecks(paths.requireCache, paths.requireTargets)));
+    if (paths.liveness) fastify.get(paths.liveness, async () => ALIVE);
+    if (paths.readiness) fastify.get(paths.readiness, this.answerReadiness(this.readinessChecks(paths.requireCache, paths.requireTargets)));
   }
 
   private readinessChecks(requireCache: boolean, requireTargets: boolean): HealthIndicatorFunction[] {

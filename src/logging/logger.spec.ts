@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createGatewayLogger, infoLineWriter, jsonLogger, PinoNestLogger, prettyOutput } from './logger.js';
+import { createGatewayLogger, infoLineWriter, jsonLogger, GatewayNestLogger, prettyOutput } from './logger.js';
 
 describe('createGatewayLogger', () => {
   it('takes its level from LOG_LEVEL, info by default', () => {
@@ -61,7 +61,7 @@ describe('prettyOutput', () => {
   });
 });
 
-describe('PinoNestLogger', () => {
+describe('GatewayNestLogger', () => {
   it("maps Nest's levels onto pino's and keeps context, stack and non-string messages", () => {
     const lines: Record<string, unknown>[] = [];
     const stream = new Writable({
@@ -70,7 +70,7 @@ describe('PinoNestLogger', () => {
         done();
       },
     });
-    const nest = new PinoNestLogger(pino({ level: 'trace', base: undefined, timestamp: false }, stream));
+    const nest = new GatewayNestLogger(pino({ level: 'trace', base: undefined, timestamp: false }, stream));
     nest.log('started', 'App');
     nest.warn('careful', 'App');
     nest.debug('details', 'App');
@@ -99,7 +99,7 @@ describe('PinoNestLogger', () => {
         done();
       },
     });
-    new PinoNestLogger(pino({ level: 'warn' }, stream)).log('hidden', 'App');
+    new GatewayNestLogger(pino({ level: 'warn' }, stream)).log('hidden', 'App');
     expect(lines).toEqual([]);
   });
 });

@@ -67,7 +67,7 @@ export function infoLineWriter(logger: GatewayLogger): InfoLineWriter {
 }
 
 /** Nest's logger interface over pino, so that Nest's own lines are structured too. */
-export class PinoNestLogger implements LoggerService {
+export class GatewayNestLogger implements LoggerService {
   constructor(private readonly logger: GatewayLogger) {}
 
   log(message: unknown, context?: string): void {

@@ -1,3 +1,3 @@
 export { composeMiddlewares, type MiddlewareChain } from './connect-chain.js';
-export { resolveMiddleware, BUILTIN_MIDDLEWARES } from './middleware-registry.js';
+export { resolveMiddleware } from './middleware-registry.js';
 export { OnResponseReceiver, runOnRequest, runOnResponseWith } from './route-hooks.js';

@@ -25,6 +25,8 @@ export interface ForwardTarget {
   keepAliveTimeout: number;
   /** Client request headers never forwarded, lower-case. */
   dropHeaders: ReadonlySet<string>;
+  /** Response headers of the service never passed on to the client, lower-case. */
+  dropResponseHeaders: ReadonlySet<string>;
 }
 
 /** One request to forward, as the route's pipeline hands it over. */
@@ -73,6 +75,8 @@ export interface ForwardAttempts {
 export interface AttemptTarget {
   /** Where requests go, for logs and metrics. */
   readonly href: string;
+  /** Response headers of the service never passed on to the client, lower-case. */
+  readonly dropResponseHeaders: ReadonlySet<string>;
   /** Dispatches one attempt of an exchange to this target, on a connection of its own when `fresh`. */
   send(attempt: DispatchedAttempt, fresh: boolean): void;
 }

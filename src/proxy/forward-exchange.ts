@@ -100,7 +100,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
     }
     this.policy.answered?.(this.forwarder!, statusCode);
     this.resume = resume;
-    const list = toClientHeaders(rawHeaders);
+    const list = toClientHeaders(rawHeaders, this.forwarder!.dropResponseHeaders);
     const { tap, receiver } = this.request;
     if (!tap && !receiver) {
       this.started = true;

@@ -26,12 +26,14 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
   private readonly connect: buildConnector.connector;
   /** A route's only target takes every upgrade: there is nothing to count or choose. */
   private readonly upgradeTarget: UpgradeDestination;
+  readonly dropResponseHeaders: ReadonlySet<string>;
 
   constructor(
     readonly route: ForwardTarget,
     private readonly drain: ProxyDrain,
   ) {
     const { target } = route;
+    this.dropResponseHeaders = route.dropResponseHeaders;
     this.connect = guardConnects(buildConnector({ timeout: route.timeout }));
     this.pool = new Pool(target.origin, {
       ...this.poolOptions(),

@@ -118,14 +118,14 @@ const latin1 = (value: Buffer | string) => (typeof value === 'string' ? value : 
  * the gateway (`keep-alive: timeout=5`, `transfer-encoding`), so they go; Node frames the
  * client's response itself.
  */
-export function toClientHeaders(rawHeaders: ReadonlyArray<Buffer | string>): string[] {
+export function toClientHeaders(rawHeaders: ReadonlyArray<Buffer | string>, dropped: ReadonlySet<string> = NONE): string[] {
   const list: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = undiciUtil.headerNameToString(rawHeaders[i]);
     if (name === 'connection') connection = latin1(rawHeaders[i + 1]);
     // The gateway's own id goes on every answer; a service's echo of it would make two.
-    if (HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || dropped.has(name)) continue;
     list.push(name, latin1(rawHeaders[i + 1]));
   }
   const listed = listedByConnection(connection);

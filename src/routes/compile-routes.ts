@@ -3,6 +3,7 @@ import type { ResolvedGatewayOptions, ResolvedRoute } from '../config/resolve-op
 import { resolveMiddleware } from '../middleware/index.js';
 import type { ForwardTarget, WebSocketRoute } from '../proxy/index.js';
 import type { UpstreamSettings } from '../upstream/index.js';
+import { CACHE_DIRECTIVE_HEADERS } from '../gateway.constants.js';
 import { createUrlRewriter } from './path-pattern.js';
 
 /** A route with everything its pipeline needs precomputed. */
@@ -32,9 +33,14 @@ export interface CompiledRoute {
   auth?: ResolvedRoute['auth'];
 }
 
+// A cached route's fill reads the cache's instructions and removes them; without the cache, the
+// forwarder drops them: no client sees them, whatever the cache setting.
+const UNCACHED_DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set(CACHE_DIRECTIVE_HEADERS);
+const NONE: ReadonlySet<string> = new Set();
+
 /** Compiles resolved options into routes. Pure: the same for `forRoot` and `forRootAsync`. */
 export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] {
-  const globalMiddlewares = options.middlewares.map((middleware, index) => resolveMiddleware(middleware, ['middlewares', index]));
+  const globalMiddlewares = options.middlewares.map(resolveMiddleware);
   return options.routes.map((route, index) => ({
     index,
     prefix: route.prefix,
@@ -42,7 +48,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
     methods: route.methods,
     middlewares: [
       ...globalMiddlewares,
-      ...route.middlewares.map((middleware, position) => resolveMiddleware(middleware, ['routes', index, 'middlewares', position])),
+      ...route.middlewares.map(resolveMiddleware),
     ],
     onRequest: route.hooks.onRequest,
     onResponse: route.hooks.onResponse,
@@ -66,6 +72,7 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       requestBodyTimeout: route.requestBodyTimeout,
       keepAliveTimeout: route.keepAliveTimeout,
       dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
+      dropResponseHeaders: options.cache ? NONE : UNCACHED_DROPPED_RESPONSE_HEADERS,
     },
     webSocket: route.websocket ? compileWebSocket(route) : undefined,
     allow: route.allow,

@@ -14,7 +14,8 @@ export interface ExchangeStages {
   readonly counters: RouteCounters;
   /** Writes the access line of an ended exchange; absent when the access log is off. */
   readonly accessLine?: (exchange: Exchange, res: ServerResponse, cache: CacheResult | undefined) => void;
-  upstreamFailed(exchange: Exchange, kind: UpstreamErrorKind): void;
+  /** Told of a failed exchange with a service; absent where requests never reach one (route `-`). */
+  upstreamFailed?(exchange: Exchange, kind: UpstreamErrorKind): void;
 }
 
 const EXCHANGE = Symbol('nest-gateway.exchange');
@@ -91,7 +92,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   }
 
   upstreamFailed(kind: UpstreamErrorKind): void {
-    this.stages.upstreamFailed(this, kind);
+    this.stages.upstreamFailed?.(this, kind);
   }
 
   /** Answers with a JSON body written by the gateway itself, closing the connection when asked. */

@@ -6,4 +6,5 @@ export { mountedMethods, mountRoutes } from './mount-routes.js';
 export { createPipelineContext, type PipelineServices } from './pipeline-context.js';
 export { type GuardedStages, type PipelineContext, RouteExchange, RoutePipeline } from './route-pipeline.js';
 export { type ListedRoute, listRoutes } from './route-listing.js';
+export { UNROUTED, UnroutedRequests } from './unrouted.js';
 export { listenForUpgrades, type UpgradeContext, UpgradeStage } from './upgrade-pipeline.js';

@@ -11,7 +11,10 @@ import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import type { CompiledRoute } from './compile-routes.js';
 import type { ExchangeStages } from './exchange.js';
 import type { GuardedStages, PipelineContext } from './route-pipeline.js';
+import { UNROUTED } from './unrouted.js';
 import { UpgradeStage } from './upgrade-pipeline.js';
+
+const NO_ROUTE = { prefix: UNROUTED, target: UNROUTED };
 
 // Node's default `maxHeadersCount`, when the server leaves it unset.
 const NODE_MAX_HEADERS_COUNT = 2000;
@@ -33,7 +36,7 @@ export interface PipelineServices {
 }
 
 /** What every route's pipeline shares, decided once: a route's stage that is off costs no call per request. */
-export function createPipelineContext(services: PipelineServices): PipelineContext {
+export function createPipelineContext(services: PipelineServices): PipelineContext & { unrouted: ExchangeStages } {
   const { options, logger, metrics } = services;
   const writeLine = options.accessLog && logger.isLevelEnabled('info') ? infoLineWriter(logger) : undefined;
   const warnUpstreamError = throttledWarning(new Logger('Gateway'), UPSTREAM_WARNING_INTERVAL_MS);
@@ -47,6 +50,10 @@ export function createPipelineContext(services: PipelineServices): PipelineConte
     maxHeadersCount: services.maxHeadersCount || NODE_MAX_HEADERS_COUNT,
     hostPipeline: services.hostPipeline,
     upgradeStageFor: (route, upstream) => upgradeStageOf(route, upstream, services, writeLine),
+    unrouted: {
+      counters: metrics.forRoute(UNROUTED),
+      accessLine: writeLine ? (exchange, res) => writeAccessLine(writeLine, NO_ROUTE, exchange, res, undefined) : undefined,
+    },
     upstreamFailed: (route, kind, exchange) => {
       if (kind !== 'timeout') {
         warnUpstreamError(`Upstream error for ${exchange.request.raw.method} ${exchange.request.originalUrl} on ${route.prefix}: ${kind}`);

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { WebSocketCounters } from '../metrics/index.js';
 import type { Readable } from 'node:stream';
 import { CacheFill, type ResponseCacheService } from '../cache/index.js';
-import { X_REQUEST_ID } from '../gateway.constants.js';
+import { CACHE_DIRECTIVE_HEADERS, X_REQUEST_ID } from '../gateway.constants.js';
 import {
   RETRY_AFTER_SECONDS,
   toHeaderObject,
@@ -163,6 +163,7 @@ class UpgradeExchange implements UpgradeRequest {
     // Only watched: an answer to an upgrade is never stored, but its instructions are the gateway's.
     const { cache } = this.context;
     const held = cache ? new CacheFill(cache, this.exchange.req, undefined, undefined, this.context.prefix).head(statusCode, head) : undefined;
+    if (!cache) for (const name of CACHE_DIRECTIVE_HEADERS) delete head[name];
     const relay = () => {
       head[X_REQUEST_ID] = this.exchange.id;
       this.exchange.res.writeHead(statusCode, head);

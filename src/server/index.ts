@@ -1,3 +1,4 @@
-export { parseWorkerCount, WorkerPool, type WorkerPoolOptions } from './workers.js';
+export { readServerEnvironment, StartupError, toListenError, type ServerEnvironment } from './environment.js';
+export { WorkerPool, type WorkerPoolOptions } from './workers.js';
 export { reloadOnChange } from './reload.js';
 export { drainOnSignals } from './shutdown.js';

@@ -1,7 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { availableParallelism } from 'node:os';
-import { GatewayConfigError } from '../config/gateway-options.schema.js';
+import { StartupError } from './environment.js';
 
 /** Longest wait before a worker that died is replaced again, when replacements keep failing. */
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -17,20 +16,18 @@ export const CONFIG_MESSAGE = 'gateway:config';
 export const STOP_MESSAGE = 'gateway:stop';
 /** A stopping worker's answer once its drain delay is over and it closes its listener. */
 export const CLOSING_MESSAGE = 'gateway:closing';
+/**
+ * A worker that cannot start for a reason of the operator's (a port taken) tells the primary,
+ * which reports it once for the pool, and exits without a word of its own.
+ */
+export const START_FAILED_MESSAGE = 'gateway:start-failed';
+export interface StartFailedMessage {
+  type: typeof START_FAILED_MESSAGE;
+  message: string;
+}
 export interface ConfigMessage {
   type: typeof CONFIG_MESSAGE;
   config: unknown;
-}
-
-/** Reads `GATEWAY_WORKERS`: unset is 1, `auto` is one per core. */
-export function parseWorkerCount(value: string | undefined, cores = availableParallelism()): number {
-  if (value === undefined || value.trim() === '') return 1;
-  if (value.trim() === 'auto') return cores;
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1) {
-    throw new GatewayConfigError('environment', [`GATEWAY_WORKERS: expected a positive integer or "auto", got '${value}'`]);
-  }
-  return count;
 }
 
 export interface WorkerPoolOptions {
@@ -197,7 +194,9 @@ export class WorkerPool {
     // The worker asks once its message handler is in place: a config sent at fork could reach
     // it before that, and be dropped.
     let asked = false;
+    let startFailure: string | undefined;
     worker.on('message', (message: { type?: string }) => {
+      if (message?.type === START_FAILED_MESSAGE) startFailure = (message as StartFailedMessage).message;
       if (message?.type !== CONFIG_REQUEST) return;
       asked = true;
       worker.send({ type: CONFIG_MESSAGE, config: workerConfig } satisfies ConfigMessage);
@@ -212,7 +211,7 @@ export class WorkerPool {
     });
     worker.once('exit', (code, signal) => {
       const how = signal ?? `code ${code}`;
-      const exitedEarly = new Error(`a gateway worker exited before listening (${how})`);
+      const exitedEarly = startFailure === undefined ? new Error(`a gateway worker exited before listening (${how})`) : new StartupError(startFailure);
       settleListening(exitedEarly);
       this.exited(worker, workerListening, how, exitedEarly);
     });

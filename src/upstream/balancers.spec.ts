@@ -16,6 +16,7 @@ function members(count: number, weight = () => 1): Member[] {
         requestBodyTimeout: 1000,
         keepAliveTimeout: 1000,
         dropHeaders: new Set(),
+        dropResponseHeaders: new Set(),
       },
       { draining: false },
     );

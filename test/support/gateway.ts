@@ -33,9 +33,12 @@ export async function startApp(
 // Access lines would bury the test output; the logging tests pass a logger of their own.
 const silent = pino({ level: 'silent' });
 
-/** The module for the given options, through `forRoot` or a `forRootAsync` factory. */
+/**
+ * The module for the given options, through `forRoot` or a `forRootAsync` factory, with the
+ * health and metrics endpoints asked for, as the standalone server has them.
+ */
 export function gatewayModule(options: GatewayOptions, mode: MountMode = 'forRoot'): DynamicModule {
-  const withLogger = { logger: silent, ...options };
+  const withLogger = { logger: silent, health: {}, metrics: {}, ...options };
   if (mode === 'forRoot') return GatewayModule.forRoot(withLogger);
   return GatewayModule.forRootAsync({ useFactory: async () => withLogger });
 }

@@ -1,17 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import parseBasicAuth from 'basic-auth';
-import { z } from 'zod';
 import type { ConnectMiddleware } from '../../config/gateway-options.interface.js';
-
-/** Options of the built-in `basicAuth` middleware. */
-export const basicAuthOptionsSchema = z.strictObject({
-  /** Accepted user names and their passwords. */
-  users: z.record(z.string().min(1), z.string().min(1)).refine((users) => Object.keys(users).length > 0, {
-    message: 'expected at least one user',
-  }),
-  /** Realm announced in `WWW-Authenticate`. @default 'Authorization Required' */
-  realm: z.string().optional(),
-});
+import type { BasicAuthOptions } from '../../config/builtin-middleware-options.js';
 
 // Comparing digests of equal length keeps the comparison constant-time whatever the lengths.
 const digest = (text: string) => createHash('sha256').update(text).digest();
@@ -23,7 +13,7 @@ const DEFAULT_REALM = 'Authorization Required';
  * `Basic a b`) or wrong credential gets the same 401 challenge: to a client each is one more
  * missing credential.
  */
-export function createBasicAuth(options: z.infer<typeof basicAuthOptionsSchema>): ConnectMiddleware {
+export function createBasicAuth(options: BasicAuthOptions): ConnectMiddleware {
   const users = new Map(Object.entries(options.users).map(([user, password]) => [user, digest(password)]));
   const check = (user: string, password: string): boolean => {
     const expected = users.get(user);
