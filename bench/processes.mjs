@@ -8,11 +8,12 @@ import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-// The gateway runs with the environment and node flags `npm start` gives it, so the bench
-// measures what ships: `NAME=value ... node --flag ... dist/main.js`.
-const startWords = JSON.parse(readFileSync(here('../package.json'), 'utf8')).scripts.start.split(' ');
-export const START_ENV = Object.fromEntries(startWords.slice(0, startWords.indexOf('node')).map((word) => word.split(/=(.*)/s, 2)));
-export const START_FLAGS = startWords.filter((word) => word.startsWith('--'));
+// The gateway runs with the environment and node flags the `nest-gateway` command (`npm start`)
+// and the image give it, from where they are defined once, so the bench measures what ships:
+// `GLIBC_TUNABLES=... node --flag ... dist/main.js`. (The build comes first: `npm run bench`.)
+const runtime = await import(here('../dist/cli/runtime-flags.js'));
+export const START_ENV = { GLIBC_TUNABLES: runtime.GLIBC_TUNABLES };
+export const START_FLAGS = [...runtime.NODE_FLAGS];
 
 export const has = async (command) => run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
 export const pinning = (await has('taskset')) && cpus().length >= 2;
