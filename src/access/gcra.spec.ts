@@ -6,9 +6,9 @@ function run(limit: number, windowMs: number, burst: number, instants: number[])
   const rate = gcraRate(limit, windowMs, burst);
   let tat: number | undefined;
   return instants.map((now) => {
-    const step = gcraStep(rate, tat, now);
-    tat = step.tat;
-    return step.decision;
+    const decision = gcraStep(rate, tat, now);
+    tat = decision.tat;
+    return decision;
   });
 }
 
@@ -26,7 +26,7 @@ describe('GCRA', () => {
   it('counts down what is left, then tells how long to wait for the next request', () => {
     const decisions = run(3, 600, 3, [0, 0, 0, 0]);
     expect(decisions.map((decision) => decision.remaining)).toEqual([2, 1, 0, 0]);
-    expect(decisions[3]).toEqual({ allowed: false, remaining: 0, resetIn: 600_000, retryIn: 200_000 });
+    expect(decisions[3]).toEqual({ allowed: false, remaining: 0, resetIn: 600_000, retryIn: 200_000, tat: 600_000 });
     expect(decisions[2].resetIn).toBe(600_000);
   });
 
@@ -49,7 +49,7 @@ describe('GCRA', () => {
     const rate = gcraRate(1, 1000, 1);
     const first = gcraStep(rate, undefined, 0);
     const refused = gcraStep(rate, first.tat, 10);
-    expect(refused.decision.allowed).toBe(false);
+    expect(refused.allowed).toBe(false);
     expect(refused.tat).toBe(first.tat);
   });
 

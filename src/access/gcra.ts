@@ -30,17 +30,22 @@ export function gcraRate(limit: number, windowMs: number, burst: number): GcraRa
   return { interval, tolerance: interval * burst };
 }
 
-/** The decision for a key whose TAT is `tat` (or none) at `now`, and its TAT after it. */
-export function gcraStep(rate: GcraRate, tat: number | undefined, now: number): { decision: RateDecision; tat: number } {
+/** The decision for a key whose TAT is `tat` (or none) at `now`, with the key's TAT after it. */
+export function gcraStep(rate: GcraRate, tat: number | undefined, now: number): RateDecision & { tat: number } {
   const start = tat !== undefined && tat > now ? tat : now;
   const ahead = start + rate.interval - now;
+  // One object per request: the decision carries the new TAT.
   if (ahead > rate.tolerance) {
-    return { decision: decisionOf(rate, false, ahead - rate.interval, ahead - rate.tolerance), tat: start };
+    const held = ahead - rate.interval;
+    return { allowed: false, remaining: remainingOf(rate, held), resetIn: held, retryIn: ahead - rate.tolerance, tat: start };
   }
-  return { decision: decisionOf(rate, true, ahead, 0), tat: start + rate.interval };
+  return { allowed: true, remaining: remainingOf(rate, ahead), resetIn: ahead, retryIn: 0, tat: start + rate.interval };
 }
+
+/** Requests that would pass at once with the key's TAT `ahead` of now. */
+const remainingOf = (rate: GcraRate, ahead: number) => Math.max(0, Math.floor((rate.tolerance - ahead) / rate.interval));
 
 /** A decision from how far ahead of now the key's TAT is after it (and, refused, how long to wait). */
 export function decisionOf(rate: GcraRate, allowed: boolean, ahead: number, retryIn: number): RateDecision {
-  return { allowed, remaining: Math.max(0, Math.floor((rate.tolerance - ahead) / rate.interval)), resetIn: ahead, retryIn };
+  return { allowed, remaining: remainingOf(rate, ahead), resetIn: ahead, retryIn };
 }

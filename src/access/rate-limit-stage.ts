@@ -19,6 +19,8 @@ export type StageOutcome = { passes: boolean; decisions: [RateLimiter, RateDecis
  */
 export class RateLimitStage {
   private readonly redis?: RedisRateStore;
+  /** The step's one limit, when it has one, counted in memory: the common case, counted without the general bookkeeping. */
+  private readonly only?: RateLimiter;
 
   constructor(
     private readonly limits: RateLimiter[],
@@ -26,9 +28,17 @@ export class RateLimitStage {
   ) {
     // The config allows one Redis server per route.
     this.redis = limits.find((limit) => limit.redis)?.redis;
+    if (limits.length === 1 && !this.redis) this.only = limits[0];
   }
 
   take(req: IncomingMessage, clientIp: string, claims: Record<string, unknown> | undefined): StageOutcome | Promise<StageOutcome> {
+    const only = this.only;
+    if (only) {
+      const key = only.keyOf(req, clientIp, claims);
+      const decision = only.peekLocally(key, microsecondsNow());
+      if (decision.allowed) only.commitLocally(key, decision.tat);
+      return { passes: decision.allowed, decisions: [[only, decision]] };
+    }
     return this.count(req, clientIp, claims, this.redis !== undefined && this.redis.shouldAsk());
   }
 
@@ -51,9 +61,9 @@ export class RateLimitStage {
         if (limit.onRedisDown === 'closed') return 'unavailable';
         continue;
       }
-      const { decision, tat } = limit.peekLocally(keys[i], now);
+      const decision = limit.peekLocally(keys[i], now);
       decisions.push([limit, decision]);
-      tats[i] = tat;
+      tats[i] = decision.tat;
       passes &&= decision.allowed;
     }
     if (!passes || !inRedis) return this.settle(keys, tats, decisions, passes);

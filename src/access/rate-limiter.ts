@@ -18,10 +18,9 @@ export type KeyFunction = (req: IncomingMessage, clientAddress: string, claims: 
  * so that one client cannot take a fresh count per address of its block.
  */
 function addressKey(address: string): string {
-  if (!ipaddr.isValid(address)) return `ip:${address}`;
-  const parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv4') return `ip:${address}`;
-  const v6 = parsed as ipaddr.IPv6;
+  // An IPv4 address (most clients) is its own key, unparsed.
+  if (!address.includes(':') || !ipaddr.IPv6.isValid(address)) return `ip:${address}`;
+  const v6 = ipaddr.IPv6.parse(address);
   if (v6.isIPv4MappedAddress()) return `ip:${v6.toIPv4Address().toString()}`;
   return `ip:${v6.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
 }
@@ -93,7 +92,7 @@ export class RateLimiter {
   }
 
   /** What counting a request under `key` in memory would decide, and the key's state after it; nothing is changed yet. */
-  peekLocally(key: string, now: number): { decision: RateDecision; tat: number } {
+  peekLocally(key: string, now: number): RateDecision & { tat: number } {
     return gcraStep(this.rate, this.local.get(key), now);
   }
 

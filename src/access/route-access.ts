@@ -144,8 +144,9 @@ export class RouteAccess {
       return false;
     }
     if (outcome.decisions.length === 0) return true;
-    const decisions = (exchange.rateDecisions ??= []);
-    decisions.push(...outcome.decisions);
+    const earlier = exchange.rateDecisions;
+    const decisions = earlier ? earlier.concat(outcome.decisions) : outcome.decisions;
+    exchange.rateDecisions = decisions;
     exchange.addedHeaders = this.fieldsOf(decisions);
     if (outcome.passes) return true;
     const refusing = outcome.decisions.filter(([, decision]) => !decision.allowed);
@@ -160,10 +161,11 @@ export class RouteAccess {
    * fewest requests left. A flat list, added to the answer's head as it is written.
    */
   private fieldsOf(decisions: [RateLimiter, RateDecision][]): string[] {
-    let members = '';
     let [tightest, fewest] = decisions[0];
-    for (const [limit, decision] of decisions) {
-      members += `${members ? ', ' : ''}"${limit.name}";r=${decision.remaining};t=${seconds(decision.resetIn)}`;
+    let members = `"${tightest.name}";r=${fewest.remaining};t=${seconds(fewest.resetIn)}`;
+    for (let i = 1; i < decisions.length; i += 1) {
+      const [limit, decision] = decisions[i];
+      members += `, "${limit.name}";r=${decision.remaining};t=${seconds(decision.resetIn)}`;
       if (decision.remaining < fewest.remaining) [tightest, fewest] = [limit, decision];
     }
     return [
