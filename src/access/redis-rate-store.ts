@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { createClient } from '@redis/client';
+import { connectRedis } from '../redis-connection.js';
 import { decisionOf, type GcraRate, type RateDecision } from './gcra.js';
 
 // `gcraStep` (gcra.ts) over every limit of a step at once, in Redis: one round trip reads each
@@ -65,17 +65,10 @@ export interface RedisRateStore {
 }
 
 export function createRedisRateStore(url: string, timeoutMs: number): RedisRateStore {
-  const client = createClient({
-    url,
-    // A command fails at once while disconnected, instead of queueing: the limit falls back.
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
-  });
   // Failures are told by the requests that meet them (the route's warning); the client's own
   // reports would repeat them on every reconnection attempt.
-  client.on('error', () => undefined);
-  client.connect().catch(() => undefined);
-  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  const connection = connectRedis(url, () => undefined);
+  const { client } = connection;
   let downUntil = 0;
   let probing = false;
 
@@ -123,22 +116,7 @@ export function createRedisRateStore(url: string, timeoutMs: number): RedisRateS
       );
     },
     isUp: () => downUntil === 0 && client.isReady,
-    async whenReady(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      clearTimeout(timer);
-      return client.isReady;
-    },
-    async close() {
-      if (client.isReady) {
-        await client.close();
-        return;
-      }
-      try {
-        client.destroy();
-      } catch {
-        // Already closed.
-      }
-    },
+    whenReady: connection.whenReady,
+    close: connection.close,
   };
 }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HTTP_METHODS } from '../gateway.constants.js';
+import { isGatewayOwnedHeader } from '../proxy/upstream-headers.js';
 import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
 import { closedObject, didYouMean, duration, size } from './schema-parts.js';
@@ -59,28 +60,9 @@ const rateLimit = closedObject({
 // Asymmetric only: a shared (HS*) secret would have to sit in the gateway's config, and whoever
 // reads it could mint tokens; `none` is no signature at all.
 const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
-// Headers a claim may not be forwarded as: hop-by-hop ones, those the gateway frames or sets,
-// and the client's credentials.
-const GATEWAY_OWNED_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'host',
-  'content-length',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-request-id',
-  'authorization',
-  'cookie',
-]);
+// A claim may not be forwarded as a header the gateway owns (hop-by-hop, framing, addressing,
+// `x-forwarded-*`), nor as the client's credentials.
+const isReservedForClaims = (name: string) => isGatewayOwnedHeader(name) || name === 'authorization' || name === 'cookie';
 const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 const jwtAuth = closedObject({
   jwks: closedObject({ url: httpUrl, cooldown: duration().optional(), maxAge: duration().optional(), timeout: duration().optional() }),
@@ -93,7 +75,7 @@ const jwtAuth = closedObject({
   forwardClaims: z
     .record(
       z.string().min(1),
-      headerName.refine((name) => !GATEWAY_OWNED_HEADERS.has(name.toLowerCase()), {
+      headerName.refine((name) => !isReservedForClaims(name.toLowerCase()), {
         message: 'expected a header of the request the gateway does not frame, address or set itself',
       }),
     )

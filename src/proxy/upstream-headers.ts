@@ -52,6 +52,11 @@ const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
 const NONE: ReadonlySet<string> = new Set();
 
+/** Whether a request header is one the gateway frames, addresses or writes itself, or one meant for a single hop. */
+export function isGatewayOwnedHeader(name: string): boolean {
+  return HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name);
+}
+
 // `Connection` values that name no other header: the common case, parsed no further.
 const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
 

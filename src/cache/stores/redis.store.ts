@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
-import { createClient, RESP_TYPES } from '@redis/client';
+import { RESP_TYPES } from '@redis/client';
+import { connectRedis } from '../../redis-connection.js';
 import { selectExpiredKeys } from '../cache-expiry.js';
 import { decodeEntry, encodeEntry } from './entry-codec.js';
 import type { ResponseStore } from './response-store.interface.js';
@@ -27,15 +28,9 @@ const SCAN_COUNT = 2000;
  * memory store; the rest of the keyspace is never read.
  */
 export function createRedisStore(options: RedisStoreOptions, logger: Logger): ResponseStore {
-  const client = createClient({
-    url: options.url,
-    // Commands fail at once while disconnected instead of queueing: the cache then fails open.
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
-  });
-  client.on('error', (error: Error) => logger.debug?.(`Redis: ${error.message}`));
-  client.connect().catch(() => undefined);
-  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  // Commands fail at once while disconnected: the cache then fails open.
+  const connection = connectRedis(options.url, (error) => logger.debug?.(`Redis: ${error.message}`));
+  const { client } = connection;
   // The same connection, answering strings as Buffers: a body is bytes, not UTF-8.
   const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   const index = `${options.namespace}:index`;
@@ -84,11 +79,7 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
     },
     isAvailable: () => client.isReady,
     ping: () => client.ping(),
-    async whenReady(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      clearTimeout(timer);
-    },
+    whenReady: async (timeoutMs) => void (await connection.whenReady(timeoutMs)),
     async expire(patterns, within) {
       await client.zRemRangeByScore(index, '-inf', Date.now());
       const positive = patterns.filter((pattern) => !pattern.startsWith('!'));
@@ -99,18 +90,7 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       await unlink(expired);
       return expired.length;
     },
-    async close() {
-      if (client.isReady) {
-        await client.close();
-        return;
-      }
-      // Still connecting or waiting to reconnect: stop the attempts.
-      try {
-        client.destroy();
-      } catch {
-        // Already closed.
-      }
-    },
+    close: connection.close,
   };
 }
 
