@@ -56,6 +56,7 @@ export const HTTP_METHODS = [
 ] as const;
 
 export const DEFAULT_CACHE_NAMESPACE = 'nest-gateway';
+export const DEFAULT_CACHE_PURGE_PATH = '/_gateway/cache/purge';
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 /** Redis holds what every gateway process shares; expiry by pattern scans its index (~2.5 µs an entry, in Redis). */
 export const DEFAULT_REDIS_MAX_ENTRIES = 100_000;
@@ -87,8 +88,11 @@ export const CACHE_PROBE_INTERVAL_MS = 1000;
 
 export const X_CACHE_TIMEOUT = 'x-cache-timeout';
 export const X_CACHE_EXPIRE = 'x-cache-expire';
+export const X_CACHE_STALE = 'x-cache-stale';
+export const X_CACHE_TAGS = 'x-cache-tags';
+export const X_CACHE_EXPIRE_TAGS = 'x-cache-expire-tags';
 /** What services tell the gateway's cache: the gateway's to read, never the client's. */
-export const CACHE_DIRECTIVE_HEADERS = [X_CACHE_TIMEOUT, X_CACHE_EXPIRE] as const;
+export const CACHE_DIRECTIVE_HEADERS = [X_CACHE_TIMEOUT, X_CACHE_EXPIRE, X_CACHE_STALE, X_CACHE_TAGS, X_CACHE_EXPIRE_TAGS] as const;
 export const X_CACHE = 'x-cache';
 export const X_CACHE_HIT = 'x-cache-hit';
 

@@ -1,6 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { AccessService } from './access/index.js';
-import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
+import { createResponseStore, PurgeEndpoint, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
@@ -93,6 +93,7 @@ const cacheProviders: Provider[] = [
   },
   ResponseCacheService,
   ResponseCacheInterceptor,
+  PurgeEndpoint,
   { provide: STORE_STATS, inject: [ResponseCacheService], useFactory: (cache: ResponseCacheService) => cache.stats() },
 ];
 

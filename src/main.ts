@@ -5,11 +5,12 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { GatewayOptions } from './config/gateway-options.interface.js';
 import { GatewayConfigError, validateGatewayConfigFile } from './config/gateway-options.schema.js';
-import { loadConfigFile } from './config/load-config-file.js';
+import { loadConfigFile, overridesFromEnvironment } from './config/load-config-file.js';
 import { resolveGatewayOptions } from './config/resolve-options.js';
 import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
+import { relayWorkerPurges } from './cache/worker-peers.js';
 import { drainOnSignals, readServerEnvironment, reloadOnChange, type ServerEnvironment, StartupError, toListenError, WorkerPool } from './server/index.js';
 import {
   CLOSING_MESSAGE,
@@ -35,7 +36,6 @@ function exitProcess(code: number): void {
 }
 
 // The environment overrides the file here, at the edge; the module reads no environment.
-const configOverrides = () => ({ redisUrl: process.env.REDIS_URL });
 
 /**
  * A supervised worker runs the config its primary validated (at start or at the last accepted
@@ -57,7 +57,7 @@ async function configFromPrimary(configFile: string): Promise<GatewayOptions> {
 async function serve({ configFile, port, host }: ServerEnvironment, logger: GatewayLogger): Promise<void> {
   const options = process.env[CONFIG_FROM_PRIMARY_ENV]
     ? await configFromPrimary(configFile)
-    : await loadConfigFile(configFile, configOverrides());
+    : await loadConfigFile(configFile, overridesFromEnvironment());
 
   @Module({ imports: [GatewayModule.forRoot({ ...options, logger })] })
   class GatewayAppModule {}
@@ -107,9 +107,10 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
  * and before every reload (SIGHUP, or a change of the file with `watch: true`).
  */
 async function supervise(configFile: string, count: number): Promise<void> {
-  const options = await loadConfigFile(configFile, configOverrides());
+  const options = await loadConfigFile(configFile, overridesFromEnvironment());
   const logger = new Logger('Workers');
   serveClusterMetrics();
+  relayWorkerPurges();
   const pool = new WorkerPool({ count, config: options, log: (message) => logger.warn(message) });
   reloadOnChange(pool, configFile, logger, options.watch === true);
   const stop = () => void pool.stop();

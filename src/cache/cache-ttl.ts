@@ -19,6 +19,10 @@ export function parseCacheTtl(value: string): number | undefined {
 export interface CacheControl {
   /** TTL from `s-maxage`, else `max-age`, in milliseconds. */
   ttl?: number;
+  /** `stale-while-revalidate` (RFC 5861), in milliseconds. */
+  staleWhileRevalidate?: number;
+  /** `stale-if-error` (RFC 5861), in milliseconds. */
+  staleIfError?: number;
   /** `no-store` or `private`: never stored. */
   forbidsStoring: boolean;
 }
@@ -29,10 +33,16 @@ const DIRECTIVE = /(?:^|,)\s*([a-z-]+)\s*(?:=\s*"?(\d+)"?)?/gi;
 export function parseCacheControl(header: string | undefined): CacheControl {
   const directives = new Map<string, string | undefined>();
   for (const [, name, value] of (header ?? '').matchAll(DIRECTIVE)) directives.set(name.toLowerCase(), value);
-  const maxAge = directives.get('s-maxage') ?? directives.get('max-age');
-  const seconds = maxAge === undefined ? undefined : Number(maxAge);
   return {
-    ttl: seconds !== undefined && seconds > 0 ? seconds * 1000 : undefined,
+    ttl: milliseconds(directives.get('s-maxage') ?? directives.get('max-age')),
+    staleWhileRevalidate: milliseconds(directives.get('stale-while-revalidate')),
+    staleIfError: milliseconds(directives.get('stale-if-error')),
     forbidsStoring: directives.has('no-store') || directives.has('private'),
   };
+}
+
+/** A directive's delta-seconds in milliseconds, when positive. */
+function milliseconds(seconds: string | undefined): number | undefined {
+  const value = seconds === undefined ? undefined : Number(seconds);
+  return value !== undefined && value > 0 ? value * 1000 : undefined;
 }

@@ -29,9 +29,9 @@ export class ResponseCacheInterceptor implements NestInterceptor {
     const raw = request.raw as CacheAwareRequest;
     return new Observable((subscriber) => {
       lookUpResponse(this.cache, raw, { originalUrl: request.originalUrl, scheme: request.protocol, host: request.host }, {
-        hit: (entry: CacheEntry) => {
+        hit: (entry: CacheEntry, status: string) => {
           reply.hijack();
-          writeHit(reply.raw, raw, entry, String(raw.headers[X_REQUEST_ID] ?? request.id));
+          writeHit(reply.raw, raw, entry, String(raw.headers[X_REQUEST_ID] ?? request.id), status);
           subscriber.complete();
         },
         fail: (error: unknown) => subscriber.error(error),

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { ResolvedCacheOptions } from '../config/resolve-options.js';
@@ -14,20 +15,26 @@ import {
   CACHE_WRITE_WAIT_MS,
   GATEWAY_CACHE_OPTIONS,
   RESPONSE_STORE,
+  X_CACHE_EXPIRE_TAGS,
+  X_CACHE_STALE,
+  X_CACHE_TAGS,
   X_CACHE_TIMEOUT,
 } from '../gateway.constants.js';
-import type { CacheEntry, FillOutcome, StoreDecision } from './cache-entry.js';
+import { type CacheEntry, type FillOutcome, keptFor, type StoreDecision } from './cache-entry.js';
 import { keyOfRoute } from './cache-expiry.js';
-import { parseCacheControl, parseCacheTtl } from './cache-ttl.js';
+import { type CacheControl, parseCacheControl, parseCacheTtl } from './cache-ttl.js';
+import { MAX_TAG_LENGTH, MAX_TAGS, parseTags } from './cache-tags.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { StoreStats } from './store-stats.js';
 import { forwardsClientHeader } from '../proxy/index.js';
 import type { ResponseStore } from './stores/index.js';
+import { joinWorkerPeers, type WorkerPeers } from './worker-peers.js';
 
 // Statuses a shared cache may store (RFC 9111 §3 with the heuristically cacheable set of
 // RFC 9110 §15.1), minus 206 and 304, which complete other responses.
 const STORABLE_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
-const MAX_REMEMBERED_BAD_TTLS = 100;
+const MAX_REMEMBERED_FAULTS = 100;
+const NO_CACHE_CONTROL: CacheControl = { forbidsStoring: false };
 
 /**
  * Reads, writes and expires entries; fails open: a store error is a miss, logged at most once
@@ -39,7 +46,7 @@ const MAX_REMEMBERED_BAD_TTLS = 100;
 export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ResponseCacheService.name);
   private readonly fills = new Map<string, Promise<FillOutcome>>();
-  private readonly badTtls = new Set<string>();
+  private readonly faultsWarned = new Set<string>();
   // Bounded by the length of its keys too: 10,000 URLs of 8 KB would otherwise hold 160 MB.
   private readonly uncacheable = new LRUCache<string, true>({
     max: CACHE_PASS_MEMORY_ENTRIES,
@@ -48,6 +55,8 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     ttl: CACHE_PASS_MEMORY_MS,
   });
   readonly maxEntryBytes: number;
+  /** The other workers, told of this one's expiries when each keeps its entries in its own memory. */
+  private readonly peers?: WorkerPeers;
   private timeoutsInARow = 0;
   private skipping = false;
   private probe?: NodeJS.Timeout;
@@ -57,6 +66,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     @Inject(GATEWAY_CACHE_OPTIONS) private readonly options: ResolvedCacheOptions,
   ) {
     this.maxEntryBytes = options.maxEntryBytes;
+    if (options.store === 'memory' && cluster.isWorker) this.peers = joinWorkerPeers(this);
   }
 
   /** Gives the store a moment to connect, so a gateway started with Redis serves hits at once. */
@@ -96,9 +106,12 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     });
   }
 
-  /** Stores an entry; gives up waiting after {@link CACHE_WRITE_WAIT_MS} (the write goes on). */
-  async write(key: string, entry: CacheEntry, ttl: number): Promise<void> {
-    const written = this.store.set(key, entry, ttl).catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
+  /**
+   * Stores an entry for as long as it may be answered, fresh or stale; gives up waiting after
+   * {@link CACHE_WRITE_WAIT_MS} (the write goes on).
+   */
+  async write(key: string, entry: CacheEntry): Promise<void> {
+    const written = this.store.set(key, entry, keptFor(entry)).catch((error: Error) => this.warn(`cache write failed: ${error.message}`));
     await this.within(written, CACHE_WRITE_WAIT_MS, 'write');
   }
 
@@ -107,13 +120,45 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
    * `route`, the prefix of the route that answered (a host app's own controllers expire
    * globally). Gives up waiting after {@link CACHE_WRITE_WAIT_MS}, so a hung store holds no answer.
    */
-  async expire(patterns: string[], route?: string): Promise<void> {
+  async expire(patterns: string[], route?: string): Promise<number> {
+    this.peers?.expire(patterns, route);
+    return this.expireLocal(patterns, route);
+  }
+
+  /** Expires by pattern in this process's store only: what a peer's expiry asks of it. Returns how many. */
+  async expireLocal(patterns: string[], route?: string): Promise<number> {
     const within = this.options.expireScope === 'route' && route !== undefined ? keyOfRoute(route) : undefined;
     const expired = this.store.expire(patterns, within).catch((error: Error) => {
       this.warn(`cache expiry failed: ${error.message}`);
+      return 0;
     });
     // A large index takes a while to scan: a slow expiry says nothing of a frozen store.
-    await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry', false);
+    return (await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry', false)) ?? 0;
+  }
+
+  /**
+   * Deletes every entry carrying one of the tags, in every process that shares the store: the
+   * Redis store is one for all; with the memory store in a worker pool, the other workers are
+   * told too. Returns how many entries this process's store held. Bounded as `expire` is.
+   */
+  async purgeTags(tags: string[]): Promise<number> {
+    if (tags.length === 0) return 0;
+    this.peers?.purgeTags(tags);
+    return this.purgeLocalTags(tags);
+  }
+
+  /** Deletes the tagged entries of this process's store only: what a peer's purge asks of it. */
+  async purgeLocalTags(tags: string[]): Promise<number> {
+    const purged = this.store.purgeTags(tags).catch((error: Error) => {
+      this.warn(`cache purge failed: ${error.message}`);
+      return 0;
+    });
+    return (await this.within(purged, CACHE_WRITE_WAIT_MS, 'purge', false)) ?? 0;
+  }
+
+  /** Whether a fill (a miss's, or a stale entry's refresh) is in flight for the key in this process. */
+  isFilling(key: string): boolean {
+    return this.fills.has(key);
   }
 
   /**
@@ -146,22 +191,37 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     return this.uncacheable.has(key);
   }
 
-  /** How long to keep a response, or undefined when it must not be stored. */
+  /**
+   * How long to keep a response, with what tags, or undefined when it must not be stored.
+   * `x-cache-timeout` and `x-cache-stale` win over `Cache-Control` (read with
+   * `respectCacheControl`); `no-store`, `private` and `Vary` are obeyed whatever the TTL came from:
+   * a service that says an answer is one user's, or one variant, is believed even when it also
+   * sent `x-cache-timeout`.
+   */
   decide(status: number, headers: OutgoingHttpHeaders, req: IncomingMessage, route?: string): StoreDecision | undefined {
     if (!STORABLE_STATUSES.has(status) || headers['set-cookie'] !== undefined || isEventStream(headers)) return undefined;
     const declared = fieldValue(headers[X_CACHE_TIMEOUT]);
-    let ttl = declared === undefined ? undefined : this.parseDeclaredTtl(declared, route);
-    // `no-store`, `private` and `Vary` are obeyed whatever the TTL came from: a service that
-    // says an answer is one user's, or one variant, is believed even when it also sent
-    // `x-cache-timeout`. `respectCacheControl` adds `max-age`/`s-maxage` as a source of TTLs.
+    let ttl = declared === undefined ? undefined : this.parseDeclared(X_CACHE_TIMEOUT, declared, route);
     const cacheControl = parseCacheControl(fieldValue(headers['cache-control']));
     if (cacheControl.forbidsStoring) return undefined;
-    if (this.options.respectCacheControl) ttl ??= cacheControl.ttl;
+    const respected = this.options.respectCacheControl ? cacheControl : NO_CACHE_CONTROL;
+    ttl ??= respected.ttl;
     if (ttl === undefined) return undefined;
     const varyField = fieldValue(headers.vary);
     const vary = varyField === undefined ? [] : varyField.toLowerCase().split(/\s*,\s*/);
     if (vary.includes('*')) return undefined;
-    return { ttl, vary: vary.length ? Object.fromEntries(vary.map((name) => [name, headerValue(req, name)])) : undefined };
+    const staleField = fieldValue(headers[X_CACHE_STALE]);
+    const stale = staleField === undefined ? undefined : this.parseDeclared(X_CACHE_STALE, staleField, route);
+    const tagsField = headers[X_CACHE_TAGS] as string | string[] | undefined;
+    const tags = tagsField === undefined ? undefined : parseTags(tagsField);
+    if (tagsField !== undefined && tags === undefined) return this.refuseTags(route);
+    return {
+      ttl,
+      staleWhileRevalidate: stale ?? respected.staleWhileRevalidate ?? 0,
+      staleIfError: stale ?? respected.staleIfError ?? 0,
+      tags: tags?.length ? tags : undefined,
+      vary: vary.length ? Object.fromEntries(vary.map((name) => [name, headerValue(req, name)])) : undefined,
+    };
   }
 
   /** Whether a request asks for the variant an entry holds. */
@@ -195,17 +255,30 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
     this.probe.unref();
   }
 
-  /** Each route and value at fault is named once: a service sends the same value on every answer. */
-  private parseDeclaredTtl(value: string, route = '(host controller)'): number | undefined {
-    const ttl = parseCacheTtl(value);
-    const fault = `${route} ${value}`;
-    if (ttl === undefined && !this.badTtls.has(fault) && this.badTtls.size < MAX_REMEMBERED_BAD_TTLS) {
-      this.badTtls.add(fault);
-      this.logger.warn(
-        `route ${route}: not cached, ${X_CACHE_TIMEOUT} '${value}' is no lifetime the gateway takes (expected seconds or longer: "30s", "1 hour", or a bare number of seconds)`,
-      );
+  /** A duration the service declared; each route, header and value at fault is named once: a service sends the same value on every answer. */
+  private parseDeclared(header: string, value: string, route = '(host controller)'): number | undefined {
+    const duration = parseCacheTtl(value);
+    if (duration === undefined) {
+      const consequence = header === X_CACHE_TIMEOUT ? 'not cached' : 'not served stale';
+      this.warnOnce(`${route} ${header} ${value}`, `route ${route}: ${consequence}, ${header} '${value}' is no duration the gateway takes (expected seconds or longer: "30s", "1 hour", or a bare number of seconds)`);
     }
-    return ttl;
+    return duration;
+  }
+
+  /** An `x-cache-expire-tags` that breaks the rules of tags purges nothing: said once per route. */
+  refuseExpireTags(route = '(host controller)'): void {
+    this.warnOnce(`${route} expire-tags`, `route ${route}: nothing purged, ${X_CACHE_EXPIRE_TAGS} holds a tag the gateway does not take (at most ${MAX_TAGS} tags of at most ${MAX_TAG_LENGTH} printable characters, separated by spaces or commas)`);
+  }
+
+  private refuseTags(route = '(host controller)'): undefined {
+    this.warnOnce(`${route} tags`, `route ${route}: not cached, ${X_CACHE_TAGS} holds a tag the gateway does not take (at most ${MAX_TAGS} tags of at most ${MAX_TAG_LENGTH} printable characters, separated by spaces or commas)`);
+    return undefined;
+  }
+
+  private warnOnce(fault: string, message: string): void {
+    if (this.faultsWarned.has(fault) || this.faultsWarned.size >= MAX_REMEMBERED_FAULTS) return;
+    this.faultsWarned.add(fault);
+    this.logger.warn(message);
   }
 
   /** Waits for a store operation at most `ms`; past that, goes on without its result. */

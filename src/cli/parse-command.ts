@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { GatewayConfigError } from '../config/gateway-options.schema.js';
-import { loadConfigFile } from '../config/load-config-file.js';
+import { loadConfigFile, overridesFromEnvironment } from '../config/load-config-file.js';
 
 export const USAGE = `Usage:
   nest-gateway [--config <file>] [--port <n>] [--host <address>] [--workers <n|auto>]
@@ -66,7 +66,7 @@ async function validate(files: string[], output: Output): Promise<Command> {
     return { exit: 2 };
   }
   try {
-    const options = await loadConfigFile(files[0], { redisUrl: process.env.REDIS_URL });
+    const options = await loadConfigFile(files[0], overridesFromEnvironment());
     output.out(`${files[0]}: valid, ${options.routes.length} route(s)\n`);
     return { exit: 0 };
   } catch (error) {

@@ -223,6 +223,19 @@ export interface CacheOptions {
    * services trusted less than the gateway. @default 'global'
    */
   expireScope?: 'global' | 'route';
+  /**
+   * The purge API: `POST <path>` with `Authorization: Bearer <token>` and `{"tags": [...]}`
+   * and/or `{"patterns": [...]}` deletes those entries. Off without it.
+   */
+  purge?: CachePurgeOptions;
+}
+
+/** The cache's purge API, the gateway's own endpoint (never forwarded). */
+export interface CachePurgeOptions {
+  /** The bearer token a purge must carry, at least 16 characters; env `GATEWAY_CACHE_PURGE_TOKEN` overrides it. */
+  token: string;
+  /** Where it answers, matched before any route. @default '/_gateway/cache/purge' */
+  path?: string;
 }
 
 /** One of a route's targets, with its share of the requests. */

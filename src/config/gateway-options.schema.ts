@@ -149,6 +149,7 @@ const cacheOptions = closedObject({
   respectCacheControl: z.boolean().optional(),
   coalesceWait: duration(0).optional(),
   expireScope: z.enum(['global', 'route']).optional(),
+  purge: closedObject({ token: z.string().min(16, 'expected a token of at least 16 characters'), path: urlPath.optional() }).optional(),
 });
 
 const healthOptions = z.union([

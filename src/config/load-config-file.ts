@@ -8,6 +8,13 @@ import { GatewayConfigError, validateGatewayConfigFile } from './gateway-options
 export interface ConfigOverrides {
   /** Replaces `cache.redisUrl` and the `redisUrl` of every rate limit counted in Redis (env `REDIS_URL`). */
   redisUrl?: string;
+  /** Replaces `cache.purge.token`, turning the purge API on where the file has a cache (env `GATEWAY_CACHE_PURGE_TOKEN`). */
+  purgeToken?: string;
+}
+
+/** The overrides the standalone gateway's environment gives. */
+export function overridesFromEnvironment(env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
+  return { redisUrl: env.REDIS_URL, purgeToken: env.GATEWAY_CACHE_PURGE_TOKEN };
 }
 
 /** Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file, applies the overrides and validates it. */
@@ -30,7 +37,11 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
     throw new GatewayConfigError(file, [`(file): not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`]);
   }
   const cache = (data as { cache?: unknown } | null)?.cache;
-  if (overrides.redisUrl && typeof cache === 'object' && cache !== null) (cache as { redisUrl?: string }).redisUrl = overrides.redisUrl;
+  if (typeof cache === 'object' && cache !== null) {
+    const fields = cache as { redisUrl?: string; purge?: unknown };
+    if (overrides.redisUrl) fields.redisUrl = overrides.redisUrl;
+    if (overrides.purgeToken) fields.purge = { ...(typeof fields.purge === 'object' ? fields.purge : {}), token: overrides.purgeToken };
+  }
   if (overrides.redisUrl) for (const limit of redisRateLimits(data)) limit.redisUrl = overrides.redisUrl;
   return validateGatewayConfigFile(data, file);
 }

@@ -10,6 +10,7 @@ import {
   DEFAULT_REDIS_MAX_ENTRIES,
   DEFAULT_CACHE_MAX_ENTRY_BYTES,
   DEFAULT_CACHE_NAMESPACE,
+  DEFAULT_CACHE_PURGE_PATH,
   DEFAULT_DRAIN_DELAY_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_HEALTH_PATHS,
@@ -39,6 +40,7 @@ import {
   type AuthOptions,
   type BalanceMode,
   type CacheOptions,
+  type CachePurgeOptions,
   type Duration,
   type GatewayOptions,
   type HttpMethod,
@@ -145,8 +147,8 @@ export interface ResolvedRoute
   paths: string[];
 }
 
-export type ResolvedCacheOptions = Required<Omit<CacheOptions, 'redisUrl' | 'maxBytes' | 'maxEntryBytes' | 'coalesceWait'>> &
-  Pick<CacheOptions, 'redisUrl'> & { maxBytes: number; maxEntryBytes: number; coalesceWait: number };
+export type ResolvedCacheOptions = Required<Omit<CacheOptions, 'redisUrl' | 'maxBytes' | 'maxEntryBytes' | 'coalesceWait' | 'purge'>> &
+  Pick<CacheOptions, 'redisUrl'> & { maxBytes: number; maxEntryBytes: number; coalesceWait: number; purge?: Required<CachePurgeOptions> };
 
 /** The options with every default filled in, built once at start-up: nothing downstream re-defaults. */
 export interface ResolvedGatewayOptions {
@@ -314,5 +316,6 @@ export function resolveCacheOptions(cache: CacheOptions): ResolvedCacheOptions {
     respectCacheControl: cache.respectCacheControl ?? false,
     coalesceWait: toMilliseconds(cache.coalesceWait ?? DEFAULT_CACHE_COALESCE_WAIT_MS),
     expireScope: cache.expireScope ?? 'global',
+    purge: cache.purge && { token: cache.purge.token, path: cache.purge.path ?? DEFAULT_CACHE_PURGE_PATH },
   };
 }

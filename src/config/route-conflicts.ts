@@ -1,3 +1,4 @@
+import { HTTP_METHODS } from '../gateway.constants.js';
 import type { ResolvedGatewayOptions } from './resolve-options.js';
 
 /** Fastify tells routes apart by path shape: `/:id` and `/:name` are the same route. */
@@ -38,6 +39,8 @@ export function findRouteConflicts(options: ResolvedGatewayOptions): string[] {
   }
   if (options.metrics) claim('metrics.path', ['GET'], [options.metrics.path]);
   if (options.routeListing) claim('routeListing.path', ['GET'], [options.routeListing.path]);
+  // Every method: only POST purges, and the others are refused there rather than forwarded.
+  if (options.cache?.purge) claim('cache.purge.path', HTTP_METHODS, [options.cache.purge.path]);
   const prefixOf = (field: string) => options.routes[Number(/^routes\[(\d+)\]$/.exec(field)?.[1] ?? -1)]?.prefix;
   return [...taken.values()].map(({ field, owner, methods, paths, count }) => {
     const prefix = prefixOf(field);

@@ -106,7 +106,7 @@ export class GatewayMetrics {
         for (const counters of routes) if (counters.rateLimitStoreUp) this.set({ route: counters.route }, counters.rateLimitStoreUp() ? 1 : 0);
       },
     });
-    countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, MISS, BYPASS)', (c) => c.cacheResults, 'result');
+    countedByRoute('cache_requests_total', 'Requests to cached routes, by route prefix and result (HIT, STALE, MISS, BYPASS)', (c) => c.cacheResults, 'result');
     // prom-client's Histogram takes observations one by one; this one reports the buckets the
     // routes counted, in the same shape (and summed across workers the same way).
     const duration = {

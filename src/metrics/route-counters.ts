@@ -2,7 +2,7 @@
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
 
 /** What the cache said of a request to a cached route. */
-export type CacheResultLabel = 'HIT' | 'MISS' | 'BYPASS';
+export type CacheResultLabel = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
 
 /** Upper bounds of the request duration buckets, in seconds. */
 export const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -20,7 +20,7 @@ export class RouteCounters {
   readonly durationBuckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
   durationSum = 0;
   durationCount = 0;
-  readonly cacheResults: Record<CacheResultLabel, number> = { HIT: 0, MISS: 0, BYPASS: 0 };
+  readonly cacheResults: Record<CacheResultLabel, number> = { HIT: 0, STALE: 0, MISS: 0, BYPASS: 0 };
   readonly upstreamErrors: Record<UpstreamErrorKind, number> = { refused: 0, timeout: 0, reset: 0, other: 0 };
   /** Attempts beyond a request's first. */
   retries = 0;

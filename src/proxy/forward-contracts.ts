@@ -50,6 +50,13 @@ export interface ForwardRequest {
   readonly receiver?: ResponseReceiver;
   /** Told how the exchange failed on the service's side; the forwarder imports no metrics. */
   upstreamFailed(kind: UpstreamErrorKind): void;
+  /**
+   * The service failed the request before any of its answer was passed on: `status` is its own
+   * 5xx answer, or the gateway's 502/503/504 for a failed exchange; undefined for a failure that
+   * is the client's. Returns true when the request is answered another way (a stale entry), and
+   * the failure then reaches no client.
+   */
+  fallBack?(status: number | undefined): boolean;
 }
 
 /** A failure that is the service's answer: one of its statuses a route's retry rules name. */

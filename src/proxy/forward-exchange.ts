@@ -9,7 +9,7 @@ import type {
   Forwarding,
   ForwardRequest,
 } from './forward-contracts.js';
-import { FAILURE_STATUSES, upstreamErrorKind, writeProxyError } from './proxy-errors.js';
+import { answerFailure, FAILURE_STATUSES, upstreamErrorKind, writeProxyError } from './proxy-errors.js';
 import type { RequestBodyStream } from './request-body.js';
 import { assignHeaderList, toClientHeaders, toHeaderObject, type ResponseHeaders } from './upstream-headers.js';
 
@@ -99,6 +99,12 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
       if (this.policy.failed(this, failure, forwarder)) return this.drop();
     }
     this.policy.answered?.(this.forwarder!, statusCode);
+    // The service's failure, not passed on when the request has something better to answer with.
+    if (statusCode >= 500 && !this.abandoned && this.request.fallBack?.(statusCode)) {
+      this.finished = true;
+      this.releaseBody();
+      return this.drop();
+    }
     this.resume = resume;
     const list = toClientHeaders(rawHeaders, this.forwarder!.dropResponseHeaders);
     const { tap, receiver } = this.request;
@@ -171,7 +177,8 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
     if (receiver && this.started) return receiver.abort(error);
     // A service that dies mid-body must not leave the client waiting, nor let it take the
     // truncated body for a whole one: `writeProxyError` cuts a response already begun.
-    writeProxyError(this.request, error);
+    if (this.started) writeProxyError(this.request, error);
+    else answerFailure(this.request, error);
   }
 
   private start(statusCode: number, headers: ResponseHeaders): void {

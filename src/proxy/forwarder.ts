@@ -7,7 +7,7 @@ import Pool from 'undici/lib/dispatcher/pool.js';
 import { guardConnects } from './connect-guard.js';
 import type { AttemptPolicy, AttemptTarget, DispatchedAttempt, ProxyDrain, ForwardAttempts, Forwarding, ForwardRequest, ForwardTarget } from './forward-contracts.js';
 import { ForwardExchange } from './forward-exchange.js';
-import { BodyTooLargeError, UnsupportedFramingError, writeProxyError } from './proxy-errors.js';
+import { answerFailure, BodyTooLargeError, UnsupportedFramingError } from './proxy-errors.js';
 import { RequestBodyStream } from './request-body.js';
 import { toUpstreamHeaders } from './upstream-headers.js';
 import type { UpgradeDestination, UpgradeTargets } from './websocket-proxy.js';
@@ -148,7 +148,7 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
 
   /** Answers a request refused before it reached the service. */
   private refuse(request: ForwardRequest, error: Error): undefined {
-    writeProxyError(request, error);
+    answerFailure(request, error);
     return undefined;
   }
 }

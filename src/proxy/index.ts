@@ -9,7 +9,7 @@ export type {
   Forwarding,
 } from './forward-contracts.js';
 export { Forwarder, isSafeToResend } from './forwarder.js';
-export { FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS, writeProxyError } from './proxy-errors.js';
+export { answerFailure, FailedAnswerError, FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS, writeProxyError } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export { assignHeaderList, forwardsClientHeader, isGatewayOwnedHeader, type ResponseHeaders, toHeaderObject } from './upstream-headers.js';
 export type { UpstreamErrorKind } from './proxy-errors.js';

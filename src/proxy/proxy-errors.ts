@@ -51,6 +51,17 @@ export class UnsupportedFramingError extends Error {
   }
 }
 
+/**
+ * The service answered with a failure (a 5xx) that was not passed on: what requests waiting for
+ * that answer are told, so that each answers as it would have (a stale entry, or this status).
+ */
+export class FailedAnswerError extends Error {
+  readonly code = 'GATEWAY_FAILED_ANSWER';
+  constructor(readonly statusCode: number) {
+    super(`The service answered ${statusCode}`);
+  }
+}
+
 interface ErrorRow {
   statusCode: number;
   message: string;
@@ -82,6 +93,7 @@ function errorRow(error: Error): ErrorRow {
   if (error instanceof BodyTooLargeError) return row(413, error.message);
   if (error instanceof UnsupportedFramingError) return row(501, error.message);
   if (error instanceof BodyIdleError) return row(408, error.message);
+  if (error instanceof FailedAnswerError) return row(error.statusCode, 'The service failed', 'other');
   const code = (error as NodeJS.ErrnoException).code;
   // Refused, DNS failure, TLS failure, a response undici could not parse: unreachable.
   return (code && ERROR_TABLE[code]) || row(502, UNAVAILABLE, 'other');
@@ -96,6 +108,18 @@ export function toProxyErrorResponse(error: Error): ProxyErrorBody {
 /** How the exchange failed on the service's side, or undefined when the client was at fault. */
 export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
   return errorRow(error).kind;
+}
+
+/**
+ * Answers a request the service failed, or the gateway could not send, before any answer went
+ * out: with what the request falls back on, if it has something, else with the error.
+ */
+export function answerFailure(request: Parameters<typeof writeProxyError>[0] & { fallBack?(status: number | undefined): boolean }, error: Error): void {
+  if (request.fallBack && !request.res.headersSent) {
+    const { statusCode, kind } = errorRow(error);
+    if (request.fallBack(kind ? statusCode : undefined)) return;
+  }
+  writeProxyError(request, error);
 }
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */

@@ -1,11 +1,22 @@
 import { type OutgoingHttpHeaders, STATUS_CODES } from 'node:http';
 import type { GatedExchange, RateLimiter, RefusalReason, RouteAccess } from '../access/index.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type CacheAddress, type CacheEntry, type CacheFill, hitHeaders, lookUpResponse, type ResponseCacheService, writeHit } from '../cache/index.js';
+import {
+  answersFailure,
+  type CacheAddress,
+  type CacheEntry,
+  type CacheFill,
+  hitHeaders,
+  lookUpResponse,
+  type ResponseCacheService,
+  staleAfterFailureMember,
+  writeHit,
+} from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import { assignHeaderList, type UpstreamErrorKind, writeProxyError } from '../proxy/index.js';
+import { answerFailure, assignHeaderList, FailedAnswerError, type UpstreamErrorKind } from '../proxy/index.js';
 import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
+import { BackgroundRefresh } from './background-refresh.js';
 import type { CompiledRoute } from './compile-routes.js';
 import { Exchange, type ExchangeStages } from './exchange.js';
 import { refuseRequestHead, refuseRequestTarget } from './request-target.js';
@@ -149,15 +160,20 @@ export class RoutePipeline implements ExchangeStages {
     else this.forward(exchange);
   }
 
-  /** Stage 8, a hit: the stored response is the answer. */
-  answerHit(exchange: Exchange, entry: CacheEntry): void {
+  /** Stage 8, a hit: the stored response is the answer (`status` is its `Cache-Status` member). */
+  answerHit(exchange: Exchange, entry: CacheEntry, result: 'HIT' | 'STALE', status: string): void {
     const { request, reply } = exchange;
     if (this.route.onResponse) {
-      const headers = { ...entry.headers, ...hitHeaders(entry) };
+      const headers = { ...entry.headers, ...hitHeaders(entry, result, status) };
       assignHeaderList(headers, exchange.addedHeaders);
       return runOnResponseWith(this.route.onResponse, request, reply, entry.status, headers, entry.body);
     }
-    writeHit(reply.raw, request.raw, entry, exchange.id, exchange.addedHeaders);
+    writeHit(reply.raw, request.raw, entry, exchange.id, status, result, exchange.addedHeaders);
+  }
+
+  /** Stage 9 for a stale entry already answered: its refresh is forwarded with no client waiting. */
+  refresh(exchange: Exchange, fill: CacheFill): void {
+    this.upstream.forward(new BackgroundRefresh(exchange, fill));
   }
 
   /** Stage 9: forward, the response streaming back through the cache's tap when there is one. */
@@ -183,6 +199,8 @@ export class RoutePipeline implements ExchangeStages {
  */
 export class RouteExchange extends Exchange implements CacheAddress, GatedExchange {
   claims?: Record<string, unknown>;
+  /** A stale entry that answers if the service fails (within its `stale-if-error` window). */
+  private fallback?: CacheEntry;
 
   constructor(
     private readonly pipeline: RoutePipeline,
@@ -210,9 +228,19 @@ export class RouteExchange extends Exchange implements CacheAddress, GatedExchan
     this.answer(statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, !this.req.complete, headers);
   }
 
-  hit(entry: CacheEntry): void {
+  hit(entry: CacheEntry, status: string): void {
     this.cache = 'HIT';
-    this.pipeline.answerHit(this, entry);
+    this.pipeline.answerHit(this, entry, 'HIT', status);
+  }
+
+  stale(entry: CacheEntry, status: string, refresh: CacheFill | undefined): void {
+    this.cache = 'STALE';
+    this.pipeline.answerHit(this, entry, 'STALE', status);
+    if (refresh) this.pipeline.refresh(this, refresh);
+  }
+
+  keepFallback(entry: CacheEntry): void {
+    this.fallback = entry;
   }
 
   miss(fill: CacheFill): void {
@@ -224,7 +252,18 @@ export class RouteExchange extends Exchange implements CacheAddress, GatedExchan
   /** The fill this miss waited for failed at the service: the same answer, without asking again. */
   failed(error: Error): void {
     this.cache = 'MISS';
-    writeProxyError(this, error);
+    answerFailure(this, error);
+  }
+
+  /** The service failed this miss: a stale entry still within its `stale-if-error` window answers instead. */
+  fallBack(status: number | undefined): boolean {
+    const entry = this.fallback;
+    if (!entry || status === undefined || !answersFailure(entry, status, Date.now())) return false;
+    // Requests waiting for this miss's answer fall back the same way.
+    this.tap?.abort(new FailedAnswerError(status));
+    this.cache = 'STALE';
+    this.pipeline.answerHit(this, entry, 'STALE', staleAfterFailureMember(status));
+    return true;
   }
 
   /** A stage after an asynchronous cache lookup threw: answer 500, or cut a response begun. */

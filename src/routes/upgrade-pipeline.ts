@@ -162,7 +162,7 @@ class UpgradeExchange implements UpgradeRequest {
     const head = toHeaderObject(headers);
     // Only watched: an answer to an upgrade is never stored, but its instructions are the gateway's.
     const { cache } = this.context;
-    const held = cache ? new CacheFill(cache, this.exchange.req, undefined, undefined, this.context.prefix).head(statusCode, head) : undefined;
+    const held = cache ? new CacheFill(cache, this.exchange.req, undefined, undefined, this.context.prefix, 'bypass').head(statusCode, head) : undefined;
     if (!cache) for (const name of CACHE_DIRECTIVE_HEADERS) delete head[name];
     const relay = () => {
       head[X_REQUEST_ID] = this.exchange.id;

@@ -2,7 +2,7 @@ import { watch as watchDirectory } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { GatewayOptions } from '../config/gateway-options.interface.js';
-import { loadConfigFile } from '../config/load-config-file.js';
+import { loadConfigFile, overridesFromEnvironment } from '../config/load-config-file.js';
 import type { WorkerPool } from './workers.js';
 
 /** Editors write a file in several steps: one reload once they are done. */
@@ -30,7 +30,7 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
         again = false;
         let options: GatewayOptions;
         try {
-          options = await loadConfigFile(configFile, { redisUrl: process.env.REDIS_URL });
+          options = await loadConfigFile(configFile, overridesFromEnvironment());
         } catch (error) {
           logger.error(`Reload refused, the running config stays: ${(error as Error).message}`);
           continue;

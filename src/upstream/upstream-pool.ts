@@ -1,5 +1,6 @@
 import type { ResolvedUpstreamRules } from '../config/resolve-options.js';
 import {
+  answerFailure,
   type AttemptFailure,
   type AttemptPolicy,
   type ForwardAttempts,
@@ -13,7 +14,6 @@ import {
   type UpgradeClient,
   type UpgradeDestination,
   type UpgradeTargets,
-  writeProxyError,
 } from '../proxy/index.js';
 import { type Balancer, createBalancer } from './balancers.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -156,7 +156,7 @@ export class UpstreamPool implements AttemptPolicy, UpgradeTargets {
     this.budget.requested();
     const member = this.choose(request);
     if (member) return member.forwarder.forward(request, this);
-    writeProxyError(request, new NoTargetError());
+    answerFailure(request, new NoTargetError());
     return undefined;
   }
 

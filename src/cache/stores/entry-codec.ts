@@ -2,7 +2,7 @@ import type { CacheEntry } from '../cache-entry.js';
 
 // Bumped when the layout changes: an entry written in another layout reads as a miss and is
 // replaced by the next fill, so gateways of two versions can share a Redis during a rollout.
-const LAYOUT = 1;
+const LAYOUT = 2;
 // The layout byte, then the head's length as an unsigned 32-bit integer.
 const PREFIX_BYTES = 5;
 
@@ -11,11 +11,11 @@ const PREFIX_BYTES = 5;
  * as it is (JSON would grow a binary body by a third as base64, and cost a pass over it).
  */
 export function encodeEntry(entry: CacheEntry): Buffer {
-  const { status, headers, etag, storedAt } = entry;
+  const { status, headers, etag, storedAt, age, ttl, staleWhileRevalidate, staleIfError, tags } = entry;
   // JSON drops `undefined`: a varied-on header the request lacked is kept as null, else the entry
   // would answer whatever value the next request sends.
   const vary = entry.vary && Object.fromEntries(Object.entries(entry.vary).map(([name, value]) => [name, value ?? null]));
-  const head = Buffer.from(JSON.stringify({ status, headers, etag, storedAt, vary }));
+  const head = Buffer.from(JSON.stringify({ status, headers, etag, storedAt, age, ttl, staleWhileRevalidate, staleIfError, tags, vary }));
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
   prefix.writeUInt8(LAYOUT, 0);
   prefix.writeUInt32BE(head.length, 1);
@@ -33,14 +33,21 @@ export function decodeEntry(stored: Buffer): CacheEntry | undefined {
   } catch {
     return undefined;
   }
-  const { status, headers, etag, storedAt, vary } = head ?? {};
-  if (typeof status !== 'number' || typeof etag !== 'string' || typeof storedAt !== 'number' || typeof headers !== 'object' || !headers) return undefined;
+  const { status, headers, etag, storedAt, age, ttl, staleWhileRevalidate, staleIfError, tags, vary } = head ?? {};
+  const numbers = [status, storedAt, age, ttl, staleWhileRevalidate, staleIfError];
+  if (numbers.some((value) => typeof value !== 'number') || typeof etag !== 'string' || typeof headers !== 'object' || !headers) return undefined;
+  if (tags !== undefined && !Array.isArray(tags)) return undefined;
   return {
-    status,
+    status: status!,
     headers,
     body: stored.subarray(bodyStart),
     etag,
-    storedAt,
+    storedAt: storedAt!,
+    age: age!,
+    ttl: ttl!,
+    staleWhileRevalidate: staleWhileRevalidate!,
+    staleIfError: staleIfError!,
+    tags,
     vary: vary ? Object.fromEntries(Object.entries(vary).map(([name, value]) => [name, value ?? undefined])) : undefined,
   };
 }

@@ -1,7 +1,7 @@
 import { createCacheEntry } from '../cache-entry.js';
 import { createMemoryStore, entrySize } from './memory.store.js';
 
-const entry = (bytes: number) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), undefined);
+const entry = (bytes: number) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), { ttl: 60_000, staleWhileRevalidate: 0, staleIfError: 0 });
 const storeOf = (bounds: { maxEntries?: number; maxBytes?: number } = {}) =>
   createMemoryStore({ maxEntries: bounds.maxEntries ?? 100, maxBytes: bounds.maxBytes ?? 1024 * 1024, maxEntryBytes: 4096 });
 

@@ -27,13 +27,21 @@ export function entrySize(entry: CacheEntry, key: string): number {
 /**
  * In-process LRU bounded by entry count and bytes; entries are kept as objects, unserialised, and
  * expire by the LRU's own TTL (an expired entry reads as a miss and is dropped then). The process
- * is the namespace: keys are stored as they are.
+ * is the namespace: keys are stored as they are. Each tag lists the keys of the entries carrying
+ * it, and an entry leaves those lists whenever it leaves the LRU (evicted, expired, replaced,
+ * deleted): the lists never hold more keys than the LRU.
  */
 export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
   let evictions = 0;
+  const keysByTag = new Map<string, Set<string>>();
   const lru = new LRUCache<string, CacheEntry>({
-    dispose: (_entry, _key, reason) => {
+    dispose: (entry, key, reason) => {
       if (reason === 'evict') evictions += 1;
+      for (const tag of entry.tags ?? []) {
+        const keys = keysByTag.get(tag);
+        keys?.delete(key);
+        if (keys?.size === 0) keysByTag.delete(tag);
+      }
     },
     max: options.maxEntries,
     maxSize: options.maxBytes,
@@ -45,6 +53,19 @@ export function createMemoryStore(options: MemoryStoreOptions): ResponseStore {
     get: (key) => lru.get(key),
     async set(key, entry, ttlMs) {
       lru.set(key, entry, { ttl: ttlMs });
+      // An entry too large for the LRU is not kept: nothing to list.
+      if (!entry.tags || lru.peek(key) !== entry) return;
+      for (const tag of entry.tags) {
+        const keys = keysByTag.get(tag);
+        if (keys) keys.add(key);
+        else keysByTag.set(tag, new Set([key]));
+      }
+    },
+    async purgeTags(tags) {
+      const keys = new Set<string>();
+      for (const tag of tags) for (const key of keysByTag.get(tag) ?? []) keys.add(key);
+      for (const key of keys) lru.delete(key);
+      return keys.size;
     },
     async expire(patterns, within) {
       const expired = selectExpiredKeys([...lru.keys()], patterns, within);

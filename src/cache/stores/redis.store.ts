@@ -25,7 +25,9 @@ const SCAN_COUNT = 2000;
  * to its longest entry's, so it never outlives what it lists. Expiry by pattern scans the index
  * in Redis with `MATCH` (the pattern's `*` is Redis's, every other glob character escaped), so
  * only candidates cross the network, then matches them with the same `matcher` rules as the
- * memory store; the rest of the keyspace is never read.
+ * memory store; the rest of the keyspace is never read. Each tag is a sorted set
+ * `namespace:tag:<tag>` of its entries' keys, kept as the index is (expired members dropped on
+ * every write to it, its TTL its longest entry's), so every gateway on the Redis purges by it.
  */
 export function createRedisStore(options: RedisStoreOptions, logger: Logger): ResponseStore {
   // Commands fail at once while disconnected: the cache then fails open.
@@ -36,11 +38,17 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
   const index = `${options.namespace}:index`;
   const storedKey = (key: string) => `${options.namespace}${KEY_SEPARATOR}${key}`;
 
+  const tagKey = (tag: string) => `${options.namespace}:tag:${tag}`;
+
+  /** Deletes entries and their index members; returns how many entries there were. */
   const unlink = async (keys: string[]) => {
+    let unlinked = 0;
     for (let start = 0; start < keys.length; start += UNLINK_BATCH) {
       const batch = keys.slice(start, start + UNLINK_BATCH);
-      await client.multi().unlink(batch.map(storedKey)).zRem(index, batch).exec();
+      const [count] = await client.multi().unlink(batch.map(storedKey)).zRem(index, batch).exec();
+      unlinked += Number(count);
     }
+    return unlinked;
   };
 
   /** The index members one pattern may match, found by Redis. */
@@ -61,7 +69,7 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
     async set(key, entry, ttlMs) {
       const now = Date.now();
       const expiresAt = now + ttlMs;
-      const [, , , , , size] = await client
+      const write = client
         .multi()
         .set(storedKey(key), encodeEntry(entry), { expiration: { type: 'PX', value: ttlMs } })
         .zRemRangeByScore(index, '-inf', now)
@@ -69,8 +77,16 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
         // NX gives a fresh index a TTL, GT lengthens it: together, the longest entry's.
         .pExpireAt(index, expiresAt, 'NX')
         .pExpireAt(index, expiresAt, 'GT')
-        .zCard(index)
-        .exec();
+        .zCard(index);
+      // A tag lists its entries as the index does, scored by expiry and trimmed on every write.
+      for (const tag of entry.tags ?? []) {
+        write
+          .zRemRangeByScore(tagKey(tag), '-inf', now)
+          .zAdd(tagKey(tag), { score: expiresAt, value: key })
+          .pExpireAt(tagKey(tag), expiresAt, 'NX')
+          .pExpireAt(tagKey(tag), expiresAt, 'GT');
+      }
+      const [, , , , , size] = await write.exec();
       const excess = Number(size) - options.maxEntries;
       if (excess > 0) {
         const evicted = await client.zPopMinCount(index, excess);
@@ -89,6 +105,13 @@ export function createRedisStore(options: RedisStoreOptions, logger: Logger): Re
       const expired = selectExpiredKeys([...found], patterns, within);
       await unlink(expired);
       return expired.length;
+    },
+    async purgeTags(tags) {
+      const keys = new Set<string>();
+      for (const tag of tags) for (const key of await client.zRange(tagKey(tag), 0, -1)) keys.add(key);
+      const purged = await unlink([...keys]);
+      await client.unlink(tags.map(tagKey));
+      return purged;
     },
     close: connection.close,
   };

@@ -11,10 +11,12 @@ export interface ResponseStore {
    * promise; a store across the network answers with one, which rejects when the store fails.
    */
   get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
-  /** Stores an entry for `ttlMs` where expiry by pattern can find it. */
+  /** Stores an entry for `ttlMs` where expiry by pattern, and by its tags, can find it. */
   set(key: string, entry: CacheEntry, ttlMs: number): Promise<void>;
   /** Deletes every entry whose key matches one of the patterns (and that `within` accepts); returns how many. */
   expire(patterns: string[], within?: (key: string) => boolean): Promise<number>;
+  /** Deletes every entry carrying one of the tags, stale ones too; returns how many. */
+  purgeTags(tags: string[]): Promise<number>;
   /** What an in-process store holds, for metrics; stores across the network leave it out. */
   counts?(): StoreCounts;
   /** False while the store cannot answer (Redis down): the cache is then bypassed. */
