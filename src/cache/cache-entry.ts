@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { types } from 'node:util';
 import type { OutgoingHttpHeaders } from 'node:http';
 
 /** How long an entry is served, in milliseconds from when it was stored. */
@@ -55,6 +56,14 @@ const UNSTORED_HEADERS = [
  * (which they share rather than each meet it again); or nothing stored.
  */
 export type FillOutcome = CacheEntry | Error | undefined;
+
+/**
+ * Whether a fill ended in the service's failure. Not `instanceof Error`: a socket's error is made
+ * by Node's own realm, which a VM context (a test runner's) does not share.
+ */
+export function isFailure(outcome: FillOutcome): outcome is Error {
+  return types.isNativeError(outcome);
+}
 
 /** What to store of a response, decided when its headers arrive. */
 export interface StoreDecision extends EntryLifetime {

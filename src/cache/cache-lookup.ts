@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { X_CACHE, X_CACHE_HIT, X_REQUEST_ID } from '../gateway.constants.js';
-import { type CacheEntry, matchesIfNoneMatch } from './cache-entry.js';
+import { type CacheEntry, isFailure, matchesIfNoneMatch } from './cache-entry.js';
 import { CacheFill } from './cache-fill.js';
 import { ageOf, CACHE_STATUS, COLLAPSED_MEMBER, type ForwardReason, hitMember, withMember } from './cache-status.js';
 import { buildCacheKey, type CacheAwareRequest } from './cache-key.js';
@@ -105,8 +105,9 @@ function answer(
   }
   void pending
     .then((filled) => {
-      if (filled instanceof Error && outcome.failed) return outcome.failed(filled);
-      if (filled && !(filled instanceof Error) && cache.varyMatches(filled, req)) return outcome.hit(filled, COLLAPSED_MEMBER);
+      if (isFailure(filled)) {
+        if (outcome.failed) return outcome.failed(filled);
+      } else if (filled && cache.varyMatches(filled, req)) return outcome.hit(filled, COLLAPSED_MEMBER);
       outcome.miss(new CacheFill(cache, req, key, 'MISS', route, reason));
     })
     .catch((error: unknown) => outcome.fail(error));

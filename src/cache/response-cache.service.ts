@@ -20,7 +20,7 @@ import {
   X_CACHE_TAGS,
   X_CACHE_TIMEOUT,
 } from '../gateway.constants.js';
-import { type CacheEntry, type FillOutcome, keptFor, type StoreDecision } from './cache-entry.js';
+import { type CacheEntry, type FillOutcome, isFailure, keptFor, type StoreDecision } from './cache-entry.js';
 import { keyOfRoute } from './cache-expiry.js';
 import { type CacheControl, parseCacheControl, parseCacheTtl } from './cache-ttl.js';
 import { MAX_TAG_LENGTH, MAX_TAGS, parseTags } from './cache-tags.js';
@@ -180,7 +180,7 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
       this.fills.delete(key);
       // A failed service says nothing of whether its answers are storable: the next misses
       // wait for a leader again rather than all reach it.
-      if (outcome instanceof Error) return;
+      if (isFailure(outcome)) return;
       if (outcome) this.uncacheable.delete(key);
       else this.uncacheable.set(key, true);
     });
