@@ -5,6 +5,11 @@ export const MAX_TAG_LENGTH = 256;
 /** A tag is printable ASCII without spaces or commas, which separate tags. */
 const TAG = /^[\x21-\x2b\x2d-\x7e]+$/;
 
+/** Whether a string is one tag the gateway takes. */
+export function isTag(value: string): boolean {
+  return value.length <= MAX_TAG_LENGTH && TAG.test(value);
+}
+
 /**
  * The tags of an `x-cache-tags` or `x-cache-expire-tags` header, or of a purge request: separated
  * by spaces and/or commas, duplicates once. Undefined when any tag breaks the rules (more than
@@ -16,7 +21,7 @@ export function parseTags(value: string | string[]): string[] | undefined {
   for (const line of Array.isArray(value) ? value : [value]) {
     for (const tag of line.split(/[\s,]+/)) {
       if (tag === '') continue;
-      if (tag.length > MAX_TAG_LENGTH || !TAG.test(tag)) return undefined;
+      if (!isTag(tag)) return undefined;
       tags.add(tag);
     }
   }

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ResolvedCacheOptions } from '../config/resolve-options.js';
 import { GATEWAY_CACHE_OPTIONS, HTTP_METHODS } from '../gateway.constants.js';
-import { MAX_TAGS, parseTags } from './cache-tags.js';
+import { isTag, MAX_TAG_LENGTH, MAX_TAGS } from './cache-tags.js';
 import { ResponseCacheService } from './response-cache.service.js';
 
 /** A purge request's body is a few lists: anything longer is no purge. */
@@ -15,7 +15,7 @@ const MAX_PATTERN_LENGTH = 1024;
 
 const purgeBody = z
   .strictObject({
-    tags: z.array(z.string().min(1)).max(MAX_TAGS).optional(),
+    tags: z.array(z.string().refine(isTag, `expected a tag: printable characters, no spaces or commas, at most ${MAX_TAG_LENGTH}`)).max(MAX_TAGS).optional(),
     patterns: z.array(z.string().min(1).max(MAX_PATTERN_LENGTH)).max(MAX_PATTERNS).optional(),
   })
   .refine((body) => (body.tags?.length ?? 0) + (body.patterns?.length ?? 0) > 0, 'expected "tags" and/or "patterns", not both empty');
@@ -61,14 +61,14 @@ export class PurgeEndpoint implements OnModuleInit {
 
   private async purge(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const parsed = purgeBody.safeParse(request.body);
-    const tags = parsed.data?.tags && parseTags(parsed.data.tags.join(' '));
-    if (!parsed.success || (parsed.data.tags && !tags)) {
-      const message = parsed.error?.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ') ?? 'tags: printable characters only, at most 256 each';
+    if (!parsed.success) {
+      const message = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
       return reply.code(400).send(answer(400, 'Bad Request', message));
     }
-    const [byTags, byPatterns] = await Promise.all([tags ? this.cache.purgeTags(tags) : 0, parsed.data.patterns ? this.cache.expire(parsed.data.patterns) : 0]);
+    const { tags, patterns } = parsed.data;
+    const [byTags, byPatterns] = await Promise.all([tags ? this.cache.purgeTags(tags) : 0, patterns ? this.cache.expire(patterns) : 0]);
     const purged = byTags + byPatterns;
-    this.logger.log(`purged ${purged} entries (tags: ${tags?.join(' ') ?? '-'}; patterns: ${parsed.data.patterns?.join(' ') ?? '-'})`);
+    this.logger.log(`purged ${purged} entries (tags: ${tags?.join(' ') ?? '-'}; patterns: ${patterns?.join(' ') ?? '-'})`);
     return reply.send({ purged });
   }
 }
