@@ -1,7 +1,8 @@
 import { createCacheEntry } from '../cache-entry.js';
 import { createMemoryStore, entrySize } from './memory.store.js';
 
-const entry = (bytes: number) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), { ttl: 60_000, staleWhileRevalidate: 0, staleIfError: 0 });
+const lifetime = { ttl: 60_000, staleWhileRevalidate: 0, staleIfError: 0 };
+const entry = (bytes: number, tags?: string[]) => createCacheEntry(200, { 'content-type': 'application/octet-stream' }, Buffer.alloc(bytes, 1), { ...lifetime, tags });
 const storeOf = (bounds: { maxEntries?: number; maxBytes?: number } = {}) =>
   createMemoryStore({ maxEntries: bounds.maxEntries ?? 100, maxBytes: bounds.maxBytes ?? 1024 * 1024, maxEntryBytes: 4096 });
 
@@ -88,5 +89,36 @@ describe('memory store', () => {
     await store.close();
     expect(store.get('GET/users')).toBeUndefined();
     expect(store.counts!()).toEqual({ entries: 0, bytes: 0, evictions: 0 });
+  });
+
+  it('purges the entries carrying any of the tags, and forgets an entry that left the LRU', async () => {
+    const store = storeOf({ maxEntries: 3 });
+    await store.set('GET/users/42', entry(1, ['user:42', 'users']), 60_000);
+    await store.set('GET/users/7', entry(1, ['user:7', 'users']), 60_000);
+    await store.set('GET/teams', entry(1, ['teams']), 60_000);
+    expect(await store.purgeTags(['user:42'])).toBe(1);
+    expect(store.get('GET/users/42')).toBeUndefined();
+    expect(store.get('GET/users/7')).toBeDefined();
+    // Replaced without its tag: the tag no longer reaches it.
+    await store.set('GET/users/7', entry(1, ['user:7']), 60_000);
+    expect(await store.purgeTags(['users'])).toBe(0);
+    // Pushed out by newer entries: purging its tag finds nothing to count.
+    for (let i = 0; i < 3; i++) await store.set(`GET/other/${i}`, entry(1), 60_000);
+    expect(await store.purgeTags(['user:7', 'teams'])).toBe(0);
+  });
+
+  it('stays within its bounds under a flood of distinct tagged keys with long stale windows', async () => {
+    const maxBytes = 256 * 1024;
+    const store = storeOf({ maxEntries: 100, maxBytes });
+    for (let i = 0; i < 5000; i++) {
+      const flooded = createCacheEntry(200, {}, Buffer.alloc(512, 1), { ttl: 1000, staleWhileRevalidate: 3_600_000, staleIfError: 86_400_000, tags: ['flood', `item:${i}`] });
+      await store.set(`GET/flood/${i}`, flooded, 86_401_000);
+    }
+    const { entries, bytes } = store.counts!();
+    expect(entries).toBeLessThanOrEqual(100);
+    expect(bytes).toBeLessThanOrEqual(maxBytes);
+    // The tag lists hold no more keys than the LRU does.
+    expect(await store.purgeTags(['flood'])).toBe(entries);
+    expect(store.counts!().entries).toBe(0);
   });
 });
