@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { get as httpGet, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createClient } from '@redis/client';
 import request from 'supertest';
 import { resolveValidGatewayOptions } from '../src/config/gateway-options.schema.js';
@@ -6,7 +6,8 @@ import { loadConfigFile } from '../src/config/load-config-file.js';
 import type { CacheOptions, GatewayOptions } from '../src/index.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
-import { configFile } from './support/standalone.js';
+import { configFile, startStandalone, type StandaloneGateway } from './support/standalone.js';
+import { listeningWorkers } from './support/supervised.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
 
@@ -253,5 +254,53 @@ describe('purge API configuration', () => {
     expect(options.cache?.purge).toEqual({ token: 'from-the-environment-0123' });
     const turnedOn = await loadConfigFile(await configFile({ cache: {}, routes }), { purgeToken: 'from-the-environment-0123' });
     expect(turnedOn.cache?.purge?.token).toBe('from-the-environment-0123');
+  });
+});
+
+describe('purges with the memory store and GATEWAY_WORKERS=2', () => {
+  let service: Awaited<ReturnType<typeof startTaggingService>>;
+  let gateway: StandaloneGateway | undefined;
+
+  beforeAll(async () => {
+    service = await startTaggingService();
+  });
+  afterAll(async () => {
+    if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill('SIGTERM');
+    await gateway?.exited;
+    await service.close();
+  });
+
+  /** A GET on a connection of its own: the primary hands each new connection to the next worker. */
+  const getAlone = (url: string) =>
+    new Promise<string>((resolve, reject) => {
+      httpGet(url, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.headers['x-cache'])));
+      }).on('error', reject);
+    });
+
+  it('reaches every worker, by tag through a service answer and through the API', async () => {
+    gateway = await startStandalone({ cache: { purge: { token: TOKEN } }, routes: [{ prefix: '/a', target: service.url }] }, { GATEWAY_WORKERS: '2' });
+    await until(() => listeningWorkers(gateway!.output()).length >= 2, 'both workers to listen');
+    // The kernel hands each new connection to a worker (SCHED_NONE): enough of them reach both.
+    // A worker the purge missed keeps answering from its memory, and the count never gets there.
+    const fillUntil = async (hits: number) => {
+      for (let i = 0; i < 400 && service.hits('/users/5') < hits; i++) await getAlone(`${gateway!.url}/a/users/5`);
+      expect(service.hits('/users/5')).toBe(hits);
+    };
+    // Each worker fills its own memory once; then both answer from it.
+    await fillUntil(2);
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await getAlone(`${gateway.url}/a/users/5`));
+    expect(new Set(answers)).toEqual(new Set(['HIT']));
+    expect(service.hits('/users/5')).toBe(2);
+
+    await getAlone(`${gateway.url}/a/update/user:5`);
+    await fillUntil(4);
+
+    const purged = await request(gateway.url).post('/_gateway/cache/purge').set('authorization', `Bearer ${TOKEN}`).send({ tags: ['users'] }).expect(200);
+    // What the answering worker's own memory held.
+    expect(purged.body.purged).toBe(1);
+    await fillUntil(6);
   });
 });
