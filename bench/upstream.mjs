@@ -2,9 +2,10 @@
 // and a WebSocket echo on `/ws` (ws, without permessage-deflate).
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { cachedHead, hello, json } from './answers.mjs';
+import { cachedHead, hello, json, staleHead } from './answers.mjs';
 
 const big = Buffer.alloc(64 * 1024, 'a');
+let staleAnswered = false;
 
 const answer = (req, res) => {
   // Some proxies append an empty query string (`/hello?`).
@@ -15,6 +16,15 @@ const answer = (req, res) => {
   }
   if (path.endsWith('/cached')) {
     res.writeHead(200, cachedHead);
+    return res.end(hello);
+  }
+  // Answered once; every refresh after it is held unanswered, so the entry stays stale for the
+  // whole row and each request is a stale hit (with one refresh in flight, as under an origin
+  // that is slow to answer).
+  if (path.endsWith('/stale')) {
+    if (staleAnswered) return;
+    staleAnswered = true;
+    res.writeHead(200, staleHead);
     return res.end(hello);
   }
   if (path.endsWith('/big')) {
