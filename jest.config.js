@@ -18,7 +18,7 @@ export default {
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   // Process entry points, and what runs only between cluster processes: tested as real processes
   // (test/workers, test/cli, test/shutdown), where jest cannot count lines.
-  collectCoverageFrom: ['src/**/*.ts', '!src/**/*.spec.ts', '!src/main.ts', '!src/cli.ts', '!src/metrics/cluster-metrics.ts'],
+  collectCoverageFrom: ['src/**/*.ts', '!src/**/*.spec.ts', '!src/main.ts', '!src/cli.ts', '!src/metrics/cluster-metrics.ts', '!src/cache/worker-peers.ts'],
   coverageReporters: ['text-summary', 'text'],
   testTimeout: 30000,
 };

@@ -90,6 +90,14 @@ describe('tags (memory store)', () => {
     await get('/a/stale/1').expect('x-cache', 'MISS');
   });
 
+  it('purges nothing for an x-cache-expire-tags that breaks the rules of tags, and passes the answer on', async () => {
+    await get('/a/users/3').expect('x-cache', 'MISS');
+    const tooMany = Array.from({ length: 64 }, (_, i) => `t${i}`).concat('user:3').join(' ');
+    const answer = await get(`/a/update/${encodeURIComponent(tooMany)}`).expect(200);
+    expect(answer.headers['x-cache-expire-tags']).toBeUndefined();
+    await get('/a/users/3').expect('x-cache', 'HIT');
+  });
+
   it('stores no answer with a tag it could not be purged by', async () => {
     await get('/a/too-many/1').expect('x-cache', 'MISS');
     await get('/a/too-many/1').expect('x-cache', 'MISS');
@@ -231,6 +239,17 @@ describe('tags and purges in Redis, two gateways', () => {
     await get(a, '/a/brief/next').expect(200);
     expect(await client.zCard('tags:tag:brief')).toBe(1);
     await until(async () => (await client.exists('tags:tag:brief')) === 0, 'the tag to expire with its last entry', 5000);
+  });
+
+  it('answers 503 to a purge the store could not confirm, and the purge after Redis is back works', async () => {
+    await get(a, '/a/teams/9').expect(200);
+    await redis.stop();
+    const refused = await purge(a).set('authorization', `Bearer ${TOKEN}`).send({ tags: ['teams'], patterns: ['*'] }).expect(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    // A service's expiry while Redis is down does not hold its answer.
+    await request(a.url).post('/a/update/teams').expect(200);
+    await redis.restart();
+    await until(async () => (await purge(a).set('authorization', `Bearer ${TOKEN}`).send({ tags: ['teams'] })).status === 200, 'Redis to be back');
   });
 });
 

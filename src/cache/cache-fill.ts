@@ -109,6 +109,11 @@ export class CacheFill {
     return this.cache.write(this.key!, entry).then(() => this.settle(entry));
   }
 
+  /** The gateway's own answer to a failed exchange says what the cache did: it forwarded. */
+  failureHeaders(): readonly string[] {
+    return [CACHE_STATUS, forwardMember(this.reason)];
+  }
+
   abort(failure?: Error): void {
     this.decision = undefined;
     this.chunks = [];

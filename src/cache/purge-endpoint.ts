@@ -67,6 +67,10 @@ export class PurgeEndpoint implements OnModuleInit {
     }
     const { tags, patterns } = parsed.data;
     const [byTags, byPatterns] = await Promise.all([tags ? this.cache.purgeTags(tags) : 0, patterns ? this.cache.expire(patterns) : 0]);
+    // A purge the store never confirmed is not reported as done: the operator tries again.
+    if (byTags === undefined || byPatterns === undefined) {
+      return reply.code(503).header('retry-after', '1').send(answer(503, 'Service Unavailable', 'the cache store did not confirm the purge'));
+    }
     const purged = byTags + byPatterns;
     this.logger.log(`purged ${purged} entries (tags: ${tags?.join(' ') ?? '-'}; patterns: ${patterns?.join(' ') ?? '-'})`);
     return reply.send({ purged });

@@ -120,40 +120,44 @@ export class ResponseCacheService implements OnModuleInit, OnApplicationShutdown
    * `route`, the prefix of the route that answered (a host app's own controllers expire
    * globally). Gives up waiting after {@link CACHE_WRITE_WAIT_MS}, so a hung store holds no answer.
    */
-  async expire(patterns: string[], route?: string): Promise<number> {
+  async expire(patterns: string[], route?: string): Promise<number | undefined> {
     this.peers?.expire(patterns, route);
     return this.expireLocal(patterns, route);
   }
 
-  /** Expires by pattern in this process's store only: what a peer's expiry asks of it. Returns how many. */
-  async expireLocal(patterns: string[], route?: string): Promise<number> {
+  /**
+   * Expires by pattern in this process's store only: what a peer's expiry asks of it. Returns how
+   * many, or undefined when the store failed or did not answer in time.
+   */
+  async expireLocal(patterns: string[], route?: string): Promise<number | undefined> {
     const within = this.options.expireScope === 'route' && route !== undefined ? keyOfRoute(route) : undefined;
     const expired = this.store.expire(patterns, within).catch((error: Error) => {
       this.warn(`cache expiry failed: ${error.message}`);
-      return 0;
+      return undefined;
     });
     // A large index takes a while to scan: a slow expiry says nothing of a frozen store.
-    return (await this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry', false)) ?? 0;
+    return this.within(expired, CACHE_WRITE_WAIT_MS, 'expiry', false);
   }
 
   /**
    * Deletes every entry carrying one of the tags, in every process that shares the store: the
    * Redis store is one for all; with the memory store in a worker pool, the other workers are
-   * told too. Returns how many entries this process's store held. Bounded as `expire` is.
+   * told too. Returns how many entries this process's store held, or undefined when the store
+   * failed or did not answer in time. Bounded as `expire` is.
    */
-  async purgeTags(tags: string[]): Promise<number> {
+  async purgeTags(tags: string[]): Promise<number | undefined> {
     if (tags.length === 0) return 0;
     this.peers?.purgeTags(tags);
     return this.purgeLocalTags(tags);
   }
 
   /** Deletes the tagged entries of this process's store only: what a peer's purge asks of it. */
-  async purgeLocalTags(tags: string[]): Promise<number> {
+  async purgeLocalTags(tags: string[]): Promise<number | undefined> {
     const purged = this.store.purgeTags(tags).catch((error: Error) => {
       this.warn(`cache purge failed: ${error.message}`);
-      return 0;
+      return undefined;
     });
-    return (await this.within(purged, CACHE_WRITE_WAIT_MS, 'purge', false)) ?? 0;
+    return this.within(purged, CACHE_WRITE_WAIT_MS, 'purge', false);
   }
 
   /** Whether a fill (a miss's, or a stale entry's refresh) is in flight for the key in this process. */

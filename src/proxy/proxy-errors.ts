@@ -1,6 +1,7 @@
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import { RETRY_CONDITIONS } from '../config/gateway-options.interface.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
+import type { ResponseTap } from './response-tap.js';
 import { assignHeaderList } from './upstream-headers.js';
 
 /** Body of every error the proxy writes itself: the shape of Nest's HttpException responses. */
@@ -114,18 +115,22 @@ export function upstreamErrorKind(error: Error): UpstreamErrorKind | undefined {
  * Answers a request the service failed, or the gateway could not send, before any answer went
  * out: with what the request falls back on, if it has something, else with the error.
  */
-export function answerFailure(request: Parameters<typeof writeProxyError>[0] & { fallBack?(status: number | undefined): boolean }, error: Error): void {
+export function answerFailure(
+  request: Parameters<typeof writeProxyError>[0] & { tap?: ResponseTap; fallBack?(status: number | undefined): boolean },
+  error: Error,
+): void {
   if (request.fallBack && !request.res.headersSent) {
     const { statusCode, kind } = errorRow(error);
     if (request.fallBack(kind ? statusCode : undefined)) return;
   }
-  writeProxyError(request, error);
+  writeProxyError(request, error, request.tap?.failureHeaders?.());
 }
 
 /** Writes the error a failed exchange answers with, once, or cuts a response already begun. */
 export function writeProxyError(
   { req, res, id, addedHeaders }: { req: IncomingMessage; res: ServerResponse; id: string; addedHeaders?: readonly string[] },
   error: Error,
+  tapHeaders?: readonly string[],
 ): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
@@ -139,6 +144,7 @@ export function writeProxyError(
     // The unread rest of a refused body would otherwise be parsed as the next request.
     ...(req.complete ? {} : { connection: 'close' }),
   };
+  assignHeaderList(headers, tapHeaders);
   assignHeaderList(headers, addedHeaders);
   writeJsonAnswer(res, body.statusCode, body, headers);
 }

@@ -26,6 +26,8 @@ export interface ResponseTap {
    * failure (refused, reset, timed out) before any of its response was passed on.
    */
   abort(failure?: Error): void;
+  /** Headers the tap puts on the gateway's own answer when the exchange fails (a flat list). */
+  failureHeaders?(): readonly string[];
 }
 
 /**

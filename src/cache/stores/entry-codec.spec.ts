@@ -25,8 +25,8 @@ describe('entry codec', () => {
   it.each([
     ['empty', Buffer.alloc(0)],
     ['another layout', Buffer.from('{"value":{"status":200}}')],
-    ['a head longer than the string', Buffer.from([1, 0, 0, 1, 0, 0x7b])],
-    ['a head that is not JSON', Buffer.concat([Buffer.from([1, 0, 0, 0, 3]), Buffer.from('{ x')])],
+    ['a head longer than the string', Buffer.from([2, 0, 0, 1, 0, 0x7b])],
+    ['a head that is not JSON', Buffer.concat([Buffer.from([2, 0, 0, 0, 3]), Buffer.from('{ x')])],
     ['a head without a status', Buffer.concat([Buffer.from([2, 0, 0, 0, 2]), Buffer.from('{}')])],
     ['a null head', Buffer.concat([Buffer.from([2, 0, 0, 0, 4]), Buffer.from('null')])],
     ['a head without its lifetime (the layout before stale entries)', headOf({ status: 200, headers: {}, etag: '"x"', storedAt: 1 })],
