@@ -51,7 +51,10 @@ export async function startStandalone(config: unknown, env: NodeJS.ProcessEnv = 
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
       const listening = /Gateway listening on (http:\/\/[\d.]+:\d+)/.exec(output);
-      if (listening) resolve(listening[1]);
+      if (!listening) return;
+      // The timer bounds the start only: a gateway still in use past it must not be killed.
+      clearTimeout(timer);
+      resolve(listening[1]);
     };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
