@@ -313,7 +313,7 @@ describe("the ConfigMap's config in a volume the kubelet updates, under supervis
     await rm(dir, { recursive: true, force: true });
   });
 
-  it.failing('reloads when the kubelet updates the ConfigMap (watch: true): a known gap, docs/operate.md#config-changes', async () => {
+  it('reloads when the kubelet updates the ConfigMap (watch: true)', async () => {
     const from = output.length;
     await writeLikeKubelet(dir, 2, config.replace('prefix: /users', 'prefix: /people'));
     expect(await seen(/Reloading /, from, 3000)).toBe(true);

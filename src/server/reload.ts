@@ -1,5 +1,6 @@
-import { watch as watchDirectory } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync, watch as watchDirectory } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { GatewayOptions } from '../config/gateway-options.interface.js';
 import { loadConfigFile, overridesFromEnvironment } from '../config/load-config-file.js';
@@ -9,7 +10,10 @@ import type { WorkerPool } from './workers.js';
 const WATCH_SETTLE_MS = 300;
 
 /**
- * Reloads the pool's config on SIGHUP and, with `watch`, when the file changes. The file is
+ * Reloads the pool's config on SIGHUP and, with `watch`, when the file's content changes. The
+ * directory is watched, not the file, and any event in it has the file read again: an editor
+ * replaces the file by a rename, and a Kubernetes ConfigMap volume swaps a `..data` symlink
+ * (the file itself, a link through it, never changes). The file is
  * validated first: an invalid one is logged with each field at fault and the running workers
  * keep serving; a valid one replaces the workers one by one, and the new workers (and any that
  * later replace one that died) run what was validated here, never the file read again. Requests
@@ -49,11 +53,21 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
   const onSignal = () => void reload();
   process.on('SIGHUP', onSignal);
   let settle: NodeJS.Timeout | undefined;
+  let content = watch ? contentOf(configFile) : undefined;
+  const reloadIfChanged = () =>
+    void readFile(configFile, 'utf8').then(
+      (now) => {
+        if (now === content) return;
+        content = now;
+        onSignal();
+      },
+      // Gone for a moment between two steps of a rename: the next event reads it again.
+      () => undefined,
+    );
   const watcher = watch
-    ? watchDirectory(dirname(configFile), (_event, name) => {
-        if (name !== basename(configFile)) return;
+    ? watchDirectory(dirname(configFile), () => {
         clearTimeout(settle);
-        settle = setTimeout(onSignal, WATCH_SETTLE_MS);
+        settle = setTimeout(reloadIfChanged, WATCH_SETTLE_MS);
       })
     : undefined;
   return () => {
@@ -61,4 +75,12 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
     clearTimeout(settle);
     watcher?.close();
   };
+}
+
+function contentOf(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
