@@ -69,6 +69,8 @@ describe('stale while revalidate (x-cache-stale)', () => {
     }
     await until(() => service.hits() === 2, 'the refresh');
     expect(service.state.held).toHaveLength(1);
+    const metrics = await get(gateway, '/metrics').expect(200);
+    expect(metrics.text).toContain('nest_gateway_cache_requests_total{route="/api",result="STALE"} 8');
 
     service.state.mode = 'ok';
     service.release();
