@@ -98,6 +98,8 @@ export const X_CACHE_HIT = 'x-cache-hit';
 
 /** Injection token of the store behind the response cache. */
 export const RESPONSE_STORE = 'GATEWAY:RESPONSE_STORE';
+/** Injection token of the tracer; undefined when tracing is off. */
+export const GATEWAY_TRACER = 'GATEWAY:TRACER';
 /** Injection token of what health and metrics read of the cache (`StoreStats`). */
 export const STORE_STATS = 'GATEWAY:STORE_STATS';
 /** Injection token of the cache options (empty when the cache is off). */

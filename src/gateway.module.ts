@@ -14,6 +14,7 @@ import {
   GATEWAY_METRICS,
   GATEWAY_OPTIONS,
   GATEWAY_ROUTES,
+  GATEWAY_TRACER,
   GATEWAY_VALIDATED_OPTIONS,
   RESPONSE_STORE,
   STORE_STATS,
@@ -27,6 +28,7 @@ import { DrainState, GatewayHealth } from './health/index.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
 import { ProxyService, WebSocketProxy } from './proxy/index.js';
+import { type GatewayTracer, startTracer } from './tracing/index.js';
 import { UpstreamService } from './upstream/index.js';
 import {
   type CompiledRoute,
@@ -58,11 +60,19 @@ const nestLoggerProvider: Provider = {
   useFactory: (logger: GatewayLogger) => new GatewayNestLogger(logger),
 };
 
-/** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
+/** The tracer when `tracing` is set, else undefined: a request then makes no tracing call at all. */
+const tracerProvider: Provider = {
+  provide: GATEWAY_TRACER,
+  inject: [GATEWAY_VALIDATED_OPTIONS],
+  useFactory: (options: ResolvedGatewayOptions) => (options.tracing ? startTracer(options.tracing) : undefined),
+};
+
+/** The metrics, with the cache store's state and the memory store's figures when the cache is on, and the tracer's counts when tracing is. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
-  inject: [GATEWAY_VALIDATED_OPTIONS, { token: STORE_STATS, optional: true }],
-  useFactory: (options: ResolvedGatewayOptions, stats?: StoreStats) => new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false),
+  inject: [GATEWAY_VALIDATED_OPTIONS, GATEWAY_TRACER, { token: STORE_STATS, optional: true }],
+  useFactory: (options: ResolvedGatewayOptions, tracer: GatewayTracer | undefined, stats?: StoreStats) =>
+    new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false, tracer?.counts),
 };
 
 /** The process's WebSocket connections: capped, and given the shutdown grace period. */
@@ -73,7 +83,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [tracerProvider, AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
@@ -119,6 +129,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
     private readonly applicationConfig: ApplicationConfig,
     private readonly webSockets: WebSocketProxy,
     private readonly access: AccessService,
+    @Inject(GATEWAY_TRACER) private readonly tracer: GatewayTracer | undefined,
     @Optional() private readonly cache?: ResponseCacheService,
   ) {
     super();
@@ -176,6 +187,7 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
       upstreams: this.upstreams,
       webSockets: this.webSockets,
       access: this.access,
+      tracer: this.tracer,
       cache: this.cache,
       maxHeadersCount: server?.maxHeadersCount,
       hostPipeline: hostPipeline(this.applicationConfig, this.contextCreator),
@@ -191,8 +203,9 @@ export class GatewayModule extends GatewayConfigurableModule implements OnModule
   }
 
   /** The server has closed: the last access lines, still buffered, go out before the process ends. */
-  onApplicationShutdown(): Promise<void> {
-    return flushLog(this.gatewayLogger);
+  async onApplicationShutdown(): Promise<void> {
+    await this.tracer?.shutdown();
+    await flushLog(this.gatewayLogger);
   }
 
   private fastify(): FastifyInstance {

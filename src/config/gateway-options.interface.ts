@@ -406,6 +406,8 @@ export interface GatewayOptions {
   metrics?: MetricsOptions | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
   routeListing?: { path?: string } | false;
+  /** OpenTelemetry traces of every request and every attempt to a service, exported over OTLP/HTTP; off unless set. */
+  tracing?: TracingOptions;
   /** One JSON line per request at level `info`: id, method, URL, route, target, status, ms, cache, bytes. @default true */
   accessLog?: boolean;
   /**
@@ -416,4 +418,24 @@ export interface GatewayOptions {
   answerUnmatched?: boolean;
   /** In code only: the pino logger to write to. @default a new one on stdout at `LOG_LEVEL` */
   logger?: Logger;
+}
+
+/** Where and how the gateway exports its traces. Unset fields fall back to the standard `OTEL_*` environment variables. */
+export interface TracingOptions {
+  /** The collector's traces URL. @default OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + '/v1/traces', else http://localhost:4318/v1/traces */
+  otlpUrl?: string;
+  /** @default OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else 'http/protobuf' */
+  protocol?: 'http/protobuf' | 'http/json';
+  /** Share of the traces the gateway starts that it records, 0 to 1; a caller's sampled flag is followed. @default 1 */
+  sampleRatio?: number;
+  /** @default OTEL_SERVICE_NAME, else 'nest-gateway' */
+  serviceName?: string;
+  /** Headers sent to the collector (e.g. `authorization`). @default OTEL_EXPORTER_OTLP_HEADERS */
+  headers?: Record<string, string>;
+  /** How often finished spans are sent. @default '1s' */
+  exportInterval?: Duration;
+  /** Longest an export may take before it is given up. @default '10s' */
+  exportTimeout?: Duration;
+  /** Most finished spans waiting for export; past it, spans are dropped and counted. @default 2048 */
+  maxQueueSize?: number;
 }

@@ -152,6 +152,17 @@ const cacheOptions = closedObject({
   purge: closedObject({ token: z.string().min(16, 'expected a token of at least 16 characters'), path: urlPath.optional() }).optional(),
 });
 
+const tracingOptions = closedObject({
+  otlpUrl: httpUrl.optional(),
+  protocol: z.enum(['http/protobuf', 'http/json']).optional(),
+  sampleRatio: z.number().min(0).max(1).optional(),
+  serviceName: z.string().min(1).optional(),
+  headers: z.record(z.string().min(1), z.string()).optional(),
+  exportInterval: duration().optional(),
+  exportTimeout: duration().optional(),
+  maxQueueSize: z.number().int().positive().optional(),
+});
+
 const healthOptions = z.union([
   z.literal(false),
   closedObject({ liveness: z.union([urlPath, z.literal(false)]).optional(), readiness: z.union([urlPath, z.literal(false)]).optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
@@ -251,6 +262,7 @@ function buildSchema(allowFunctions: boolean) {
       .union([z.literal(false), closedObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
       .optional(),
     routeListing: z.union([z.literal(false), closedObject({ path: urlPath.optional() })]).optional(),
+    tracing: tracingOptions.optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }

@@ -52,6 +52,7 @@ import {
   type RouteOptions,
   type ServerOptions,
   type Size,
+  type TracingOptions,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
@@ -166,6 +167,8 @@ export interface ResolvedGatewayOptions {
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
+  /** As given: the environment fills the rest when the tracer starts (`tracing/tracing-settings.ts`). */
+  tracing?: TracingOptions;
   accessLog: boolean;
   answerUnmatched: boolean;
   logger?: GatewayOptions['logger'];
@@ -195,6 +198,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     watch: options.watch ?? false,
     metrics: options.metrics ? { path: options.metrics.path ?? DEFAULT_METRICS_PATH, allow: options.metrics.allow ?? [...DEFAULT_METRICS_ALLOW] } : false,
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
+    tracing: options.tracing,
     accessLog: options.accessLog ?? true,
     answerUnmatched: options.answerUnmatched ?? false,
     logger: options.logger,
@@ -295,7 +299,7 @@ function resolveAuth(auth: AuthOptions): ResolvedAuth {
 }
 
 /** A validated duration in milliseconds (the schema turns every one into milliseconds already). */
-function toMilliseconds(value: Duration): number {
+export function toMilliseconds(value: Duration): number {
   return typeof value === 'number' ? value : ms(value as ms.StringValue);
 }
 

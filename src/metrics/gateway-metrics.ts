@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, type MetricValueWithName, Registry } from 'prom-client';
 import type { StoreCounts, StoreStats } from '../cache/store-stats.js';
+import type { TraceCounts } from '../tracing/gateway-tracer.js';
 import { DURATION_BUCKETS, RouteCounters } from './route-counters.js';
 import { WebSocketCounters } from './websocket-counters.js';
 
@@ -21,13 +22,16 @@ export class GatewayMetrics {
    * @param store the response cache's store, when the cache is on.
    * @param counting false when nobody reads the metrics (`metrics: false`): no process metrics
    *   are sampled and nothing is registered.
+   * @param traces what became of the tracer's spans, when tracing is on.
    */
   constructor(
     private readonly store?: StoreStats,
     private readonly counting = true,
+    private readonly traces?: TraceCounts,
   ) {
     if (!counting) return;
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.registerTraceMetrics();
     this.registerExchangeMetrics();
     this.registerStoreMetrics();
     this.registerWebSocketMetrics();
@@ -153,6 +157,21 @@ export class GatewayMetrics {
         this.reset();
         this.inc({ direction: 'from_client' }, counters.bytesFromClients);
         this.inc({ direction: 'to_client' }, counters.bytesToClients);
+      },
+    });
+  }
+
+  private registerTraceMetrics(): void {
+    const { traces } = this;
+    if (!traces) return;
+    new Counter({
+      name: `${PREFIX}trace_spans_total`,
+      help: 'Finished spans, by what became of them: exported, dropped (the export queue was full), failed (the collector refused or did not answer)',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const result of ['exported', 'dropped', 'failed'] as const) this.inc({ result }, traces[result]);
       },
     });
   }

@@ -57,6 +57,18 @@ export interface ForwardRequest {
    * the failure then reaches no client.
    */
   fallBack?(status: number | undefined): boolean;
+  /** Watches one attempt at `target` (the n-th, from 1): tracing; none when the request is not traced. */
+  watchAttempt?(target: URL, attempt: number): AttemptWatch | undefined;
+}
+
+/** One attempt as an observer sees it (a trace's CLIENT span): the forwarder imports no tracing. */
+export interface AttemptWatch {
+  /** Headers the attempt adds to the request (its trace context), as a flat `[name, value, ...]` list. */
+  readonly headers: readonly string[];
+  /** The service's final status for this attempt. */
+  answered(status: number): void;
+  /** The attempt is over: its response ended, was dropped for a retry, or failed with `error`. */
+  end(error?: Error): void;
 }
 
 /** A failure that is the service's answer: one of its statuses a route's retry rules name. */
@@ -82,6 +94,7 @@ export interface ForwardAttempts {
 export interface AttemptTarget {
   /** Where requests go, for logs and metrics. */
   readonly href: string;
+  readonly url: URL;
   /** Response headers of the service never passed on to the client, lower-case. */
   readonly dropResponseHeaders: ReadonlySet<string>;
   /** Dispatches one attempt of an exchange to this target, on a connection of its own when `fresh`. */
@@ -97,6 +110,8 @@ export interface DispatchedAttempt extends Dispatcher.DispatchHandler {
   readonly declaredLength: string | undefined;
   /** A new attempt begins on `target`. */
   attemptOn(target: AttemptTarget): void;
+  /** What watches the attempt begun last, when the request is traced. */
+  readonly watch?: AttemptWatch;
 }
 
 /** Decides what follows each attempt of a request: the route's targets and retry rules. */

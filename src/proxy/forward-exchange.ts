@@ -1,5 +1,6 @@
 import type {
   AttemptFailure,
+  AttemptWatch,
   AttemptPolicy,
   AttemptTarget,
   DispatchedAttempt,
@@ -40,6 +41,7 @@ function retryAfterOf(rawHeaders: Buffer[]): string | undefined {
 export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAttempts {
   private abortUpstream?: (reason?: Error) => void;
   attempts = 0;
+  watch?: AttemptWatch;
   private forwarder?: AttemptTarget;
   /** The attempt's answer was dropped for a retry: its end is not the exchange's. */
   private dropping = false;
@@ -80,6 +82,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   attemptOn(forwarder: AttemptTarget): void {
     this.policy.sent?.(forwarder);
     this.attempts += 1;
+    this.watch = this.request.watchAttempt?.(forwarder.url, this.attempts);
     this.forwarder = forwarder;
     this.abortUpstream = undefined;
     this.dropping = false;
@@ -93,6 +96,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx: informational (a service's own `100 Continue`), not the response.
     if (statusCode < 200) return true;
+    this.watch?.answered(statusCode);
     if (FAILURE_STATUSES.has(statusCode) && !this.abandoned) {
       const failure: AttemptFailure = { kind: String(statusCode) as FailureStatus, status: statusCode, retryAfter: retryAfterOf(rawHeaders) };
       const forwarder = this.forwarder!;
@@ -152,6 +156,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   onComplete(): void {
     this.policy.settled?.(this.forwarder!);
     if (this.dropping) return;
+    this.watch?.end();
     this.finished = true;
     this.releaseBody();
     const gate = this.request.tap?.end();
@@ -162,6 +167,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   onError(error: Error): void {
     this.policy.settled?.(this.forwarder!);
     if (this.dropping) return;
+    this.watch?.end(error);
     if (!this.started && !this.abandoned) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       const kind = CONNECT_ERROR_CODES.has(code) ? 'connect-error' : RESET_CODES.has(code) ? 'reset' : undefined;
@@ -222,6 +228,7 @@ export class ForwardExchange implements DispatchedAttempt, Forwarding, ForwardAt
   /** Drops the attempt in flight: its answer is being retried. */
   private drop(): false {
     this.dropping = true;
+    this.watch?.end();
     this.abortUpstream?.(RETRYING);
     return false;
   }

@@ -62,6 +62,10 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
     return this.route.target.href;
   }
 
+  get url(): URL {
+    return this.route.target;
+  }
+
   /**
    * Forwards one request; the caller calls `abandon()` on what it returns when the client leaves
    * (the forwarder adds no listener of its own to the client's response). `policy` decides what
@@ -92,9 +96,11 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
 
   send(exchange: DispatchedAttempt, fresh: boolean): void {
     const { request } = exchange;
-    const headers = toUpstreamHeaders(request, this.targetHost, exchange.declaredLength, this.route.dropHeaders);
-    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: request.req.method!, headers, body: exchange.body };
     exchange.attemptOn(this);
+    const headers = toUpstreamHeaders(request, this.targetHost, exchange.declaredLength, this.route.dropHeaders);
+    const traced = exchange.watch?.headers;
+    if (traced) for (const item of traced) headers.push(item);
+    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: request.req.method!, headers, body: exchange.body };
     if (fresh) {
       // No keep-alive (`pipelining: 0`): a connection of its own, where a reused one failed.
       this.freshPool ??= new Pool(this.route.target.origin, { ...this.poolOptions(), pipelining: 0 });

@@ -3,6 +3,7 @@ export type {
   AttemptFailure,
   AttemptPolicy,
   AttemptTarget,
+  AttemptWatch,
   ForwardAttempts,
   ForwardRequest,
   ForwardTarget,

@@ -35,6 +35,7 @@ export interface CompiledRoute {
 
 // A cached route's fill reads the cache's instructions and removes them; without the cache, the
 // forwarder drops them: no client sees them, whatever the cache setting.
+const TRACE_CONTEXT_HEADERS = ['traceparent', 'tracestate'];
 const UNCACHED_DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set(CACHE_DIRECTIVE_HEADERS);
 const NONE: ReadonlySet<string> = new Set();
 
@@ -71,7 +72,8 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       maxConnections: route.maxConnections,
       requestBodyTimeout: route.requestBodyTimeout,
       keepAliveTimeout: route.keepAliveTimeout,
-      dropHeaders: new Set(route.dropRequestHeaders.map((name) => name.toLowerCase())),
+      // Traced, the service gets the gateway's trace context, whose parent is the attempt's span.
+      dropHeaders: new Set([...route.dropRequestHeaders.map((name) => name.toLowerCase()), ...(options.tracing ? TRACE_CONTEXT_HEADERS : [])]),
       dropResponseHeaders: options.cache ? NONE : UNCACHED_DROPPED_RESPONSE_HEADERS,
     },
     webSocket: route.websocket ? compileWebSocket(route) : undefined,

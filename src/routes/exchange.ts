@@ -7,7 +7,8 @@ import { X_REQUEST_ID } from '../gateway.constants.js';
 import { writeJsonAnswer } from '../gateway.errors.js';
 import { assignRequestId, type LoggedExchange } from '../logging/index.js';
 import type { RouteCounters } from '../metrics/index.js';
-import { assignHeaderList, type ForwardRequest, type Forwarding, type ResponseReceiver, type UpstreamErrorKind } from '../proxy/index.js';
+import type { GatewayTracer, RequestTrace } from '../tracing/index.js';
+import { assignHeaderList, type AttemptWatch, type ForwardRequest, type Forwarding, type ResponseReceiver, type UpstreamErrorKind } from '../proxy/index.js';
 
 /** What observes a route's exchanges; the pipeline implements it. */
 export interface ExchangeStages {
@@ -16,6 +17,8 @@ export interface ExchangeStages {
   readonly accessLine?: (exchange: Exchange, res: ServerResponse, cache: CacheResult | undefined) => void;
   /** Told of a failed exchange with a service; absent where requests never reach one (route `-`). */
   upstreamFailed?(exchange: Exchange, kind: UpstreamErrorKind): void;
+  /** Present when tracing is on. */
+  readonly tracer?: GatewayTracer;
 }
 
 const EXCHANGE = Symbol('nest-gateway.exchange');
@@ -48,6 +51,8 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   closed = false;
   /** Headers the gateway adds to whatever answers the exchange (a rate limit's fields), as a flat list. */
   addedHeaders?: string[];
+  /** The request's SERVER span, when tracing is on. */
+  readonly trace?: RequestTrace;
 
   constructor(
     private readonly stages: ExchangeStages,
@@ -58,6 +63,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     this.socket = request.raw.socket;
     this.bytesBefore = stages.accessLine ? this.socket.bytesWritten : 0;
     stages.counters.begin();
+    if (stages.tracer) this.trace = stages.tracer.request(request.raw, request.routeOptions.url ?? request.url, this.clientProtocol, this.clientHost, this.clientIp);
     const res = reply.raw as ExchangeResponse;
     res[EXCHANGE] = this;
     res.on('close', onResponseClose);
@@ -95,6 +101,10 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     this.stages.upstreamFailed?.(this, kind);
   }
 
+  watchAttempt(target: URL, attempt: number): AttemptWatch | undefined {
+    return this.trace?.attempt(target, attempt);
+  }
+
   /** Answers with a JSON body written by the gateway itself, closing the connection when asked. */
   answer(statusCode: number, body: object, close = false, headers?: OutgoingHttpHeaders): void {
     const res = this.reply.raw;
@@ -114,6 +124,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     res.statusCode = 101;
     this.closed = true;
     this.stages.counters.end(this.request.raw.method!, 101, (performance.now() - this.startedAt) / 1000, undefined);
+    this.trace?.end(101);
   }
 
   /** The response has ended or was cut. */
@@ -123,6 +134,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
     const res = this.reply.raw;
     const { counters, accessLine } = this.stages;
     counters.end(this.request.raw.method!, res.statusCode, (performance.now() - this.startedAt) / 1000, this.cache);
+    this.trace?.end(res.statusCode);
     if (accessLine) accessLine(this, res, this.cache);
   }
 }

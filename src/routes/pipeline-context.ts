@@ -5,6 +5,7 @@ import type { ResponseCacheService } from '../cache/index.js';
 import { UPSTREAM_WARNING_INTERVAL_MS } from '../gateway.constants.js';
 import { type GatewayLogger, infoLineWriter, type InfoLineWriter, writeAccessLine, writeWebSocketLine } from '../logging/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
+import type { GatewayTracer } from '../tracing/index.js';
 import type { WebSocketProxy } from '../proxy/index.js';
 import { throttledWarning } from '../throttled-warning.js';
 import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
@@ -33,6 +34,8 @@ export interface PipelineServices {
   /** The host application's global guards and interceptors, when it has any (`hostPipeline`). */
   hostPipeline?: (stages: GuardedStages) => GuardedStages;
   access: AccessService;
+  /** Present when tracing is on. */
+  tracer?: GatewayTracer;
 }
 
 /** What every route's pipeline shares, decided once: a route's stage that is off costs no call per request. */
@@ -42,6 +45,7 @@ export function createPipelineContext(services: PipelineServices): PipelineConte
   const warnUpstreamError = throttledWarning(new Logger('Gateway'), UPSTREAM_WARNING_INTERVAL_MS);
   return {
     upstreams: services.upstreams,
+    tracer: services.tracer,
     accessFor: (route) => services.access.forRoute(route),
     cache: options.cache ? services.cache : undefined,
     countersFor: (route) => metrics.forRoute(route.prefix),

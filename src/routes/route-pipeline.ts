@@ -14,6 +14,7 @@ import {
 } from '../cache/index.js';
 import { composeMiddlewares, type MiddlewareChain, OnResponseReceiver, runOnRequest, runOnResponseWith } from '../middleware/index.js';
 import type { RouteCounters } from '../metrics/index.js';
+import type { GatewayTracer } from '../tracing/index.js';
 import { answerFailure, assignHeaderList, FailedAnswerError, type UpstreamErrorKind } from '../proxy/index.js';
 import type { RouteUpstream, UpstreamService } from '../upstream/index.js';
 import { BackgroundRefresh } from './background-refresh.js';
@@ -46,6 +47,8 @@ export interface PipelineContext {
   upgradeStageFor?: (route: CompiledRoute, upstream: RouteUpstream) => UpgradeStage | undefined;
   /** Told of every failed exchange with a service. */
   upstreamFailed(route: CompiledRoute, kind: UpstreamErrorKind, exchange: Exchange): void;
+  /** Present when tracing is on. */
+  tracer?: GatewayTracer;
   /** A route's access checks and its rate limits; none when it has no rules. */
   accessFor(route: CompiledRoute): { access: RouteAccess; limits: RateLimiter[] } | undefined;
 }
@@ -82,6 +85,7 @@ export class RoutePipeline implements ExchangeStages {
   private readonly authenticates: boolean;
   readonly counters: RouteCounters;
   readonly accessLine: ExchangeStages['accessLine'];
+  readonly tracer?: GatewayTracer;
   /** Hooks answer through fastify's reply; every other answer is written to Node's response. */
   private readonly hijack: boolean;
 
@@ -92,6 +96,7 @@ export class RoutePipeline implements ExchangeStages {
     this.counters = context.countersFor(route);
     this.upstream = context.upstreams.for(route, this.counters);
     this.accessLine = context.accessLineFor(route);
+    this.tracer = context.tracer;
     this.middlewares = composeMiddlewares(route.middlewares);
     this.cache = route.cached ? context.cache : undefined;
     this.upgrade = context.upgradeStageFor?.(route, this.upstream);
