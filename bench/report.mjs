@@ -1,7 +1,7 @@
 // The bench's report: the markdown tables, each system's setup, and the targets the gateway is
 // held to, all from the medians of one run. Pure, so that it can be checked on made-up figures. A
 // run of some kinds only (ONLY=ws) reports the rows and targets those kinds give.
-export const TARGETS = { hello: 1.4, helloLogged: 1.25, big: 1.4, hitVsPeer: 3, hitVsDirect: 0.6, vsUndici: 0.75, rssMiB: 120, threeTargets: 0.9, wsVsNginx: 0.8, loggedVsOff: 0.9, rateLimitMemory: 0.9, rateLimitRedis: 0.6, jwt: 0.9, staleVsHit: 0.9 };
+export const TARGETS = { hello: 1.4, helloLogged: 1.25, big: 1.4, hitVsPeer: 3, hitVsDirect: 0.6, vsUndici: 0.75, rssMiB: 120, threeTargets: 0.9, wsVsNginx: 0.8, loggedVsOff: 0.9, rateLimitMemory: 0.9, rateLimitRedis: 0.6, jwt: 0.9, staleVsHit: 0.9, tracing: 0.85 };
 
 /**
  * `systems`: { key, label, setup, wsSetup?, ours? }[]; `results[key][kind]` for kind hello, big,
@@ -71,6 +71,7 @@ export function report(systems, results, peakRss) {
       ['gateway-rate-limit', TARGETS.rateLimitMemory, 'rate limit in memory'],
       ['gateway-rate-limit-redis', TARGETS.rateLimitRedis, 'rate limit in Redis'],
       ['gateway-jwt', TARGETS.jwt, 'JWT route (RS256, the same token)'],
+      ['gateway-tracing', TARGETS.tracing, 'tracing at sampleRatio 1'],
     ].flatMap(([key, share, what]) =>
       when(results[key]?.hello && ours.hello, () => ({ target: `${what}: /hello ≥ ${share}× the same route without it`, pass: results[key].hello.rps >= share * ours.hello.rps, figures: rps(results[key].hello.rps, ours.hello.rps, 'req/s, open route') })),
     ),

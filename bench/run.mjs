@@ -157,6 +157,24 @@ function startIssuer() {
   };
 }
 
+/**
+ * An OTLP/HTTP collector that takes every export and keeps nothing: what the tracing row exports
+ * to, answered as a collector does (200, an empty protobuf response).
+ */
+function startCollectorSink() {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  server.listen(0, '127.0.0.1');
+  server.unref();
+  return {
+    get url() {
+      return `http://127.0.0.1:${server.address().port}/v1/traces`;
+    },
+  };
+}
+
 /** Opens a WebSocket to `url`, checks that a message comes back as sent, and closes it. */
 function checkEcho(url) {
   return new Promise((resolve, reject) => {
@@ -196,6 +214,7 @@ try {
     redisUrl = `redis://127.0.0.1:${redisPort}`;
   }
   const issuer = startIssuer();
+  const collector = startCollectorSink();
   const gatewayFlags = [...Object.entries(START_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...START_FLAGS].join(' ');
 
   // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
@@ -216,6 +235,7 @@ try {
     { key: 'gateway-rate-limit', label: 'gateway, rate limit (memory)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit', 0, { routes: [{ prefix: '/api', target, rateLimit: NEVER_REACHED }] }, { PORT: String(port) }), rss: true, setup: `the gateway row's route with rateLimit: { limit: ${NEVER_REACHED.limit}, window: '${NEVER_REACHED.window}' } (by ip, in memory): every request counted, none refused` },
     ...(redisUrl ? [{ key: 'gateway-rate-limit-redis', label: 'gateway, rate limit (Redis)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit-redis', 0, { routes: [{ prefix: '/api', target, rateLimit: { ...NEVER_REACHED, store: 'redis', redisUrl } }] }, { PORT: String(port) }), rss: true, setup: `the same limit with store: redis: one EVALSHA round trip per request to redis-server ${redisVersion} on core 1 (beside the service and wrk), no persistence` }] : []),
     { key: 'gateway-jwt', label: 'gateway, JWT (RS256)', paths: { hello: '/api/hello' }, headers: { authorization: `Bearer ${issuer.token}` }, run: (port) => gatewayProcess('gateway-jwt', 0, { routes: [{ prefix: '/api', target, auth: { jwt: { jwks: { url: issuer.url }, algorithms: ['RS256'], issuer: 'bench', audience: 'bench', forwardClaims: { sub: 'x-user-id' } } } }] }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with auth.jwt (RS256, 2048-bit key, issuer and audience checked, sub forwarded as x-user-id); wrk sends the same token on every request, as a client does, so after the first it is a verified token looked up" },
+    { key: 'gateway-tracing', label: 'gateway, tracing', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-tracing', 0, { routes: [{ prefix: '/api', target }], tracing: { otlpUrl: collector.url, sampleRatio: 1 } }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with tracing: { sampleRatio: 1 } (a SERVER and a CLIENT span per request, OTLP/HTTP protobuf every 1 s or 512 spans, queue 2048) to a collector in the bench's process that answers 200 and keeps nothing" },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
   ].flatMap((system) => {
     if (!ONLY) return [system];
