@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
@@ -8,6 +8,7 @@ import { GLIBC_TUNABLES, NODE_FLAGS } from '../src/cli/runtime-flags.js';
 import { validateGatewayConfigFile } from '../src/config/gateway-options.schema.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 import { startStandalone, type StandaloneGateway } from './support/standalone.js';
+import { until } from './support/wait.js';
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const read = (path: string) => readFileSync(root(path), 'utf8');
@@ -32,7 +33,7 @@ describe('docker-compose.yml', () => {
   const replica = compose.services['services-b'];
 
   it('runs two gateway replicas from the Dockerfile, sharing one Redis, behind one published port', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'lb', 'redis', 'services', 'services-b']);
+    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'jaeger', 'lb', 'redis', 'services', 'services-b']);
     expect(gateway.build).toBe('.');
     expect(gateway.deploy?.replicas).toBe(2);
     expect(gateway.ports).toBeUndefined();
@@ -41,10 +42,12 @@ describe('docker-compose.yml', () => {
       REDIS_URL: 'redis://redis:6379',
       LOG_LEVEL: 'info',
       GATEWAY_WORKERS: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
     });
     expect(redis.image).toMatch(/^redis:/);
     expect(lb.ports).toEqual(['8080:8080']);
     expect(gateway.depends_on).toEqual({
+      jaeger: { condition: 'service_started' },
       redis: { condition: 'service_healthy' },
       services: { condition: 'service_healthy' },
       'services-b': { condition: 'service_healthy' },
@@ -74,6 +77,15 @@ describe('docker-compose.yml', () => {
     expect(replica.networks?.default?.aliases).toEqual(['users-b']);
     for (const copy of [services, replica]) expect(copy.environment).toMatchObject({ HOST: '0.0.0.0', USERS_PORT: '3001', ADMIN_PORT: '3002' });
     expect(targets.map((url) => url.port).sort()).toEqual(['3001', '3001', '3002']);
+  });
+
+  it("traces to the Jaeger service's OTLP/HTTP port", () => {
+    const config = validateGatewayConfigFile(parseYaml(read('deploy/gateway/gateway.yaml')), 'deploy/gateway/gateway.yaml');
+    expect(config.tracing).toEqual({ sampleRatio: 1 });
+    expect(gateway.environment!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+    const { jaeger } = compose.services;
+    expect(jaeger.image).toMatch(/^jaegertracing\/all-in-one:/);
+    expect(jaeger.ports).toEqual(['16686:16686']);
   });
 });
 
@@ -115,6 +127,9 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
   let redis: RedisServer;
   let servers: Server[];
   const gateways: StandaloneGateway[] = [];
+  // Jaeger's place: what the gateways export, by content type.
+  const exports: (string | undefined)[] = [];
+  let collector: Server;
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -130,7 +145,13 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
       .replace('http://users-b:3001', `http://127.0.0.1:${usersB}`)
       .replace('http://admin:3002', `http://127.0.0.1:${admin}`);
     const config = parseYaml(text) as unknown;
-    for (let i = 0; i < 2; i++) gateways.push(await startStandalone(config, { REDIS_URL: redis.url, LOG_LEVEL: 'info' }));
+    collector = createServer((req, res) => {
+      exports.push(req.headers['content-type']);
+      req.resume().on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const otlp = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    for (let i = 0; i < 2; i++) gateways.push(await startStandalone(config, { REDIS_URL: redis.url, LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: otlp }));
   });
   afterAll(async () => {
     for (const gateway of gateways) {
@@ -138,6 +159,8 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
       await gateway.exited;
     }
     servers.forEach((server) => server.close());
+    collector.closeAllConnections();
+    collector.close();
     await redis.stop();
   });
 
@@ -153,5 +176,7 @@ describe('the compose topology as processes: 2 gateways, 1 Redis, the demo servi
     await request(a.url).get('/admin/stats').expect(401);
     await request(b.url).get('/admin/stats').auth('admin', 's3cr3t-pass').expect(200);
     for (const gateway of gateways) await request(gateway.url).get('/ready').expect(200);
+    await until(() => exports.length >= 2, 'the gateways to export their spans');
+    expect(new Set(exports)).toEqual(new Set(['application/x-protobuf']));
   });
 });
