@@ -1,21 +1,22 @@
 import { Logger } from '@nestjs/common';
 import type { TracingOptions } from '../config/gateway-options.interface.js';
 import { throttledWarning } from '../throttled-warning.js';
-import { GatewayTracer } from './gateway-tracer.js';
+import type { GatewayTracer } from './gateway-tracer.js';
 import { resolveTracingSettings } from './tracing-settings.js';
 
-export { GatewayTracer, RequestTrace, type TraceCounts } from './gateway-tracer.js';
+export type { GatewayTracer, RequestTrace, TraceCounts } from './gateway-tracer.js';
 export { resolveTracingSettings, type TracingSettings } from './tracing-settings.js';
 
 /** A failing collector is named at most this often. */
 const EXPORT_WARNING_INTERVAL_MS = 30_000;
 
 /**
- * The tracer for the options, with the OTLP exporter of their protocol. The exporters (and what
- * they load) are imported only when tracing is on.
+ * The tracer for the options, with the OTLP exporter of their protocol. OpenTelemetry's packages
+ * are imported only when tracing is on: a gateway without it loads none of them.
  */
 export async function startTracer(options: TracingOptions, env: NodeJS.ProcessEnv = process.env): Promise<GatewayTracer> {
   const settings = resolveTracingSettings(options, env);
+  const { GatewayTracer } = await import('./gateway-tracer.js');
   const { OTLPTraceExporter } =
     settings.protocol === 'http/json' ? await import('@opentelemetry/exporter-trace-otlp-http') : await import('@opentelemetry/exporter-trace-otlp-proto');
   const exporter = new OTLPTraceExporter({ url: settings.url, headers: settings.headers, timeoutMillis: settings.exportTimeoutMs });
