@@ -152,6 +152,19 @@ const cacheOptions = closedObject({
   purge: closedObject({ token: z.string().min(16, 'expected a token of at least 16 characters'), path: urlPath.optional() }).optional(),
 });
 
+/** A page's path: segments, and a `/` at the end (its data is at `<path>api/...`). */
+const pagePath = z.string().regex(/^(\/[^/?#\s]+)+\/$/, "expected a path ending in '/', such as /_gateway/, without query or spaces");
+const MIN_DASHBOARD_REFRESH_MS = 100;
+
+const dashboardOptions = closedObject({
+  path: pagePath.optional(),
+  allow: z.array(addressOrSubnet).min(1).optional(),
+  token: z.string().min(16, 'expected a token of at least 16 characters').optional(),
+  refresh: duration()
+    .refine((milliseconds) => milliseconds >= MIN_DASHBOARD_REFRESH_MS, `expected at least ${MIN_DASHBOARD_REFRESH_MS} ms`)
+    .optional(),
+});
+
 const healthOptions = z.union([
   z.literal(false),
   closedObject({ liveness: z.union([urlPath, z.literal(false)]).optional(), readiness: z.union([urlPath, z.literal(false)]).optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
@@ -251,6 +264,7 @@ function buildSchema(allowFunctions: boolean) {
       .union([z.literal(false), closedObject({ path: urlPath.optional(), allow: z.array(addressOrSubnet).min(1).optional() })])
       .optional(),
     routeListing: z.union([z.literal(false), closedObject({ path: urlPath.optional() })]).optional(),
+    dashboard: z.union([z.literal(false), dashboardOptions]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }
