@@ -294,13 +294,14 @@ export function formatFieldPath(path: readonly PropertyKey[]): string {
 /**
  * One line per issue, `field.path: what is wrong`. Where a field takes one of several shapes (a
  * limit or a list of them), zod reports that none matched; the issues of the shape the value has
- * (the one branch not refused for its type alone) say more, at their own paths.
+ * (the one branch not refused for its type, or as another literal, alone) say more, at their own paths.
  */
 function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[]): string[] {
   return issues.flatMap((issue) => {
     const path = [...base, ...issue.path];
     if (issue.code === 'invalid_union') {
-      const sameType = issue.errors.filter((branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+      // A literal's branch (`false` for "off") refuses any other value whole, as a type does.
+      const sameType = issue.errors.filter((branch) => !branch.some((inner) => (inner.code === 'invalid_type' || inner.code === 'invalid_value') && inner.path.length === 0));
       if (sameType.length === 1) return describeIssues(sameType[0], path);
     }
     return [`${formatFieldPath(path) || '(root)'}: ${issue.message}`];
