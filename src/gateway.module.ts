@@ -23,6 +23,7 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
+import { DashboardEndpoint } from './dashboard/index.js';
 import { DrainState, GatewayHealth } from './health/index.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
@@ -58,11 +59,13 @@ const nestLoggerProvider: Provider = {
   useFactory: (logger: GatewayLogger) => new GatewayNestLogger(logger),
 };
 
-/** The metrics, with the cache store's state and the memory store's figures when the cache is on. */
+/** The metrics, with the cache store's state and the memory store's figures when the cache is on; counted for /metrics or the operator page. */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
   inject: [GATEWAY_VALIDATED_OPTIONS, { token: STORE_STATS, optional: true }],
-  useFactory: (options: ResolvedGatewayOptions, stats?: StoreStats) => new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false),
+  // The operator page reads its figures from the metrics: they count for it too.
+  useFactory: (options: ResolvedGatewayOptions, stats?: StoreStats) =>
+    new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false || options.dashboard !== false),
 };
 
 /** The process's WebSocket connections: capped, and given the shutdown grace period. */
@@ -73,7 +76,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint, DashboardEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });
