@@ -26,7 +26,9 @@ export async function launchChromium(): Promise<RunningBrowser> {
   return {
     browser,
     close: async () => {
-      await Promise.race([browser.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([browser.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
       if (pid === undefined) return;
       for (const target of [-pid, pid]) {
         try {
