@@ -24,6 +24,7 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
+import { DashboardEndpoint } from './dashboard/index.js';
 import { DrainState, GatewayHealth } from './health/index.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';
@@ -67,12 +68,16 @@ const tracerProvider: Provider = {
   useFactory: (options: ResolvedGatewayOptions) => (options.tracing ? startTracer(options.tracing) : undefined),
 };
 
-/** The metrics, with the cache store's state and the memory store's figures when the cache is on, and the tracer's counts when tracing is. */
+/**
+ * The metrics, with the cache store's state and the memory store's figures when the cache is on,
+ * and the tracer's counts when tracing is; counted for /metrics or the operator page.
+ */
 const metricsProvider: Provider = {
   provide: GATEWAY_METRICS,
   inject: [GATEWAY_VALIDATED_OPTIONS, GATEWAY_TRACER, { token: STORE_STATS, optional: true }],
+  // The operator page reads its figures from the metrics: they count for it too.
   useFactory: (options: ResolvedGatewayOptions, tracer: GatewayTracer | undefined, stats?: StoreStats) =>
-    new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false, tracer?.counts),
+    new GatewayMetrics(options.cache ? stats : undefined, options.metrics !== false || options.dashboard !== false, tracer?.counts),
 };
 
 /** The process's WebSocket connections: capped, and given the shutdown grace period. */
@@ -83,7 +88,7 @@ const webSocketProvider: Provider = {
 };
 
 /** What both ways of registering the module provide. */
-const commonProviders: Provider[] = [tracerProvider, AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint];
+const commonProviders: Provider[] = [tracerProvider, AccessService, ProxyService, UpstreamService, webSocketProvider, GatewayHealth, DrainState, loggerProvider, nestLoggerProvider, metricsProvider, MetricsEndpoint, DashboardEndpoint];
 
 /** terminus for the health endpoints; a failed check is logged on one line. */
 const HEALTH_CHECKS = TerminusModule.forRoot({ errorLogStyle: 'json' });

@@ -370,6 +370,28 @@ export interface MetricsOptions {
   allow?: string[];
 }
 
+/** The operator page, the gateway's own (never forwarded). */
+export interface DashboardOptions {
+  /**
+   * Where the page answers, ending in `/`; its data is at `<path>api/state` (JSON) and
+   * `<path>api/events` (server-sent events). Matched before any route. @default '/_gateway/'
+   */
+  path?: string;
+  /**
+   * Peers (addresses or CIDR subnets, by the connection's own address, never a forwarded one)
+   * that may open it; others get 404. @default ['127.0.0.0/8', '::1']
+   */
+  allow?: string[];
+  /**
+   * A secret of at least 16 characters the page asks for: `Authorization: Bearer <token>`, or as
+   * the password of Basic auth (any user name); env `GATEWAY_DASHBOARD_TOKEN` overrides it.
+   * @default none: the allowed peers need no token
+   */
+  token?: string;
+  /** How often the page's figures are sent, milliseconds or `ms` notation, at least 100 ms. @default '1s' */
+  refresh?: Duration;
+}
+
 /** Options of `GatewayModule.forRoot` and of the config file (which has no functions). */
 export interface GatewayOptions {
   /** The routes, matched by prefix. Required. */
@@ -404,6 +426,11 @@ export interface GatewayOptions {
    * @default false in a host app; `{ path: '/metrics' }` in a config file
    */
   metrics?: MetricsOptions | false;
+  /**
+   * An operator page at `path` (`{}` for `/_gateway/`): routes, targets and their state, traffic,
+   * errors, latency, the cache's hit ratio, live. Off unless set. @default false
+   */
+  dashboard?: DashboardOptions | false;
   /** A JSON list of the routes (prefix, methods, target) at `path`; off unless set. @default false */
   routeListing?: { path?: string } | false;
   /** OpenTelemetry traces of every request and every attempt to a service, exported over OTLP/HTTP; off unless set. */

@@ -163,6 +163,19 @@ const tracingOptions = closedObject({
   maxQueueSize: z.number().int().positive().optional(),
 });
 
+/** A page's path: segments, and a `/` at the end (its data is at `<path>api/...`). */
+const pagePath = z.string().regex(/^(\/[^/?#\s]+)+\/$/, "expected a path ending in '/', such as /_gateway/, without query or spaces");
+const MIN_DASHBOARD_REFRESH_MS = 100;
+
+const dashboardOptions = closedObject({
+  path: pagePath.optional(),
+  allow: z.array(addressOrSubnet).min(1).optional(),
+  token: z.string().min(16, 'expected a token of at least 16 characters').optional(),
+  refresh: duration()
+    .refine((milliseconds) => milliseconds >= MIN_DASHBOARD_REFRESH_MS, `expected at least ${MIN_DASHBOARD_REFRESH_MS} ms`)
+    .optional(),
+});
+
 const healthOptions = z.union([
   z.literal(false),
   closedObject({ liveness: z.union([urlPath, z.literal(false)]).optional(), readiness: z.union([urlPath, z.literal(false)]).optional(), requireCache: z.boolean().optional(), requireTargets: z.boolean().optional() }),
@@ -263,6 +276,7 @@ function buildSchema(allowFunctions: boolean) {
       .optional(),
     routeListing: z.union([z.literal(false), closedObject({ path: urlPath.optional() })]).optional(),
     tracing: tracingOptions.optional(),
+    dashboard: z.union([z.literal(false), dashboardOptions]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
 }
@@ -292,13 +306,14 @@ export function formatFieldPath(path: readonly PropertyKey[]): string {
 /**
  * One line per issue, `field.path: what is wrong`. Where a field takes one of several shapes (a
  * limit or a list of them), zod reports that none matched; the issues of the shape the value has
- * (the one branch not refused for its type alone) say more, at their own paths.
+ * (the one branch not refused for its type, or as another literal, alone) say more, at their own paths.
  */
 function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[]): string[] {
   return issues.flatMap((issue) => {
     const path = [...base, ...issue.path];
     if (issue.code === 'invalid_union') {
-      const sameType = issue.errors.filter((branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+      // A literal's branch (`false` for "off") refuses any other value whole, as a type does.
+      const sameType = issue.errors.filter((branch) => !branch.some((inner) => (inner.code === 'invalid_type' || inner.code === 'invalid_value') && inner.path.length === 0));
       if (sameType.length === 1) return describeIssues(sameType[0], path);
     }
     return [`${formatFieldPath(path) || '(root)'}: ${issue.message}`];

@@ -10,11 +10,13 @@ export interface ConfigOverrides {
   redisUrl?: string;
   /** Replaces `cache.purge.token`, turning the purge API on where the file has a cache (env `GATEWAY_CACHE_PURGE_TOKEN`). */
   purgeToken?: string;
+  /** Replaces `dashboard.token` where the file has a dashboard (env `GATEWAY_DASHBOARD_TOKEN`). */
+  dashboardToken?: string;
 }
 
 /** The overrides the standalone gateway's environment gives. */
 export function overridesFromEnvironment(env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
-  return { redisUrl: env.REDIS_URL, purgeToken: env.GATEWAY_CACHE_PURGE_TOKEN };
+  return { redisUrl: env.REDIS_URL, purgeToken: env.GATEWAY_CACHE_PURGE_TOKEN, dashboardToken: env.GATEWAY_DASHBOARD_TOKEN };
 }
 
 /** Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file, applies the overrides and validates it. */
@@ -43,6 +45,9 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
     if (overrides.purgeToken) fields.purge = { ...(typeof fields.purge === 'object' ? fields.purge : {}), token: overrides.purgeToken };
   }
   if (overrides.redisUrl) for (const limit of redisRateLimits(data)) limit.redisUrl = overrides.redisUrl;
+  const dashboard = (data as { dashboard?: unknown } | null)?.dashboard;
+  // Only where the file asks for the page: a token alone does not put it on.
+  if (overrides.dashboardToken && typeof dashboard === 'object' && dashboard !== null) (dashboard as { token?: string }).token = overrides.dashboardToken;
   return validateGatewayConfigFile(data, file);
 }
 

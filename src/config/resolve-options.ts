@@ -41,6 +41,7 @@ import {
   type BalanceMode,
   type CacheOptions,
   type CachePurgeOptions,
+  type DashboardOptions,
   type Duration,
   type GatewayOptions,
   type HttpMethod,
@@ -169,9 +170,32 @@ export interface ResolvedGatewayOptions {
   routeListing: { path: string } | false;
   /** As given: the environment fills the rest when the tracer starts (`tracing/tracing-settings.ts`). */
   tracing?: TracingOptions;
+  dashboard: ResolvedDashboardOptions | false;
   accessLog: boolean;
   answerUnmatched: boolean;
   logger?: GatewayOptions['logger'];
+}
+
+/** The operator page's options, the refresh in milliseconds. */
+export interface ResolvedDashboardOptions {
+  /** Ends in `/`. */
+  path: string;
+  allow: string[];
+  token?: string;
+  refresh: number;
+}
+
+const DEFAULT_DASHBOARD_PATH = '/_gateway/';
+const DEFAULT_DASHBOARD_REFRESH = '1s';
+
+function resolveDashboardOptions(dashboard: DashboardOptions): ResolvedDashboardOptions {
+  return {
+    path: dashboard.path ?? DEFAULT_DASHBOARD_PATH,
+    // The same peers as the metrics: the page shows as much.
+    allow: dashboard.allow ?? [...DEFAULT_METRICS_ALLOW],
+    token: dashboard.token,
+    refresh: toMilliseconds(dashboard.refresh ?? DEFAULT_DASHBOARD_REFRESH),
+  };
 }
 
 /** Fills every default of validated options. Pure; the same for `forRoot`, `forRootAsync` and the file. */
@@ -199,6 +223,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     metrics: options.metrics ? { path: options.metrics.path ?? DEFAULT_METRICS_PATH, allow: options.metrics.allow ?? [...DEFAULT_METRICS_ALLOW] } : false,
     routeListing: options.routeListing ? { path: options.routeListing.path ?? DEFAULT_ROUTE_LISTING_PATH } : false,
     tracing: options.tracing,
+    dashboard: options.dashboard ? resolveDashboardOptions(options.dashboard) : false,
     accessLog: options.accessLog ?? true,
     answerUnmatched: options.answerUnmatched ?? false,
     logger: options.logger,

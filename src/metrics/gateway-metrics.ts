@@ -97,6 +97,16 @@ export class GatewayMetrics {
         for (const counters of routes) for (const { target, up } of counters.targets?.() ?? []) this.set({ route: counters.route, target }, up ? 1 : 0);
       },
     });
+    new Gauge({
+      name: `${PREFIX}upstream_target_ejected`,
+      help: 'Whether outlier detection holds a target of a route with several targets out now',
+      labelNames: ['route', 'target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const counters of routes) for (const { target, ejected } of counters.targets?.() ?? []) this.set({ route: counters.route, target }, ejected ? 1 : 0);
+      },
+    });
     countedByRoute('upstream_health_checks_total', 'Active health checks of targets, by route prefix and result (pass, fail)', (c) => c.healthChecks, 'result');
     countedByRoute('requests_refused_total', 'Requests refused by the access checks, by route prefix and reason (ip, rate_limit, auth)', (c) => c.refusals, 'reason');
     new Gauge({

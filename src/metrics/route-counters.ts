@@ -32,8 +32,11 @@ export class RouteCounters {
   readonly refusals: Record<'ip' | 'rate_limit' | 'auth', number> = { ip: 0, rate_limit: 0, auth: 0 };
   /** Whether the route's Redis-counted rate limits reach Redis now; routes without any have none. */
   rateLimitStoreUp?: () => boolean;
-  /** The route's targets and whether each takes requests now; routes with one plain target have none. */
-  targets?: () => { target: string; up: boolean }[];
+  /**
+   * The route's targets, whether each takes requests now, and whether outlier detection holds it
+   * out (neither: its health checks fail); routes with one plain target have none.
+   */
+  targets?: () => { target: string; up: boolean; ejected: boolean }[];
 
   constructor(readonly route: string) {}
 

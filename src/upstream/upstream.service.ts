@@ -57,7 +57,11 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
         else this.logger.warn(`${route.prefix}: target ${member.href} fails its health checks: taken out`);
       },
     });
-    counters.targets = () => pool.members.map((member) => ({ target: member.href, up: member.state() === 'healthy' }));
+    counters.targets = () =>
+      pool.members.map((member) => {
+        const state = member.state();
+        return { target: member.href, up: state === 'healthy', ejected: state === 'ejected' };
+      });
     this.pools.push({ prefix: route.prefix, pool });
     return pool;
   }
