@@ -1,6 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown, type OnModuleInit, Optional, type Provider } from '@nestjs/common';
 import { AccessService } from './access/index.js';
-import { createResponseStore, PurgeEndpoint, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
+import { createResponseStore, ResponseCacheInterceptor, ResponseCacheService, type StoreStats } from './cache/index.js';
 import { ApplicationConfig, ExternalContextCreator, HttpAdapterHost } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Server } from 'node:http';
@@ -24,7 +24,7 @@ import {
   GATEWAY_OPTIONS_TYPE,
   GatewayConfigurableModule,
 } from './gateway.module-definition.js';
-import { DashboardEndpoint } from './dashboard/index.js';
+import { DashboardEndpoint, PurgeEndpoint } from './admin/index.js';
 import { DrainState, GatewayHealth } from './health/index.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { GatewayMetrics, MetricsEndpoint } from './metrics/index.js';

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { validateGatewayOptions, type GatewayOptions } from '../src/index.js';
 import { validateGatewayConfigFile } from '../src/config/gateway-options.schema.js';
 import { loadConfigFile, overridesFromEnvironment } from '../src/config/load-config-file.js';
-import { DASHBOARD_MAX_EVENT_CLIENTS, type DashboardState } from '../src/dashboard/index.js';
+import { DASHBOARD_MAX_EVENT_CLIENTS, type DashboardState } from '../src/admin/index.js';
 import { launchChromium, type RunningBrowser } from './support/chromium.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { startStandalone } from './support/standalone.js';

@@ -8,4 +8,4 @@ export { ResponseCacheInterceptor } from './response-cache.interceptor.js';
 export { ResponseCacheService } from './response-cache.service.js';
 export type { StoreCounts, StoreStats } from './store-stats.js';
 export { createResponseStore, type ResponseStore } from './stores/index.js';
-export { PurgeEndpoint } from './purge-endpoint.js';
+export { isTag, MAX_TAG_LENGTH, MAX_TAGS } from './cache-tags.js';

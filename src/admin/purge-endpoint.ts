@@ -5,8 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ResolvedCacheOptions } from '../config/resolve-options.js';
 import { GATEWAY_CACHE_OPTIONS, HTTP_METHODS } from '../gateway.constants.js';
-import { isTag, MAX_TAG_LENGTH, MAX_TAGS } from './cache-tags.js';
-import { ResponseCacheService } from './response-cache.service.js';
+import { isTag, MAX_TAG_LENGTH, MAX_TAGS, ResponseCacheService } from '../cache/index.js';
 
 /** A purge request's body is a few lists: anything longer is no purge. */
 const BODY_LIMIT_BYTES = 64 * 1024;
