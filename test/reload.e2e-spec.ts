@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -157,6 +157,21 @@ describe('zero-downtime reload (supervised workers)', () => {
     await writeFile(file, config(serviceB.url));
     await until(() => logs.filter((line) => line.startsWith('Reload done')).length > reloads, 'a reload on change', 20_000);
     expect(await getText(port, '/api/x')).toBe('B');
+  });
+
+  it('with watch, waits out a file that is gone for a moment, and reloads once it is back changed; an event that changes nothing reloads nothing', async () => {
+    const started = () => logs.filter((line) => line.startsWith('Reloading')).length;
+    const before = started();
+    await rm(file);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(started()).toBe(before);
+    await writeFile(file, config(serviceA.url));
+    await until(() => started() > before, 'a reload once the file is back', 20_000);
+    await until(async () => (await getText(port, '/api/x')) === 'A', 'the new config');
+    const after = started();
+    await writeFile(file, config(serviceA.url));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(started()).toBe(after);
   });
 });
 

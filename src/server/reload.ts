@@ -53,7 +53,8 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
   const onSignal = () => void reload();
   process.on('SIGHUP', onSignal);
   let settle: NodeJS.Timeout | undefined;
-  let content = watch ? contentOf(configFile) : undefined;
+  // The file the pool was started from, read moments ago.
+  let content = watch ? readFileSync(configFile, 'utf8') : undefined;
   const reloadIfChanged = () =>
     void readFile(configFile, 'utf8').then(
       (now) => {
@@ -75,12 +76,4 @@ export function reloadOnChange(pool: WorkerPool, configFile: string, logger: Log
     clearTimeout(settle);
     watcher?.close();
   };
-}
-
-function contentOf(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
