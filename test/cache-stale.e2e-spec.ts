@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function startStaleService(headers: Record<string, string>) {
   let serial = 0;
-  const state = { mode: 'ok' as 'ok' | '503' | 'silent' | 'hold', held: [] as (() => void)[] };
+  const state = { mode: 'ok' as 'ok' | '503' | 'silent' | 'hold' | 'cut', held: [] as (() => void)[] };
   const upstream: Upstream = await startUpstream((_req, res: ServerResponse) => {
     const answer = () => {
       if (res.destroyed) return;
@@ -24,6 +24,12 @@ async function startStaleService(headers: Record<string, string>) {
       return res.end('down for maintenance');
     }
     if (state.mode === 'silent') return;
+    if (state.mode === 'cut') {
+      // A head that promises 100 bytes, 10 of them, then the connection is gone.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100', ...headers });
+      res.write('serial=cut');
+      return void setTimeout(() => res.socket?.destroy(), 20);
+    }
     if (state.mode === 'hold') return void state.held.push(answer);
     answer();
   });
@@ -81,7 +87,19 @@ describe('stale while revalidate (x-cache-stale)', () => {
     expect(service.hits()).toBe(2);
   });
 
-  it('keeps a stale entry when its refresh fails (503), and refreshes it once the service answers', async () => {
+  it('keeps a stale entry when its refresh fails (503, cut mid-body), and refreshes it once the service answers', async () => {
+    await get(gateway, '/api/cut').expect(200);
+    await sleep(1100);
+    service.state.mode = 'cut';
+    const cutBefore = service.hits();
+    const staleCut = await get(gateway, '/api/cut').expect(200);
+    await until(() => service.hits() === cutBefore + 1, 'the cut refresh');
+    await sleep(100);
+    const keptCut = await get(gateway, '/api/cut').expect(200);
+    expect(keptCut.text).toBe(staleCut.text);
+    expect(keptCut.headers['x-cache']).toBe('STALE');
+
+    service.state.mode = 'ok';
     await get(gateway, '/api/kept').expect(200);
     const before = service.hits();
     await sleep(1100);
