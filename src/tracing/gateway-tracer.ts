@@ -1,22 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type Attributes,
-  type Context,
   createNoopMeter,
   defaultTextMapGetter,
   type Meter,
   type MeterProvider,
   ROOT_CONTEXT,
-  type Span,
+  SamplingDecision,
   SpanKind,
-  SpanStatusCode,
+  type TextMapSetter,
   trace,
-  type Tracer,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, type SpanExporter, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ParentBasedSampler, RandomIdGenerator, type Sampler, type SpanExporter, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { AttemptWatch } from '../proxy/index.js';
+import { ClientSpan, now, type RecordedSpan, ServerSpan, type SpanOrigin } from './recorded-span.js';
 import type { TracingSettings } from './tracing-settings.js';
 
 /** What became of the finished spans, since start: what the metrics report. */
@@ -35,18 +34,30 @@ const propagator = new W3CTraceContextPropagator();
 /** The last spans' export at a stop: worth a moment, not the whole grace period. */
 const SHUTDOWN_EXPORT_WAIT_MS = 2000;
 
+/** Where a request's spans come from and go: what its {@link RequestTrace} needs of the tracer. */
+interface SpanSource extends SpanOrigin {
+  readonly ids: RandomIdGenerator;
+  readonly processor: BatchSpanProcessor;
+}
+
+/** Trace context headers as the forwarder takes them, a flat `[name, value, ...]` list. */
+const FLAT_HEADERS: TextMapSetter<string[]> = { set: (headers, name, value) => void headers.push(name, value) };
+const NO_ATTRIBUTES: Attributes = {};
+
 /**
  * The gateway's spans, made by the gateway itself on its path (no instrumentation of Node's
- * modules): a SERVER span per request, a CLIENT span per attempt to a service. Spans are
- * exported in batches by OpenTelemetry's span processor on a timer, never on a request's path:
- * a collector that refuses or hangs costs spans, counted in {@link TraceCounts}, not requests.
- * Sampling follows a caller's flag, and samples `sampleRatio` of the traces the gateway starts;
- * an unsampled request is still given a trace id, and propagated.
+ * modules): a SERVER span per request, a CLIENT span per attempt to a service. OpenTelemetry's
+ * SDK samples them, makes their ids, and exports them in batches through its span processor on a
+ * timer, never on a request's path: a collector that refuses or hangs costs spans, counted in
+ * {@link TraceCounts}, not requests. The spans themselves are the gateway's lean records of what
+ * the exporter reads (see `recorded-span.ts`). Sampling follows a caller's flag, and samples
+ * `sampleRatio` of the traces the gateway starts; an unsampled request is still given a trace
+ * id, and propagated.
  */
 export class GatewayTracer {
   readonly counts: TraceCounts = { exported: 0, dropped: 0, failed: 0 };
-  private readonly provider: TracerProvider;
-  private readonly tracer: Tracer;
+  private readonly sampler: Sampler;
+  private readonly source: SpanSource;
 
   constructor(settings: TracingSettings, exporter: SpanExporter, warn: (message: string) => void) {
     const processor = new BatchSpanProcessor({
@@ -57,36 +68,40 @@ export class GatewayTracer {
       maxExportBatchSize: Math.min(512, settings.maxQueueSize),
       selfObsMeterProvider: this.countingMeters(settings, warn),
     });
-    this.provider = new TracerProvider({
+    this.sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) });
+    this.source = {
       resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
-      spanProcessors: [processor],
-    });
-    this.tracer = this.provider.getTracer('nest-gateway');
+      instrumentationScope: { name: 'nest-gateway' },
+      ids: new RandomIdGenerator(),
+      processor,
+    };
   }
 
   /** The SERVER span of a request on `route` (its fastify path), continuing the caller's trace when it sent one. */
   request(req: IncomingMessage, route: string, scheme: string, host: string, clientIp: string): RequestTrace {
-    const parent = req.headers.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
+    const context = req.headers.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
+    const parent = trace.getSpanContext(context);
+    const traceId = parent?.traceId ?? this.source.ids.generateTraceId();
+    const sampled = this.sampler.shouldSample(context, traceId, route, SpanKind.SERVER, NO_ATTRIBUTES, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
     const method = req.method!;
-    const attributes: Attributes = {
-      'http.request.method': method,
-      'url.path': pathOf(req.url!),
-      'url.scheme': scheme,
-      'http.route': route,
-      'server.address': hostname(host),
-      'client.address': clientIp,
-      'network.protocol.version': req.httpVersion,
+    const fields = {
+      method,
+      path: pathOf(req.url!),
+      scheme,
+      route,
+      serverAddress: hostname(host),
+      clientAddress: clientIp,
+      protocolVersion: req.httpVersion,
     };
-    const span = this.tracer.startSpan(`${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent);
-    return new RequestTrace(this.tracer, span, trace.setSpan(parent, span), method);
+    const span = new ServerSpan(this.source, fields, traceId, this.source.ids.generateSpanId(), sampled ? 1 : 0, parent?.traceState, parent);
+    return new RequestTrace(this.source, span);
   }
 
   /** Exports what is left, for a clean stop; a collector that does not answer holds the stop {@link SHUTDOWN_EXPORT_WAIT_MS} at most. */
   async shutdown(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const given = new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_EXPORT_WAIT_MS)));
-    await Promise.race([this.provider.shutdown().catch(() => undefined), given]);
+    await Promise.race([this.source.processor.shutdown().catch(() => undefined), given]);
     clearTimeout(timer);
   }
 
@@ -117,56 +132,55 @@ export class GatewayTracer {
   }
 }
 
-/** One request's SERVER span, and the CLIENT spans of its attempts. */
+/** One request's SERVER span, and the CLIENT spans of its attempts. An unsampled span is made and never exported. */
 export class RequestTrace {
   constructor(
-    private readonly tracer: Tracer,
-    private readonly span: Span,
-    private readonly context: Context,
-    private readonly method: string,
+    private readonly source: SpanSource,
+    private readonly span: ServerSpan,
   ) {}
 
   /** A CLIENT span for one attempt at `target` (the n-th, from 1), whose trace context the service gets. */
   attempt(target: URL, attempt: number): AttemptWatch {
-    const attributes: Attributes = {
-      'http.request.method': this.method,
-      'server.address': target.hostname,
-      'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
-      'url.full': target.href,
-    };
-    if (attempt > 1) attributes['http.request.resend_count'] = attempt - 1;
-    const span = this.tracer.startSpan(this.method, { kind: SpanKind.CLIENT, attributes }, this.context);
-    const carrier: Record<string, string> = {};
-    propagator.inject(trace.setSpan(this.context, span), carrier, { set: (headers, name, value) => (headers[name] = value) });
-    return new AttemptSpan(span, Object.entries(carrier).flat());
+    const span = new ClientSpan(this.span, this.source, this.source.ids.generateSpanId(), this.span.request.method, target, attempt);
+    const headers: string[] = [];
+    propagator.inject(trace.setSpanContext(ROOT_CONTEXT, span), headers, FLAT_HEADERS);
+    return new AttemptSpan(this.source.processor, span, headers);
   }
 
   /** The response went out, or was cut (`status` as the access line has it). */
   end(status: number): void {
-    this.span.setAttribute('http.response.status_code', status);
-    if (status >= 500) this.span.setAttributes({ 'error.type': String(status) }).setStatus({ code: SpanStatusCode.ERROR });
-    this.span.end();
+    const span = this.span;
+    span.statusCode = status;
+    if (status >= 500) span.errorType = String(status);
+    finish(this.source.processor, span);
   }
 }
 
 class AttemptSpan implements AttemptWatch {
-  private status = 0;
-
   constructor(
-    private readonly span: Span,
+    private readonly processor: BatchSpanProcessor,
+    private readonly span: ClientSpan,
     readonly headers: readonly string[],
   ) {}
 
   answered(status: number): void {
-    this.status = status;
-    this.span.setAttribute('http.response.status_code', status);
+    this.span.statusCode = status;
   }
 
   end(error?: Error): void {
-    const type = error ? ((error as NodeJS.ErrnoException).code ?? error.name) : this.status >= 500 ? String(this.status) : undefined;
-    if (type !== undefined) this.span.setAttributes({ 'error.type': type }).setStatus({ code: SpanStatusCode.ERROR, message: error?.message });
-    this.span.end();
+    const span = this.span;
+    if (error) {
+      span.errorType = (error as NodeJS.ErrnoException).code ?? error.name;
+      span.errorMessage = error.message;
+    } else if (span.statusCode >= 500) span.errorType = String(span.statusCode);
+    finish(this.processor, span);
   }
+}
+
+/** Hands a span to the processor, which queues it for export when it is sampled. */
+function finish(processor: BatchSpanProcessor, span: RecordedSpan): void {
+  span.endMs = now();
+  processor.onEnd(span);
 }
 
 /** The path of a request target, without its query (which may carry what no trace should hold). */
