@@ -111,7 +111,9 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
   if (server.tls) watchCertificates(server.tls, certificate!, (pair) => listener!.setCertificate(pair), new Logger('Gateway'));
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {
-    if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');
+    // With TLS, the certificate is read again (src/server/certificates.ts), in each worker too.
+    const certificate = server.tls ? 'the TLS certificate is read again; ' : '';
+    if (cluster.isPrimary) Logger.warn(`SIGHUP: ${certificate}reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays`, 'Gateway');
   });
   await app.listen(port, host).catch((error: unknown) => {
     throw toListenError(error, host, port);

@@ -40,7 +40,7 @@ function readField(files: ServerTlsOptions, field: 'cert' | 'key'): string {
   try {
     return readFileSync(files[field], 'utf8');
   } catch (error) {
-    throw new StartupError(`server.tls.${field}: cannot read '${files[field]}' (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new StartupError(`server.tls.${field}: cannot read '${files[field]}' (${(error as NodeJS.ErrnoException).code})`);
   }
 }
 
@@ -92,7 +92,7 @@ export function watchCertificates(
       }
       fault = pairFault(pair, files);
     } catch (error) {
-      fault = `server.tls: cannot read the pair (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+      fault = `server.tls: cannot read the pair (${(error as NodeJS.ErrnoException).code})`;
     }
     if (fault) {
       if (fault !== reported) logger.warn(`TLS certificate not reloaded, the running one stays: ${fault}; reading it again in ${retryMs} ms`);
