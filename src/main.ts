@@ -112,8 +112,8 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {
     // With TLS, the certificate is read again (src/server/certificates.ts), in each worker too.
-    const certificate = server.tls ? 'the TLS certificate is read again; ' : '';
-    if (cluster.isPrimary) Logger.warn(`SIGHUP: ${certificate}reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays`, 'Gateway');
+    const tlsNote = server.tls ? 'the TLS certificate is read again; ' : '';
+    if (cluster.isPrimary) Logger.warn(`SIGHUP: ${tlsNote}reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays`, 'Gateway');
   });
   await app.listen(port, host).catch((error: unknown) => {
     throw toListenError(error, host, port);

@@ -358,6 +358,25 @@ describe('TLS and HTTP/2 listeners', () => {
     slow.close();
   });
 
+  it('drain: a session that opens while draining is served its first request, then told GOAWAY; one that asks nothing is closed', async () => {
+    const running = await startListening({ routes: routes(), server: { http2: true } });
+    try {
+      running.listener.drain();
+      const late = h2connect(running.gateway.url);
+      const goaway = once(late, 'goaway');
+      expect((await h2Request(late, { ':path': '/api/late' })).headers[':status']).toBe(200);
+      await goaway;
+      const silent = h2connect(running.gateway.url);
+      await once(silent, 'connect');
+      const started = Date.now();
+      await once(silent, 'close');
+      expect(Date.now() - started).toBeLessThan(3000);
+      late.destroy();
+    } finally {
+      await running.gateway.close();
+    }
+  });
+
   it('grace over: cuts HTTP/2 sessions and connections still mid-handshake', async () => {
     const hanging = createServer(() => undefined);
     hanging.listen(0, '127.0.0.1');
