@@ -230,6 +230,19 @@ describe('TLS and HTTP/2 listeners', () => {
       expect(service.raw()).not.toMatch(/transfer-encoding/i);
     });
 
+    it('holds a client to its content-length: a longer body never reaches the service as it came', async () => {
+      const stream = session.request({ ':method': 'POST', ':path': '/api/upload', 'content-length': '10' }, { endStream: false });
+      const errors: string[] = [];
+      stream.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code!));
+      const closed = new Promise((resolve) => stream.on('close', resolve));
+      stream.end(Buffer.from('0123456789SMUGGLED!!'));
+      await closed;
+      // nghttp2 resets the stream: more DATA than declared is a malformed request (RFC 9113 §8.1.1).
+      expect(errors).toEqual(['ERR_HTTP2_STREAM_ERROR']);
+      expect(service.raw()).not.toContain('SMUGGLED');
+      expect((await h2Request(session, { ':path': '/api/after' })).headers[':status']).toBe(200);
+    });
+
     it('sends a GET with no body as no body: neither length nor chunks', async () => {
       await h2Request(session, { ':path': '/api/get' });
       expect(service.requests[0].body.length).toBe(0);
