@@ -191,6 +191,27 @@ describe('TLS and HTTP/2 listeners', () => {
     }
   });
 
+  it('drops a client late with its TLS handshake after headersTimeout; closes an idle HTTP/2 session after keepAliveTimeout; allows 128 streams per session', async () => {
+    const running = await startListening({ routes: routes(), server: { tls: tls(), http2: true, headersTimeout: 1000, keepAliveTimeout: 1000 } });
+    try {
+      const mute = tcpConnect(running.port, '127.0.0.1');
+      await once(mute, 'connect');
+      const started = Date.now();
+      await once(mute, 'close');
+      expect(Date.now() - started).toBeLessThan(4000);
+      const session = h2connect(running.gateway.url, { ca: ca.ca });
+      const [settings] = (await once(session, 'remoteSettings')) as [{ maxConcurrentStreams?: number }];
+      expect(settings.maxConcurrentStreams).toBe(128);
+      expect((await h2Request(session, { ':path': '/api/once' })).headers[':status']).toBe(200);
+      const idleSince = Date.now();
+      await once(session, 'goaway');
+      expect(Date.now() - idleSince).toBeLessThan(4000);
+      session.destroy();
+    } finally {
+      await running.gateway.close();
+    }
+  });
+
   describe.each([
     ['h2 over TLS (ALPN)', true],
     ['h2c with prior knowledge', false],
@@ -348,6 +369,14 @@ describe('TLS and HTTP/2 listeners', () => {
     });
     const exits: number[] = [];
     drainOnSignals(running.gateway.app, 10_000, quiet, (code) => exits.push(code), { listener: running.listener });
+    // An idle HTTPS/1.1 keep-alive connection: the drain closes it once idle, not at the grace's end.
+    const keptAlive = tlsConnect({ port: running.port, host: '127.0.0.1', ca: ca.ca });
+    await once(keptAlive, 'secureConnect');
+    keptAlive.write('GET /slow/kept HTTP/1.1\r\nHost: gw\r\n\r\n');
+    let keptAliveAnswer = '';
+    keptAlive.on('data', (chunk: Buffer) => (keptAliveAnswer += chunk));
+    const keptAliveClosed = once(keptAlive, 'close');
+    await until(() => keptAliveAnswer.includes('finished'), 'the keep-alive answer');
     const busy = h2connect(running.gateway.url, { ca: ca.ca });
     const idle = h2connect(running.gateway.url, { ca: ca.ca });
     await h2Request(idle, { ':path': '/slow/warm' });
@@ -364,6 +393,7 @@ describe('TLS and HTTP/2 listeners', () => {
     await until(() => exits.length > 0, 'the exit');
     expect(exits).toEqual([0]);
     expect(goaways.sort()).toEqual(['busy', 'idle']);
+    await keptAliveClosed;
     // Well within the 10 s grace: nothing waited for it.
     expect(Date.now() - started).toBeLessThan(5000);
     busy.destroy();
