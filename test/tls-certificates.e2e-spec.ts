@@ -56,6 +56,8 @@ describe('TLS certificates', () => {
   let second: IssuedCertificate;
   let third: IssuedCertificate;
   let upstream: Upstream;
+  /** Answers after 700 ms. */
+  let slow: Upstream;
   /** A directory holding `tls.crt` and `tls.key`, first's. */
   const freshDirectory = () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-certs-'));
@@ -70,8 +72,12 @@ describe('TLS certificates', () => {
     second = ca.issue('second');
     third = ca.issue('third');
     upstream = await startUpstream();
+    slow = await startUpstream((_req, res) => setTimeout(() => res.end('finished'), 700));
   });
-  afterAll(() => upstream.close());
+  afterAll(async () => {
+    await upstream.close();
+    await slow.close();
+  });
 
   describe('at start-up', () => {
     it('names the field and the path of a file it cannot read, and server.tls for a key of another certificate', () => {
@@ -200,6 +206,37 @@ describe('TLS certificates', () => {
       open.close();
       expect(gateway.child.pid).toBe(pid);
       expect(isAlive(pid)).toBe(true);
+      gateway.child.kill('SIGTERM');
+      expect(await gateway.exited).toBe(0);
+    });
+
+    it('supervised workers: SIGHUP to the primary replaces them, an open HTTP/2 session gets GOAWAY after its request in flight, and the new workers read the certificate on disk', async () => {
+      const files = freshDirectory();
+      const gateway = await startStandalone(
+        { routes: [{ prefix: '/api', target: upstream.url }, { prefix: '/slow', target: slow.url }], server: { tls: { cert: files.cert, key: files.key }, http2: true } },
+        { GATEWAY_WORKERS: '1' },
+      );
+      const [old] = listeningWorkers(gateway.output());
+      const port = Number(new URL(gateway.url).port);
+      const open = h2connect(gateway.url, { ca: ca.ca });
+      expect(await statusOn(open, '/api/warm')).toBe(200);
+      const goaway = once(open, 'goaway');
+      const inFlight = statusOn(open, '/slow/request');
+      await until(() => slow.seen.length > 0, 'the request to reach the service');
+      // Written in place, then SIGHUP: the primary reloads, whatever the workers' watches saw.
+      copyFileSync(second.keyFile, files.key);
+      copyFileSync(second.certFile, files.cert);
+      gateway.child.kill('SIGHUP');
+      expect(await inFlight).toBe(200);
+      await goaway;
+      await until(() => listeningWorkers(gateway.output()).length === 2, 'the new worker to listen', 15_000);
+      await until(() => !isAlive(old.pid), 'the old worker to exit', 15_000);
+      expect(await fingerprintOf(port, ca.ca)).toBe(second.fingerprint);
+      const next = h2connect(gateway.url, { ca: ca.ca });
+      expect(await statusOn(next, '/api/after')).toBe(200);
+      next.close();
+      open.destroy();
+      expect(isAlive(gateway.child.pid!)).toBe(true);
       gateway.child.kill('SIGTERM');
       expect(await gateway.exited).toBe(0);
     });

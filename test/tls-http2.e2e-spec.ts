@@ -170,7 +170,7 @@ describe('TLS and HTTP/2 listeners', () => {
     });
 
     it('answers an HTTP/2 client with HTTP/1.1 only: no h2 without server.http2', async () => {
-      const alpn = await new Promise<string | false>((resolve, reject) => {
+      const alpn = await new Promise<string | false | null>((resolve, reject) => {
         const socket = tlsConnect({ port: running.port, host: '127.0.0.1', ca: ca.ca, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
           resolve(socket.alpnProtocol);
           socket.end();
