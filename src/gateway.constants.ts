@@ -32,6 +32,8 @@ export const DEFAULT_HEALTH_PATHS = { liveness: '/health', readiness: '/ready' }
 /** Nothing is assumed to route by readiness: the drain starts at the signal unless told to wait. */
 export const DEFAULT_DRAIN_DELAY_MS = 0;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** TLS 1.0 and 1.1 are broken (RFC 8996); 1.2 is what clients that cannot do 1.3 still speak. */
+export const DEFAULT_TLS_MIN_VERSION = 'TLSv1.2';
 /** Well under Node's 60 s: a slow client holds a socket only this long before it has sent its headers. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 /** Node's own default: a whole request, body included, in 5 minutes. */

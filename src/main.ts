@@ -11,7 +11,18 @@ import { GatewayModule } from './gateway.module.js';
 import { createGatewayLogger, flushLog, type GatewayLogger, GatewayNestLogger } from './logging/index.js';
 import { serveClusterMetrics } from './metrics/index.js';
 import { relayWorkerPurges } from './cache/worker-peers.js';
-import { drainOnSignals, readServerEnvironment, reloadOnChange, type ServerEnvironment, StartupError, toListenError, WorkerPool } from './server/index.js';
+import {
+  createListener,
+  drainOnSignals,
+  readCertificatePair,
+  readServerEnvironment,
+  reloadOnChange,
+  type ServerEnvironment,
+  StartupError,
+  toListenError,
+  watchCertificates,
+  WorkerPool,
+} from './server/index.js';
 import {
   CLOSING_MESSAGE,
   CONFIG_FROM_PRIMARY_ENV,
@@ -64,6 +75,12 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
 
   const { server } = resolveGatewayOptions(options);
   const headersTimeout = server.headersTimeout;
+  // Node drops clients that are late with their headers only when it checks its connections:
+  // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
+  const http = { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) };
+  // Read before anything starts: a missing or mismatched file is the operator's to fix.
+  const certificate = server.tls && readCertificatePair(server.tls);
+  const listener = createListener(server, http, certificate);
   const adapter = new FastifyAdapter({
     trustProxy: server.trustProxy ?? false,
     requestTimeout: server.requestTimeout,
@@ -71,9 +88,9 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
     // A request that reaches a draining gateway is served, with `connection: close`: a 503 here
     // would fail it, where a reload or a rolling restart promises that nothing fails.
     return503OnClosing: false,
-    // Node drops clients that are late with their headers only when it checks its connections:
-    // checking at a quarter of the timeout keeps a slow client's hold within 1.25 × of it.
-    http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.ceil(headersTimeout / 4)) },
+    http,
+    // TLS and HTTP/2 (src/server/listener.ts); plain HTTP/1.1 stays fastify's own server.
+    ...(listener && { serverFactory: listener.serverFactory as never }),
   });
   // Nest's start-up lines wait until the port is taken: a port in use is then one line of ours,
   // not a stack trace after "successfully started".
@@ -88,10 +105,15 @@ async function serve({ configFile, port, host }: ServerEnvironment, logger: Gate
     drainDelayMs: server.drainDelay,
     stopMessage: cluster.isWorker ? STOP_MESSAGE : undefined,
     closingMessage: cluster.isWorker ? CLOSING_MESSAGE : undefined,
+    listener,
   });
+  // Each worker holds its own TLS server, and watches the files for it itself.
+  if (server.tls) watchCertificates(server.tls, certificate!, (pair) => listener!.setCertificate(pair), new Logger('Gateway'));
   // SIGHUP would end the process; a reload is the supervising primary's to run.
   process.on('SIGHUP', () => {
-    if (cluster.isPrimary) Logger.warn('SIGHUP: reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays', 'Gateway');
+    // With TLS, the certificate is read again (src/server/certificates.ts), in each worker too.
+    const tlsNote = server.tls ? 'the TLS certificate is read again; ' : '';
+    if (cluster.isPrimary) Logger.warn(`SIGHUP: ${tlsNote}reloading needs supervised workers (set GATEWAY_WORKERS); the running config stays`, 'Gateway');
   });
   await app.listen(port, host).catch((error: unknown) => {
     throw toListenError(error, host, port);

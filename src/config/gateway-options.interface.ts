@@ -355,8 +355,31 @@ export interface ServerOptions {
   headersTimeout?: Duration;
   /** Longest time a client may take to send a whole request, body included, milliseconds or `ms` notation. @default 300000 */
   requestTimeout?: Duration;
-  /** How long an idle keep-alive client connection stays open, milliseconds or `ms` notation. @default 72000 */
+  /** How long an idle keep-alive client connection (an idle HTTP/2 session too) stays open, milliseconds or `ms` notation. @default 72000 */
   keepAliveTimeout?: Duration;
+  /**
+   * Terminate TLS on the gateway's port: the certificate and key files are read at start-up and
+   * again whenever they change (or on SIGHUP), without a restart. @default none (plain HTTP)
+   */
+  tls?: ServerTlsOptions;
+  /**
+   * Also speak HTTP/2 on the same port as HTTP/1.1: negotiated by ALPN with `tls`, and as h2c
+   * with prior knowledge (the connection preface) without it. @default false
+   */
+  http2?: boolean;
+}
+
+/** The TLS versions the gateway may accept at the least; 1.0 and 1.1 are never accepted. */
+export const TLS_MIN_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/** The gateway's own certificate. */
+export interface ServerTlsOptions {
+  /** The certificate chain file (PEM), the server's certificate first. */
+  cert: string;
+  /** The private key file (PEM) of that certificate. */
+  key: string;
+  /** The oldest TLS version accepted. @default 'TLSv1.2' */
+  minVersion?: (typeof TLS_MIN_VERSIONS)[number];
 }
 
 /** The Prometheus endpoint. */

@@ -6,7 +6,7 @@ import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
 import { closedObject, didYouMean, duration, size } from './schema-parts.js';
 import { rateLimitName, type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
-import { type GatewayOptions, RETRY_CONDITIONS } from './gateway-options.interface.js';
+import { type GatewayOptions, RETRY_CONDITIONS, TLS_MIN_VERSIONS } from './gateway-options.interface.js';
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
   typeof value === 'function';
@@ -188,6 +188,12 @@ const serverOptions = closedObject({
   headersTimeout: duration().optional(),
   requestTimeout: duration(0).optional(),
   keepAliveTimeout: duration().optional(),
+  tls: closedObject({
+    cert: z.string().min(1, 'expected the path of a PEM certificate file'),
+    key: z.string().min(1, 'expected the path of a PEM private key file'),
+    minVersion: z.enum(TLS_MIN_VERSIONS, { error: `expected ${TLS_MIN_VERSIONS.join(' or ')} (TLS 1.0 and 1.1 are never accepted)` }).optional(),
+  }).optional(),
+  http2: z.boolean().optional(),
 });
 
 function buildSchema(allowFunctions: boolean) {

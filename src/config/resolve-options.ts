@@ -26,6 +26,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_ROUTE_LISTING_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_TLS_MIN_VERSION,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
   DEFAULT_WEBSOCKET_MAX_CONNECTIONS,
@@ -52,6 +53,7 @@ import {
   type RouteHooks,
   type RouteOptions,
   type ServerOptions,
+  type ServerTlsOptions,
   type Size,
   type TracingOptions,
 } from './gateway-options.interface.js';
@@ -164,7 +166,7 @@ export interface ResolvedGatewayOptions {
   websocketMaxConnections: number;
   /** Each path, or `false` for no such endpoint. */
   health: { liveness: string | false; readiness: string | false; requireCache: boolean; requireTargets: boolean } | false;
-  server: Pick<ServerOptions, 'trustProxy'> & { [Key in Exclude<keyof ServerOptions, 'trustProxy'>]-?: number };
+  server: ResolvedServerOptions;
   watch: boolean;
   metrics: { path: string; allow: string[] } | false;
   routeListing: { path: string } | false;
@@ -175,6 +177,14 @@ export interface ResolvedGatewayOptions {
   answerUnmatched: boolean;
   logger?: GatewayOptions['logger'];
 }
+
+type ServerDurations = Exclude<keyof ServerOptions, 'trustProxy' | 'tls' | 'http2'>;
+
+/** The standalone server's settings, durations in milliseconds. */
+export type ResolvedServerOptions = Pick<ServerOptions, 'trustProxy'> & { [Key in ServerDurations]-?: number } & {
+  tls?: Required<ServerTlsOptions>;
+  http2: boolean;
+};
 
 /** The operator page's options, the refresh in milliseconds. */
 export interface ResolvedDashboardOptions {
@@ -218,6 +228,8 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
       headersTimeout: toMilliseconds(options.server?.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_MS),
       requestTimeout: toMilliseconds(options.server?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS),
       keepAliveTimeout: toMilliseconds(options.server?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+      tls: options.server?.tls && { ...options.server.tls, minVersion: options.server.tls.minVersion ?? DEFAULT_TLS_MIN_VERSION },
+      http2: options.server?.http2 ?? false,
     },
     watch: options.watch ?? false,
     metrics: options.metrics ? { path: options.metrics.path ?? DEFAULT_METRICS_PATH, allow: options.metrics.allow ?? [...DEFAULT_METRICS_ALLOW] } : false,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 // undici's own files, loaded alone to spare the RSS its index costs (src/types/undici-parts.d.ts).
 // They are no public API and may move in any release: package.json pins undici exactly, and a
 // bump is checked by the suite (docs/development.md, Dependencies).
@@ -84,10 +85,16 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
     if (transferEncoding !== undefined) {
       if (transferEncoding.toLowerCase() !== 'chunked') return this.refuse(request, new UnsupportedFramingError(transferEncoding));
       body = this.watchedBody(req, this.route.bodyLimit);
-    } else if (contentLength !== undefined && contentLength !== '0') {
-      if (Number(contentLength) > this.route.bodyLimit) return this.refuse(request, new BodyTooLargeError(this.route.bodyLimit));
-      // The parser holds a declared length to its word; only silence needs watching.
-      body = this.watchedBody(req, Infinity);
+    } else if (contentLength !== undefined) {
+      if (contentLength !== '0') {
+        if (Number(contentLength) > this.route.bodyLimit) return this.refuse(request, new BodyTooLargeError(this.route.bodyLimit));
+        // The parser (nghttp2 for HTTP/2) holds a declared length to its word; only silence needs watching.
+        body = this.watchedBody(req, Infinity);
+      }
+    } else if (req.httpVersionMajor === 2 && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders) {
+      // HTTP/2 frames a body by its stream, not by a header: a request whose HEADERS frame did
+      // not end the stream has one, of a length known once read, forwarded chunked.
+      body = this.watchedBody(req, this.route.bodyLimit);
     }
     const exchange = new ForwardExchange(request, this.drain, body, body && transferEncoding === undefined ? contentLength : undefined, policy);
     this.send(exchange, false);

@@ -35,8 +35,14 @@ const HOP_BY_HOP = new Set([
 ]);
 
 // Headers of the client's request that the gateway writes itself: framing (it frames the body
-// it forwards), the target's host, and what it says about the client.
+// it forwards), the target's host, and what it says about the client. An HTTP/2 request's
+// pseudo-headers (RFC 9113 §8.3.1) are its request line, which the gateway writes too.
 const SET_BY_GATEWAY = new Set([
+  ':method',
+  ':scheme',
+  ':authority',
+  ':path',
+  ':protocol',
   'host',
   'content-length',
   'x-forwarded-for',

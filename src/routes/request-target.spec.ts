@@ -70,7 +70,17 @@ describe('refuseRequestHead', () => {
     expect(refuseRequestHead(request(['Host', 'a.test', 'Date', 'Tue, 01 Dec 2026 00:00:00 GMT', 'From', 'a@b.example']))).toBeUndefined();
     expect(refuseRequestHead(request([]))?.message).toBe('Host header missing');
     expect(refuseRequestHead(request([], '1.0'))).toBeUndefined();
-    expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0 or HTTP/1.1 only');
+    expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0, HTTP/1.1 or HTTP/2 only');
+  });
+
+  it('reads an HTTP/2 request\'s host from :authority, held to the rules of a Host, and refuses a Host that differs', () => {
+    const h2 = (headers: Record<string, string>) => ({ headers, rawHeaders: Object.entries(headers).flat(), httpVersion: '2.0' });
+    expect(refuseRequestHead(h2({ ':authority': 'a.test:8443' }))).toBeUndefined();
+    expect(refuseRequestHead(h2({ ':authority': 'a.test', host: 'a.test' }))).toBeUndefined();
+    expect(refuseRequestHead(h2({ host: 'a.test' }))).toBeUndefined();
+    expect(refuseRequestHead(h2({ ':authority': 'a.test', host: 'b.test' }))).toEqual({ statusCode: 400, message: ':authority and Host differ' });
+    expect(refuseRequestHead(h2({ ':authority': 'evil.example/path' }))?.message).toBe('Host header is not a host[:port]');
+    expect(refuseRequestHead(h2({}))?.message).toBe('Host header missing');
   });
 
   it.each([['gw.example'], ['gw.example:8443'], ['a.example, b.example'], ['[::1]']])('accepts X-Forwarded-Host %j', (forwarded) => {

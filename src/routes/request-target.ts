@@ -54,14 +54,20 @@ export function refuseRequestTarget(url: string, maxUrlLength: number): RefusedT
  * so `X-Forwarded-Host: gw/p/victim?x=` would otherwise spell another URL's key.
  */
 export function refuseRequestHead(req: {
-  headers: { host?: string; 'x-forwarded-host'?: string | string[]; 'x-forwarded-proto'?: string | string[] };
+  headers: { host?: string; ':authority'?: string; 'x-forwarded-host'?: string | string[]; 'x-forwarded-proto'?: string | string[] };
   rawHeaders: string[];
   httpVersion: string;
 }): RefusedTarget | undefined {
-  // Node serves a request line without a version as HTTP/0.9, headers and all: a line a
-  // proxy in front may have framed differently. Envoy and HAProxy refuse it too.
-  if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') return { statusCode: 400, message: 'HTTP/1.0 or HTTP/1.1 only' };
-  const host = req.headers.host;
+  let host = req.headers.host;
+  if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') {
+    // Node serves a request line without a version as HTTP/0.9, headers and all: a line a
+    // proxy in front may have framed differently. Envoy and HAProxy refuse it too.
+    if (req.httpVersion !== '2.0') return { statusCode: 400, message: 'HTTP/1.0, HTTP/1.1 or HTTP/2 only' };
+    // HTTP/2 names the host in `:authority`; a `Host` beside it must name the same (RFC 9113 §8.3.1).
+    const authority = req.headers[':authority'];
+    if (host !== undefined && authority !== undefined && host !== authority) return { statusCode: 400, message: ':authority and Host differ' };
+    host ??= authority;
+  }
   if (host === undefined) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
   if (!VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };
   const { 'x-forwarded-host': forwardedHost, 'x-forwarded-proto': forwardedProto } = req.headers;

@@ -2,3 +2,5 @@ export { readServerEnvironment, StartupError, toListenError, type ServerEnvironm
 export { WorkerPool, type WorkerPoolOptions } from './workers.js';
 export { reloadOnChange } from './reload.js';
 export { drainOnSignals } from './shutdown.js';
+export { readCertificatePair, watchCertificates, type CertificatePair } from './certificates.js';
+export { createListener, GatewayListener, type ConnectionDrain } from './listener.js';

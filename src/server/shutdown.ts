@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { DrainState } from '../health/index.js';
+import type { ConnectionDrain } from './listener.js';
 
 const DRAIN_SWEEP_MS = 100;
 /** How long a closing listener still takes what is queued, its queue cut to one. */
@@ -104,6 +106,8 @@ export interface DrainOptions {
   stopMessage?: string;
   /** Sent (`{ type }`) to the parent process once a `stopMessage` drain begins, its delay over. */
   closingMessage?: string;
+  /** The listener's HTTP/2 sessions and connections Node's HTTP/1.1 server does not know of (`src/server/listener.ts`). */
+  listener?: ConnectionDrain;
 }
 
 /**
@@ -118,7 +122,7 @@ export function drainOnSignals(
   graceMs: number,
   logger: LoggerService,
   exit: (code: number) => void,
-  { lastOut = true, drainDelayMs = 0, stopMessage, closingMessage }: DrainOptions = {},
+  { lastOut = true, drainDelayMs = 0, stopMessage, closingMessage, listener }: DrainOptions = {},
 ): () => void {
   const server = app.getHttpServer() as Server;
   const drainState = app.get(DrainState, { strict: false });
@@ -127,7 +131,9 @@ export function drainOnSignals(
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
-  server.on('connection', track);
+  // Node's HTTP/1.1 state (the parser, the response) is on the TLS socket, not the TCP one under it.
+  const served = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  server.on(served, track);
   const onMessage = (message: { type?: string }) => {
     if (message?.type === stopMessage) stop('SIGTERM', true);
   };
@@ -139,9 +145,11 @@ export function drainOnSignals(
   const drain = (signal: NodeJS.Signals, last: boolean) => {
     logger.log(`${signal}: closing; requests in flight have ${graceMs} ms to finish`);
     const stopDraining = drainConnections(server, sockets);
+    listener?.drain();
     const cut = setTimeout(() => {
       logger.warn('Grace period over: cutting the connections still open');
       server.closeAllConnections();
+      listener?.cut();
     }, graceMs).unref();
     if (last) closeListenerWhenEmpty(server);
     // A failure to close is an unhandled rejection: the process then exits 1 with its stack.
@@ -170,6 +178,6 @@ export function drainOnSignals(
   if (stopMessage) process.on('message', onMessage);
   return () => {
     stopListening();
-    server.off('connection', track);
+    server.off(served, track);
   };
 }

@@ -50,7 +50,7 @@ export async function startStandalone(config: unknown, env: NodeJS.ProcessEnv = 
   const url = await new Promise<string>((resolve, reject) => {
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
-      const listening = /Gateway listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+      const listening = /Gateway listening on (https?:\/\/[\d.]+:\d+)/.exec(output);
       if (!listening) return;
       // The timer bounds the start only: a gateway still in use past it must not be killed.
       clearTimeout(timer);

@@ -5,7 +5,7 @@ export interface ListeningWorker {
   port: number;
 }
 
-const LISTENING = /"pid":(\d+),[^\n]*Gateway listening on (http:\/\/[\d.]+:(\d+))/g;
+const LISTENING = /"pid":(\d+),[^\n]*Gateway listening on (https?:\/\/[\d.]+:(\d+))/g;
 
 /** Every worker that said it listens, in the order they did, from a gateway's output. */
 export function listeningWorkers(output: string): ListeningWorker[] {
