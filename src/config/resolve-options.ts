@@ -54,6 +54,7 @@ import {
   type ServerOptions,
   type Size,
   type TracingOptions,
+  type UpstreamTlsOptions,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
@@ -135,11 +136,13 @@ interface ResolvedRouteMeasures {
 
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | keyof ResolvedUpstreamRules | keyof ResolvedRouteMeasures>>,
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | 'tls' | keyof ResolvedUpstreamRules | keyof ResolvedRouteMeasures>>,
     ResolvedUpstreamRules,
     ResolvedRouteMeasures {
   rateLimits: ResolvedRateLimit[];
   auth?: ResolvedAuth;
+  /** File paths, as given: read at start-up (`config/route-protocols.ts`). */
+  tls?: UpstreamTlsOptions;
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   /** Methods forwarded, each once, in the order given. */
@@ -281,6 +284,8 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisU
     deny: route.deny ?? [],
     rateLimits: resolveRateLimits(route.rateLimit, cacheRedisUrl),
     auth: route.auth && resolveAuth(route.auth),
+    tls: route.tls,
+    protocol: route.protocol ?? 'http',
   };
 }
 

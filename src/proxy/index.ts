@@ -7,6 +7,7 @@ export type {
   ForwardAttempts,
   ForwardRequest,
   ForwardTarget,
+  UpstreamTls,
   Forwarding,
 } from './forward-contracts.js';
 export { Forwarder, isSafeToResend } from './forwarder.js';
