@@ -266,7 +266,8 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisU
       cooldown: toMilliseconds(route.circuitBreaker.cooldown ?? '5s'),
       probes: route.circuitBreaker.probes ?? 3,
     },
-    prefixRewrite: route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE,
+    // A gRPC method's path is `/package.Service/Method`, whole: the prefix is kept unless rewritten.
+    prefixRewrite: route.prefixRewrite ?? (route.protocol === 'grpc' ? route.prefix : DEFAULT_PREFIX_REWRITE),
     pathRegex,
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],
     bodyLimit: toBytes(route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES),

@@ -70,7 +70,7 @@ describe('refuseRequestHead', () => {
     expect(refuseRequestHead(request(['Host', 'a.test', 'Date', 'Tue, 01 Dec 2026 00:00:00 GMT', 'From', 'a@b.example']))).toBeUndefined();
     expect(refuseRequestHead(request([]))?.message).toBe('Host header missing');
     expect(refuseRequestHead(request([], '1.0'))).toBeUndefined();
-    expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0 or HTTP/1.1 only');
+    expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0, HTTP/1.1 or HTTP/2 only');
   });
 
   it.each([['gw.example'], ['gw.example:8443'], ['a.example, b.example'], ['[::1]']])('accepts X-Forwarded-Host %j', (forwarded) => {

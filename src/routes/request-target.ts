@@ -60,10 +60,12 @@ export function refuseRequestHead(req: {
 }): RefusedTarget | undefined {
   // Node serves a request line without a version as HTTP/0.9, headers and all: a line a
   // proxy in front may have framed differently. Envoy and HAProxy refuse it too.
-  if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') return { statusCode: 400, message: 'HTTP/1.0 or HTTP/1.1 only' };
+  // HTTP/2 (a gRPC call) names its host in `:authority`, which Node's HTTP/2 server checks.
+  const http2 = req.httpVersion === '2.0';
+  if (!http2 && req.httpVersion !== '1.1' && req.httpVersion !== '1.0') return { statusCode: 400, message: 'HTTP/1.0, HTTP/1.1 or HTTP/2 only' };
   const host = req.headers.host;
-  if (host === undefined) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
-  if (!VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };
+  if (host === undefined && !http2) return req.httpVersion === '1.0' ? undefined : { statusCode: 400, message: 'Host header missing' };
+  if (host !== undefined && !VALID_HOST.test(host)) return { statusCode: 400, message: 'Host header is not a host[:port]' };
   const { 'x-forwarded-host': forwardedHost, 'x-forwarded-proto': forwardedProto } = req.headers;
   if (forwardedHost !== undefined && !everyElement(String(forwardedHost), VALID_HOST)) {
     return { statusCode: 400, message: 'X-Forwarded-Host is not a list of host[:port]' };
