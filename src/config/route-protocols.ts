@@ -53,7 +53,7 @@ export function readUpstreamTls(tls: UpstreamTlsOptions, field: string): { mater
     try {
       return readFileSync(file);
     } catch (error) {
-      issues.push(`${field}.${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      issues.push(`${field}.${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
       return undefined;
     }
   };

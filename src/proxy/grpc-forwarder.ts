@@ -41,7 +41,7 @@ const NOT_FORWARDED = new Set([
   'x-request-id',
 ]);
 
-const { NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, HTTP2_HEADER_STATUS } = constants;
 
 /**
  * Forwards the gRPC calls of one route to its target over HTTP/2 (`node:http2`: undici cannot
@@ -137,7 +137,6 @@ class GrpcCall implements Forwarding {
     this.timer = setTimeout(this.expire, deadlineMs);
     upstream.on('response', this.onResponse);
     upstream.on('trailers', (trailers: IncomingHttpHeaders) => (this.upstreamTrailers = trailers));
-    upstream.on('end', this.onEnd);
     upstream.on('error', (error: Error) => (this.error = error));
     upstream.on('close', this.onClose);
     // The client's messages go out as they come, with back-pressure; its end is the call's half-close.
@@ -161,15 +160,14 @@ class GrpcCall implements Forwarding {
     this.upstream.pipe(this.downstream, { end: false });
   };
 
-  private readonly onEnd = (): void => {
-    if (this.done) return;
-    this.settle();
-    this.finish(this.upstreamTrailers ? this.passedOn(this.upstreamTrailers) : {});
-  };
-
-  /** The target's stream closed before its end: refused, reset, or failed. */
+  /** The target's stream closed: its end, or it was refused, reset, or failed. */
   private readonly onClose = (): void => {
     if (this.done) return;
+    // Ended whole (its data relayed by then): the client gets the service's trailers as they are.
+    if (this.responded && !this.error && this.upstream.rstCode === NGHTTP2_NO_ERROR) {
+      this.settle();
+      return this.finish(this.upstreamTrailers ? this.passedOn(this.upstreamTrailers) : {});
+    }
     this.settle(this.error ?? new Error(`The service closed the stream (code ${this.upstream.rstCode})`));
     const kind = this.error ? (upstreamErrorKind(this.error) ?? 'other') : 'reset';
     this.request.upstreamFailed(kind);

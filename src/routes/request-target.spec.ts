@@ -73,6 +73,12 @@ describe('refuseRequestHead', () => {
     expect(refuseRequestHead(request(['Host', 'a.test'], '0.9'))?.message).toBe('HTTP/1.0, HTTP/1.1 or HTTP/2 only');
   });
 
+  it('takes an HTTP/2 request without Host (its host is :authority), still holding X-Forwarded-Host to its rules', () => {
+    expect(refuseRequestHead(request([], '2.0'))).toBeUndefined();
+    expect(refuseRequestHead({ ...request([], '2.0'), headers: { 'x-forwarded-host': 'gw/p/victim?x=' } })?.statusCode).toBe(400);
+    expect(refuseRequestHead(request(['host', 'a b'], '2.0'))?.message).toBe('Host header is not a host[:port]');
+  });
+
   it.each([['gw.example'], ['gw.example:8443'], ['a.example, b.example'], ['[::1]']])('accepts X-Forwarded-Host %j', (forwarded) => {
     expect(refuseRequestHead({ ...request(['Host', 'a.test']), headers: { host: 'a.test', 'x-forwarded-host': forwarded } })).toBeUndefined();
   });

@@ -43,7 +43,7 @@ export interface EchoServer {
  * - `clientStream` answers the messages joined by `+`; `bidi` echoes each as it comes;
  * - `hang` never answers (for deadlines and cancels).
  */
-export async function startEchoServer(): Promise<EchoServer> {
+export async function startEchoServer(credentials = grpc.ServerCredentials.createInsecure()): Promise<EchoServer> {
   const server = new grpc.Server();
   const calls: SeenCall[] = [];
   let release!: () => void;
@@ -91,7 +91,7 @@ export async function startEchoServer(): Promise<EchoServer> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   return {
     address: `127.0.0.1:${port}`,
