@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { GatewayOptions, RouteOptions } from '../src/index.js';
 import { gatewayModule, startApp, type RunningGateway } from './support/gateway.js';
@@ -135,7 +136,7 @@ describe('gRPC routes', () => {
   });
 
   it('runs the middlewares and counts the calls in the metrics', async () => {
-    const middleware = (req: { headers: Record<string, string> }, _res: unknown, next: () => void) => {
+    const middleware = (req: IncomingMessage, _res: unknown, next: () => void) => {
       req.headers['x-from-middleware'] = 'ran';
       next();
     };

@@ -24,7 +24,7 @@ beforeAll(async () => {
     { cert: readFileSync(certificates.serverCert), key: readFileSync(certificates.serverKey), ca: readFileSync(certificates.ca), requestCert: true, rejectUnauthorized: true },
     (req, res) => {
       const peer = (req.socket as TLSSocket).getPeerCertificate();
-      seen.push({ url: req.url!, client: peer.subject?.CN });
+      seen.push({ url: req.url!, client: String(peer.subject?.CN) });
       res.writeHead(200, { 'content-type': 'text/plain' }).end(`hello over tls ${req.url}`);
     },
   );

@@ -48,7 +48,7 @@ export async function startEchoServer(credentials = grpc.ServerCredentials.creat
   const calls: SeenCall[] = [];
   let release!: () => void;
   let second = new Promise<void>((resolve) => (release = resolve));
-  const seen = (method: string, call: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>) => {
+  const seen = (method: string, call: { metadata: grpc.Metadata; on(event: 'cancelled', listener: () => void): unknown }) => {
     const entry: SeenCall = { method, metadata: call.metadata, cancelled: false };
     calls.push(entry);
     call.on('cancelled', () => (entry.cancelled = true));
