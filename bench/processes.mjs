@@ -144,3 +144,12 @@ export async function wsLoad(url, { connections, duration, signal }) {
   const { messages, rate, p50, p99, errors } = JSON.parse(stdout);
   return { requests: messages, rps: rate, p50, p99, socketErrors: errors, non2xx: 0, errors };
 }
+
+/** Loads the gRPC unary method at `url` with bench/grpc-load.mjs (on core 1, as wrk) for `duration` seconds. */
+export async function grpcLoad(url, { connections, duration, signal }) {
+  const [bin, argv] = pinned(1, process.execPath, [here('./grpc-load.mjs')]);
+  const env = { ...process.env, URL: url, CONNECTIONS: String(connections), DURATION: String(duration) };
+  const { stdout } = await run(bin, argv, { env, timeout: (duration + 30) * 1000, signal });
+  const { calls, rate, p50, p99, errors } = JSON.parse(stdout);
+  return { requests: calls, rps: rate, p50, p99, socketErrors: 0, non2xx: errors, errors };
+}

@@ -41,6 +41,18 @@ export function report(systems, results, peakRss) {
     for (const system of webSocket) table.push(`- ${system.label}: ${system.wsSetup}`);
   }
 
+  const grpc = systems.filter((system) => results[system.key].grpc);
+  const directGrpc = results['direct-grpc']?.grpc;
+  if (grpc.length) {
+    table.push('', '| gRPC unary | calls/s | × direct | p50 ms | p99 ms | failed calls |', '|---|--:|--:|--:|--:|--:|');
+    for (const system of grpc) {
+      const { grpc: row } = results[system.key];
+      table.push(`| ${system.label} | ${cell(row.rps)} | ${ratio(row.rps, directGrpc?.rps)} | ${cell(row.p50, 2)} | ${cell(row.p99, 2)} | ${row.non2xx} |`);
+    }
+    table.push('', 'Closed loop of CONNECTIONS concurrent unary calls over one HTTP/2 connection (bench/grpc-load.mjs on core 1, node:http2): a 100-byte message each, echoed; p50/p99 of the call. failed calls: any status other than 0, summed over the rounds.');
+    for (const system of grpc) table.push(`- ${system.label}: ${system.setup}`);
+  }
+
   const ours = results.gateway ?? {};
   const logged = results['gateway-access-log'];
   const cached = results['gateway-cache']?.hit;

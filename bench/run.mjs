@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { report } from './report.mjs';
-import { coreTimes, freePort, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
+import { coreTimes, freePort, grpcLoad, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 4);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
@@ -135,6 +135,17 @@ http {
 }
 
 const paths = { hello: '/api/hello', big: '/api/big' };
+const GRPC_PATH = '/bench.Echo/Unary';
+
+/** Retries a one-second gRPC load at `base` until every call of it answers with status 0 (the gateway may still be starting). */
+async function checkGrpc(base) {
+  for (let attempt = 0; ; attempt++) {
+    const result = await grpcLoad(base, { connections: 1, duration: 1, signal: stopLoad.signal }).catch((error) => ({ requests: 0, errors: error.message }));
+    if (result.requests > 0 && !result.errors) return;
+    if (attempt === 10) throw new Error(`${base}${GRPC_PATH}: no gRPC answer (${result.errors} errors)`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
 
 /** A limit the load never reaches: what counting every request costs, with nothing refused. */
 const NEVER_REACHED = { limit: 1_000_000_000, window: '1s' };
@@ -213,6 +224,9 @@ try {
     launch('redis', 1, 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, { stdout: 'ignore' });
     redisUrl = `redis://127.0.0.1:${redisPort}`;
   }
+  // The gRPC rows' service: grpc-js, one unary method, core 1 beside the other service.
+  const grpcWanted = !ONLY || ONLY.includes('grpc');
+  const grpcTarget = grpcWanted ? `http://127.0.0.1:${await guard(waitForLine(node('grpc-upstream', 1, here('./grpc-upstream.mjs'), {}, { stdout: 'pipe' })))}` : undefined;
   const issuer = startIssuer();
   const collector = startCollectorSink();
   const gatewayFlags = [...Object.entries(START_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...START_FLAGS].join(' ');
@@ -237,6 +251,12 @@ try {
     { key: 'gateway-jwt', label: 'gateway, JWT (RS256)', paths: { hello: '/api/hello' }, headers: { authorization: `Bearer ${issuer.token}` }, run: (port) => gatewayProcess('gateway-jwt', 0, { routes: [{ prefix: '/api', target, auth: { jwt: { jwks: { url: issuer.url }, algorithms: ['RS256'], issuer: 'bench', audience: 'bench', forwardClaims: { sub: 'x-user-id' } } } }] }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with auth.jwt (RS256, 2048-bit key, issuer and audience checked, sub forwarded as x-user-id); wrk sends the same token on every request, as a client does, so after the first it is a verified token looked up" },
     { key: 'gateway-tracing', label: 'gateway, tracing', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-tracing', 0, { routes: [{ prefix: '/api', target }], tracing: { otlpUrl: collector.url, sampleRatio: 1 } }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with tracing: { sampleRatio: 1 } (a SERVER and a CLIENT span per request, OTLP/HTTP protobuf every 1 s or 512 spans, queue 2048) to a collector in the bench's process that answers 200 and keeps nothing" },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
+    ...(grpcWanted
+      ? [
+          { key: 'direct-grpc', label: 'direct (gRPC)', base: grpcTarget, paths: { grpc: GRPC_PATH }, setup: `bench/grpc-upstream.mjs alone (grpc-js ${version('@grpc/grpc-js')}, h2c), core 1 beside the load` },
+          { key: 'gateway-grpc', label: 'gateway, gRPC', paths: { grpc: GRPC_PATH }, run: (port) => node('gateway-grpc', 0, here('./grpc-gateway.mjs'), { TARGET: grpcTarget, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: 'bench/grpc-gateway.mjs, core 0: dist/ in library mode on an h2c listener (FastifyAdapter http2), one protocol: grpc route, node:http2 session to the service; no access log' },
+        ]
+      : []),
   ].flatMap((system) => {
     if (!ONLY) return [system];
     const kept = Object.fromEntries(Object.entries(system.paths).filter(([kind]) => ONLY.includes(kind)));
@@ -245,7 +265,7 @@ try {
   const taken = new Set([upstreamPort]);
   for (const system of systems) {
     if (!system.run) {
-      system.base = target;
+      system.base ??= target;
       continue;
     }
     let port;
@@ -264,6 +284,11 @@ try {
   // alone, which comes first); the cache rows hit, the others never do.
   const expectedBytes = {};
   for (const system of systems) {
+    // An h2c listener answers no HTTP/1.1 request: the gRPC rows are checked by calls.
+    if (system.paths.grpc) {
+      await guard(checkGrpc(system.base));
+      continue;
+    }
     await guard(waitForHttp(system.base + Object.values(system.paths)[0]));
     for (const [kind, path] of Object.entries(system.paths)) {
       if (kind === 'ws') {
@@ -283,7 +308,7 @@ try {
 
   const scenarios = systems.flatMap((system) => Object.entries(system.paths).map(([kind, path]) => ({ system, kind, url: system.base + path })));
   const load = ({ system, kind, url }, duration) =>
-    guard(kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal, headers: system.headers }));
+    guard(kind === 'grpc' ? grpcLoad(url.slice(0, -GRPC_PATH.length), { connections: CONNECTIONS, duration, signal: stopLoad.signal }) : kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal, headers: system.headers }));
   console.log(
     `nest-gateway bench: ${scenarios.length} scenarios × ${ROUNDS} rounds of ${DURATION}s (after ${WARMUP}s warm-up each), alternating order, medians; ` +
       `wrk -t1 -c${CONNECTIONS}, WebSocket echo over ${WS_CONNECTIONS}; node ${process.version}; ` +

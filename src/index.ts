@@ -18,6 +18,8 @@ export type {
   HealthCheckOptions,
   RetryCondition,
   RetryOptions,
+  RouteProtocol,
+  UpstreamTlsOptions,
 } from './config/gateway-options.interface.js';
 export { GatewayConfigError, validateGatewayOptions } from './config/gateway-options.schema.js';
 export { loadConfigFile } from './config/load-config-file.js';

@@ -132,6 +132,32 @@ export interface RouteOptions {
   rateLimit?: RateLimitOptions | RateLimitOptions[];
   /** Who may use this route: a JWT checked against the issuer's keys, or an API key. */
   auth?: AuthOptions;
+  /**
+   * How an `https://` target is reached: a private CA, a client certificate (mTLS), the name its
+   * certificate is checked against. Its certificate is always verified. @default the system CAs, no client certificate
+   */
+  tls?: UpstreamTlsOptions;
+  /**
+   * `grpc`: calls are proxied over HTTP/2 end to end (h2c to an `http://` target, h2 over TLS to
+   * an `https://` one), streamed both ways, never cached nor retried; needs `server.http2: true`
+   * in a config file. @default 'http'
+   */
+  protocol?: RouteProtocol;
+}
+
+/** What a route forwards: HTTP requests, or gRPC calls over HTTP/2. */
+export type RouteProtocol = 'http' | 'grpc';
+
+/** TLS to a route's `https://` targets; files are read once, at start-up. */
+export interface UpstreamTlsOptions {
+  /** PEM file of the CA(s) the target's certificate must chain to, in place of the system's. */
+  ca?: string;
+  /** PEM file of the client certificate sent to targets that ask for one (mTLS); with `key`. */
+  cert?: string;
+  /** PEM file of the client certificate's private key; with `cert`. */
+  key?: string;
+  /** The name sent as SNI and the target's certificate is checked against. @default the target's host name */
+  servername?: string;
 }
 
 /** A limit of `limit` requests per `window` (GCRA: spread evenly, with up to `burst` at once). */

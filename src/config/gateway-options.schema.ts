@@ -4,6 +4,7 @@ import { HTTP_METHODS } from '../gateway.constants.js';
 import { isGatewayOwnedHeader } from '../proxy/upstream-headers.js';
 import { BUILTIN_MIDDLEWARE_OPTIONS } from './builtin-middleware-options.js';
 import { findRouteConflicts } from './route-conflicts.js';
+import { grpcRouteIssues, readUpstreamTls, requireHttp2ForGrpc, routeTargetUrls } from './route-protocols.js';
 import { closedObject, didYouMean, duration, size } from './schema-parts.js';
 import { rateLimitName, type ResolvedGatewayOptions, resolveGatewayOptions } from './resolve-options.js';
 import { type GatewayOptions, RETRY_CONDITIONS, TLS_MIN_VERSIONS } from './gateway-options.interface.js';
@@ -119,6 +120,13 @@ const circuitBreaker = closedObject({
   cooldown: duration().optional(),
   probes: z.number().int().positive().optional(),
 });
+
+const upstreamTls = closedObject({
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  servername: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a host name').optional(),
+}).refine((tls) => (tls.cert === undefined) === (tls.key === undefined), { message: 'expected both cert and key, or neither' });
 
 const builtinNames = Object.keys(BUILTIN_MIDDLEWARE_OPTIONS);
 
@@ -240,6 +248,8 @@ function buildSchema(allowFunctions: boolean) {
     deny: addressList.optional(),
     rateLimit: z.union([rateLimit, z.array(rateLimit).min(1)]).optional(),
     auth: auth.optional(),
+    tls: upstreamTls.optional(),
+    protocol: z.enum(['http', 'grpc']).optional(),
     ...(allowFunctions
       ? {
           hooks: z
@@ -252,6 +262,10 @@ function buildSchema(allowFunctions: boolean) {
       if ((value.target === undefined) === (value.targets === undefined)) {
         context.addIssue({ code: 'custom', path: value.target === undefined ? ['target'] : ['targets'], message: 'expected exactly one of target and targets' });
       }
+      for (const issue of grpcRouteIssues(value)) context.addIssue({ code: 'custom', ...issue });
+      if (value.tls !== undefined && routeTargetUrls(value).some((url) => !url.startsWith('https:'))) {
+        context.addIssue({ code: 'custom', path: ['tls'], message: 'only with https:// targets' });
+      }
       if (value.hashOn !== undefined && value.balance !== 'consistent-hash') {
         context.addIssue({ code: 'custom', path: ['hashOn'], message: "only with balance: 'consistent-hash'" });
       }
@@ -263,7 +277,7 @@ function buildSchema(allowFunctions: boolean) {
       const names = limits.map((limit) => rateLimitName(limit, limits.length));
       if (new Set(names).size < names.length) context.addIssue({ code: 'custom', path: ['rateLimit'], message: `expected a different name for each limit (give each a name); got ${names.join(', ')}` });
     });
-  return closedObject({
+  const gateway = closedObject({
     routes: z.array(route).min(1),
     allow: addressList.optional(),
     deny: addressList.optional(),
@@ -285,6 +299,9 @@ function buildSchema(allowFunctions: boolean) {
     dashboard: z.union([z.literal(false), dashboardOptions]).optional(),
     ...(allowFunctions ? { logger: z.custom<object>(isPinoLogger, 'expected a pino logger').optional() } : {}),
   });
+  // A file is the standalone server's: its gRPC routes need its listener to speak HTTP/2. In
+  // code, the host app's adapter is the listener, and the gateway cannot see how it was made.
+  return allowFunctions ? gateway : gateway.superRefine(requireHttp2ForGrpc);
 }
 
 const moduleOptionsSchema = buildSchema(true);
@@ -355,6 +372,7 @@ function validate(schema: z.ZodType, input: unknown, source: string): GatewayOpt
     issues.push('cache.redisUrl: required by the redis store (or set REDIS_URL for the standalone gateway)');
   }
   resolved.routes.forEach((route, index) => {
+    if (route.tls) issues.push(...readUpstreamTls(route.tls, `routes[${index}].tls`).issues);
     const redisServers = new Set(route.rateLimits.filter((limit) => limit.store === 'redis').map((limit) => limit.redisUrl));
     if (redisServers.size > 1) issues.push(`routes[${index}].rateLimit: expected one Redis server for a route's limits (one round trip counts them all); got ${[...redisServers].join(', ')}`);
     route.rateLimits.forEach((limit, position) => {

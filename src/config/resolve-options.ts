@@ -56,6 +56,7 @@ import {
   type ServerTlsOptions,
   type Size,
   type TracingOptions,
+  type UpstreamTlsOptions,
 } from './gateway-options.interface.js';
 import { toRoutePaths } from './route-paths.js';
 
@@ -137,11 +138,13 @@ interface ResolvedRouteMeasures {
 
 /** A route with every default filled in. */
 export interface ResolvedRoute
-  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | keyof ResolvedUpstreamRules | keyof ResolvedRouteMeasures>>,
+  extends Required<Omit<RouteOptions, 'hooks' | 'methods' | 'target' | 'targets' | 'rateLimit' | 'auth' | 'tls' | keyof ResolvedUpstreamRules | keyof ResolvedRouteMeasures>>,
     ResolvedUpstreamRules,
     ResolvedRouteMeasures {
   rateLimits: ResolvedRateLimit[];
   auth?: ResolvedAuth;
+  /** File paths, as given: read at start-up (`config/route-protocols.ts`). */
+  tls?: UpstreamTlsOptions;
   /** `target` or `targets`, each with its weight. */
   targets: { url: string; weight: number }[];
   /** Methods forwarded, each once, in the order given. */
@@ -275,7 +278,8 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisU
       cooldown: toMilliseconds(route.circuitBreaker.cooldown ?? '5s'),
       probes: route.circuitBreaker.probes ?? 3,
     },
-    prefixRewrite: route.prefixRewrite ?? DEFAULT_PREFIX_REWRITE,
+    // A gRPC method's path is `/package.Service/Method`, whole: the prefix is kept unless rewritten.
+    prefixRewrite: route.prefixRewrite ?? (route.protocol === 'grpc' ? route.prefix : DEFAULT_PREFIX_REWRITE),
     pathRegex,
     methods: route.methods ? [...new Set(route.methods)] : [...HTTP_METHODS],
     bodyLimit: toBytes(route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES),
@@ -293,6 +297,8 @@ function resolveRoute(route: RouteOptions, defaultPathRegex: string, cacheRedisU
     deny: route.deny ?? [],
     rateLimits: resolveRateLimits(route.rateLimit, cacheRedisUrl),
     auth: route.auth && resolveAuth(route.auth),
+    tls: route.tls,
+    protocol: route.protocol ?? 'http',
   };
 }
 

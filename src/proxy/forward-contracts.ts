@@ -27,6 +27,21 @@ export interface ForwardTarget {
   dropHeaders: ReadonlySet<string>;
   /** Response headers of the service never passed on to the client, lower-case. */
   dropResponseHeaders: ReadonlySet<string>;
+  /** How an `https://` target is reached; its certificate is verified whatever this holds. */
+  tls?: UpstreamTls;
+  /** `grpc`: calls go over HTTP/2 (`grpc-forwarder.ts`); HTTP requests through undici otherwise. */
+  protocol?: 'http' | 'grpc';
+}
+
+/** A route's TLS to its targets, its files already read (PEM). */
+export interface UpstreamTls {
+  /** The CAs a target's certificate must chain to, in place of the system's. */
+  ca?: Buffer;
+  /** The client certificate and its key, for targets that ask for one. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** SNI, and the name the certificate is checked against, when not the target's host name. */
+  servername?: string;
 }
 
 /** One request to forward, as the route's pipeline hands it over. */

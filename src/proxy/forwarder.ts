@@ -25,6 +25,8 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
   private readonly targetHost: string;
   private readonly basePath: string;
   private readonly connect: buildConnector.connector;
+  /** undici takes a request's SNI from its `Host` before the connector's: a route's own name is set on each. */
+  private readonly servername?: string;
   /** A route's only target takes every upgrade: there is nothing to count or choose. */
   private readonly upgradeTarget: UpgradeDestination;
   readonly dropResponseHeaders: ReadonlySet<string>;
@@ -35,7 +37,11 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
   ) {
     const { target } = route;
     this.dropResponseHeaders = route.dropResponseHeaders;
-    this.connect = guardConnects(buildConnector({ timeout: route.timeout }));
+    // The route's CA, client certificate and SNI name go to every TLS connect; verification
+    // stays on (undici's `rejectUnauthorized` default), there is no option to turn it off.
+    const { ca, cert, key, servername } = route.tls ?? {};
+    this.connect = guardConnects(buildConnector({ timeout: route.timeout, ca, cert, key, servername }));
+    this.servername = servername;
     this.pool = new Pool(target.origin, {
       ...this.poolOptions(),
       // The gateway's own idle limit, and the most a target's `Keep-Alive` hint may extend it:
@@ -107,7 +113,7 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
     const headers = toUpstreamHeaders(request, this.targetHost, exchange.declaredLength, this.route.dropHeaders);
     const traced = exchange.watch?.headers;
     if (traced) for (const item of traced) headers.push(item);
-    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: request.req.method!, headers, body: exchange.body };
+    const options = { path: this.basePath + this.route.rewriteUrl(request.originalUrl), method: request.req.method!, headers, body: exchange.body, servername: this.servername };
     if (fresh) {
       // No keep-alive (`pipelining: 0`): a connection of its own, where a reused one failed.
       this.freshPool ??= new Pool(this.route.target.origin, { ...this.poolOptions(), pipelining: 0 });
@@ -137,10 +143,12 @@ export class Forwarder implements AttemptTarget, UpgradeTargets {
 
   /** Asks the target for `path` (an active health check): whether it answered 2xx or 3xx within `timeoutMs`. */
   probe(path: string, timeoutMs: number): Promise<boolean> {
+    // undici's types omit the `servername` its requests take.
+    const options = { path: this.basePath + path, method: 'GET' as const, headers: { host: this.targetHost }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, servername: this.servername };
     return new Promise((resolve) => {
       let status = 0;
       this.pool.dispatch(
-        { path: this.basePath + path, method: 'GET', headers: { host: this.targetHost }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+        options,
         {
           onConnect: () => undefined,
           onHeaders: (statusCode: number) => {

@@ -7,9 +7,11 @@ export type {
   ForwardAttempts,
   ForwardRequest,
   ForwardTarget,
+  UpstreamTls,
   Forwarding,
 } from './forward-contracts.js';
 export { Forwarder, isSafeToResend } from './forwarder.js';
+export { GrpcForwarder } from './grpc-forwarder.js';
 export { answerFailure, FailedAnswerError, FAILURE_STATUSES, NoTargetError, RETRY_AFTER_SECONDS, writeProxyError } from './proxy-errors.js';
 export type { ResponseReceiver, ResponseTap } from './response-tap.js';
 export { assignHeaderList, forwardsClientHeader, isGatewayOwnedHeader, type ResponseHeaders, toHeaderObject } from './upstream-headers.js';

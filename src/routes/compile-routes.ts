@@ -1,7 +1,9 @@
 import type { ConnectMiddleware, HttpMethod, OnRequestHook, OnResponseHook } from '../config/gateway-options.interface.js';
+import { GatewayConfigError } from '../config/gateway-options.schema.js';
 import type { ResolvedGatewayOptions, ResolvedRoute } from '../config/resolve-options.js';
+import { readUpstreamTls } from '../config/route-protocols.js';
 import { resolveMiddleware } from '../middleware/index.js';
-import type { ForwardTarget, WebSocketRoute } from '../proxy/index.js';
+import type { ForwardTarget, UpstreamTls, WebSocketRoute } from '../proxy/index.js';
 import type { UpstreamSettings } from '../upstream/index.js';
 import { CACHE_DIRECTIVE_HEADERS } from '../gateway.constants.js';
 import { createUrlRewriter } from './path-pattern.js';
@@ -53,7 +55,8 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
     ],
     onRequest: route.hooks.onRequest,
     onResponse: route.hooks.onResponse,
-    cached: options.cache !== undefined,
+    // A gRPC answer is a stream whose status comes last, in a trailer: never stored.
+    cached: options.cache !== undefined && route.protocol !== 'grpc',
     upstream: {
       targets: route.targets.map((target) => ({ url: new URL(target.url), weight: target.weight })),
       balance: route.balance,
@@ -75,13 +78,22 @@ export function compileRoutes(options: ResolvedGatewayOptions): CompiledRoute[] 
       // Traced, the service gets the gateway's trace context, whose parent is the attempt's span.
       dropHeaders: new Set([...route.dropRequestHeaders.map((name) => name.toLowerCase()), ...(options.tracing ? TRACE_CONTEXT_HEADERS : [])]),
       dropResponseHeaders: options.cache ? NONE : UNCACHED_DROPPED_RESPONSE_HEADERS,
+      tls: route.tls && readTls(route, index),
+      protocol: route.protocol,
     },
-    webSocket: route.websocket ? compileWebSocket(route) : undefined,
+    webSocket: route.websocket && route.protocol !== 'grpc' ? compileWebSocket(route) : undefined,
     allow: route.allow,
     deny: route.deny,
     rateLimits: route.rateLimits,
     auth: route.auth,
   }));
+}
+
+/** The route's TLS files, read here once; one gone since validation fails the start as it would have failed it. */
+function readTls(route: ResolvedRoute, index: number): UpstreamTls {
+  const { material, issues } = readUpstreamTls(route.tls!, `routes[${index}].tls`);
+  if (issues.length) throw new GatewayConfigError('GatewayModule options', issues);
+  return material;
 }
 
 function compileWebSocket(route: ResolvedRoute): WebSocketRoute {

@@ -81,6 +81,7 @@ describe('refuseRequestHead', () => {
     expect(refuseRequestHead(h2({ ':authority': 'a.test', host: 'b.test' }))).toEqual({ statusCode: 400, message: ':authority and Host differ' });
     expect(refuseRequestHead(h2({ ':authority': 'evil.example/path' }))?.message).toBe('Host header is not a host[:port]');
     expect(refuseRequestHead(h2({}))?.message).toBe('Host header missing');
+    expect(refuseRequestHead(h2({ ':authority': 'a.test', 'x-forwarded-host': 'gw/p/victim?x=' }))?.statusCode).toBe(400);
   });
 
   it.each([['gw.example'], ['gw.example:8443'], ['a.example, b.example'], ['[::1]']])('accepts X-Forwarded-Host %j', (forwarded) => {

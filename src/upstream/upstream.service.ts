@@ -36,6 +36,8 @@ export class UpstreamService implements OnApplicationBootstrap, OnApplicationShu
 
   for(route: UpstreamRoute, counters: RouteCounters): RouteUpstream {
     const { upstream, forward } = route;
+    // One target, no pool: a call is a stream, never sent again (the schema allows nothing else).
+    if (forward.protocol === 'grpc') return this.proxy.grpcForwarder(forward);
     const plain = upstream.targets.length === 1 && !upstream.healthCheck && !upstream.circuitBreaker && !upstream.discovery && upstream.retries.attempts === 0;
     if (plain) return this.proxy.forwarder(forward);
     const forwarders = {
