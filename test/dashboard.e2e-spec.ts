@@ -433,7 +433,8 @@ describe('the operator page in a browser', () => {
       await request(gateway.url).get('/orders/fail').expect(500);
       for (let i = 0; i < 6; i++) await request(gateway.url).get(`/users/${i}`);
       await request(gateway.url).get('/legacy/x').expect(502);
-      await page.waitForFunction(() => document.querySelector('[data-route="/orders"] [data-field="requests"]')?.textContent === '13', { timeout: 5000 });
+      // A string, evaluated in the page: the test program has no DOM types.
+      await page.waitForFunction(`document.querySelector('[data-route="/orders"] [data-field="requests"]')?.textContent === '13'`, { timeout: 5000 });
       expect(Number.isInteger(Number(await requests()))).toBe(true);
       await page.waitForSelector(`[data-route="/users"] [data-target="${href(dead)}"][data-state="down"]`, { timeout: 5000 });
       await page.waitForSelector(`[data-route="/users"] [data-target="${href(users.url)}"][data-state="up"]`);
