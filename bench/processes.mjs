@@ -1,8 +1,9 @@
 // Helpers shared by the bench and the soak: processes pinned to cores, wrk, RSS.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -152,4 +153,40 @@ export async function grpcLoad(url, { connections, duration, signal }) {
   const { stdout } = await run(bin, argv, { env, timeout: (duration + 30) * 1000, signal });
   const { calls, rate, p50, p99, errors } = JSON.parse(stdout);
   return { requests: calls, rps: rate, p50, p99, socketErrors: 0, non2xx: errors, errors };
+}
+
+/**
+ * Loads `url` over HTTP/2 with h2load (Debian's nghttp2-client, on core 1, as wrk) for `duration`
+ * seconds: `connections` connections with `streams` requests in flight on each. p50/p99 come from
+ * h2load's per-request log, which it writes as it goes.
+ */
+export async function h2load(url, { connections, streams, duration, signal }) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-h2load-'));
+  const log = join(dir, 'requests.log');
+  try {
+    const [bin, argv] = pinned(1, 'h2load', ['-t1', `-c${connections}`, `-m${streams}`, `-D${duration}`, '--log-file', log, url]);
+    const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000, signal, maxBuffer: 16 * 1024 * 1024 });
+    const finished = /finished in [\d.]+s, ([\d.]+) req\/s, (\S+)\/s/.exec(stdout);
+    const counts = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+    if (!finished || !counts) throw new Error(`unexpected h2load output for ${url}:\n${stdout}`);
+    // As wrk counts them: answers with a status of 400 or above.
+    const statuses = /status codes: \d+ 2xx, \d+ 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+    const non2xx = statuses ? Number(statuses[1]) + Number(statuses[2]) : 0;
+    const socketErrors = Number(counts[4]) + Number(counts[5]) + Number(counts[6]);
+    // Each line: start time, status, duration in µs.
+    const durations = readFileSync(log, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
+    const quantile = (q) => durations[Math.min(durations.length - 1, Math.floor(q * durations.length))] ?? 0;
+    return {
+      requests: Number(counts[3]),
+      rps: Number(finished[1]),
+      mbps: toMB(finished[2]),
+      p50: quantile(0.5),
+      p99: quantile(0.99),
+      socketErrors,
+      non2xx,
+      errors: socketErrors + non2xx,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

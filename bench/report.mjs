@@ -1,7 +1,7 @@
 // The bench's report: the markdown tables, each system's setup, and the targets the gateway is
 // held to, all from the medians of one run. Pure, so that it can be checked on made-up figures. A
 // run of some kinds only (ONLY=ws) reports the rows and targets those kinds give.
-export const TARGETS = { hello: 1.4, helloLogged: 1.25, big: 1.4, hitVsPeer: 3, hitVsDirect: 0.6, vsUndici: 0.75, rssMiB: 120, threeTargets: 0.9, wsVsNginx: 0.8, loggedVsOff: 0.9, rateLimitMemory: 0.9, rateLimitRedis: 0.6, jwt: 0.9, staleVsHit: 0.9, tracing: 0.85 };
+export const TARGETS = { hello: 1.4, helloLogged: 1.25, big: 1.4, hitVsPeer: 3, hitVsDirect: 0.6, vsUndici: 0.75, rssMiB: 120, threeTargets: 0.9, wsVsNginx: 0.8, loggedVsOff: 0.9, rateLimitMemory: 0.9, rateLimitRedis: 0.6, jwt: 0.9, staleVsHit: 0.9, tracing: 0.85, tlsVsPlain: 0.85, http2VsTls: 1 };
 
 /**
  * `systems`: { key, label, setup, wsSetup?, ours? }[]; `results[key][kind]` for kind hello, big,
@@ -39,6 +39,20 @@ export function report(systems, results, peakRss) {
     }
     table.push('', 'Closed loop over WS_CONNECTIONS (64) connections (bench/ws-load.mjs on core 1): each sends a 128-byte text message, waits for its echo and sends the next; p50/p99 of the round trip. errors: connections that failed to open or closed early, summed over the rounds.');
     for (const system of webSocket) table.push(`- ${system.label}: ${system.wsSetup}`);
+  }
+
+  const secure = systems.filter((system) => results[system.key].tls || results[system.key].h2);
+  const plainHello = results.gateway?.hello;
+  if (secure.length) {
+    table.push('', '| TLS, /hello | req/s | × gateway over plain HTTP | p50 ms | p99 ms | errors/non-2xx |', '|---|--:|--:|--:|--:|--:|');
+    for (const system of secure) {
+      for (const [kind, protocol] of [['tls', 'HTTPS/1.1'], ['h2', 'HTTP/2']]) {
+        const row = results[system.key][kind];
+        if (row) table.push(`| ${system.label}: ${protocol} | ${cell(row.rps)} | ${ratio(row.rps, plainHello?.rps)} | ${cell(row.p50, 2)} | ${cell(row.p99, 2)} | ${row.socketErrors}/${row.non2xx} |`);
+      }
+    }
+    table.push('', 'HTTPS/1.1: wrk -t1 -cCONNECTIONS over TLS with keep-alive. HTTP/2: h2load (nghttp2-client) with as many requests in flight, H2_CONNECTIONS connections × the streams that makes, TLS with ALPN h2; p50/p99 from its per-request log. Both on core 1; the service behind is the same HTTP/1.1 one.');
+    for (const system of secure) table.push(`- ${system.label}: ${system.setup}${peakRss[system.key] ? `; peak RSS ${peakRss[system.key].toFixed(1)} MiB` : ''}`);
   }
 
   const grpc = systems.filter((system) => results[system.key].grpc);
@@ -87,6 +101,8 @@ export function report(systems, results, peakRss) {
     ].flatMap(([key, share, what]) =>
       when(results[key]?.hello && ours.hello, () => ({ target: `${what}: /hello ≥ ${share}× the same route without it`, pass: results[key].hello.rps >= share * ours.hello.rps, figures: rps(results[key].hello.rps, ours.hello.rps, 'req/s, open route') })),
     ),
+    ...when(results['gateway-tls']?.tls && ours.hello, () => ({ target: `HTTPS/1.1 keep-alive: /hello ≥ ${TARGETS.tlsVsPlain}× the gateway over plain HTTP`, pass: results['gateway-tls'].tls.rps >= TARGETS.tlsVsPlain * ours.hello.rps, figures: rps(results['gateway-tls'].tls.rps, ours.hello.rps, 'req/s, plain HTTP') })),
+    ...when(results['gateway-h2']?.h2 && results['gateway-tls']?.tls, () => ({ target: `HTTP/2: /hello ≥ ${TARGETS.http2VsTls}× HTTPS/1.1`, pass: results['gateway-h2'].h2.rps >= TARGETS.http2VsTls * results['gateway-tls'].tls.rps, figures: rps(results['gateway-h2'].h2.rps, results['gateway-tls'].tls.rps, 'req/s, HTTPS/1.1') })),
     ...when(ours.ws && nginxWs, () => ({ target: `WebSocket echo ≥ ${TARGETS.wsVsNginx}× nginx's messages/s`, pass: ours.ws.rps >= TARGETS.wsVsNginx * nginxWs.rps, figures: rps(ours.ws.rps, nginxWs.rps, 'messages/s') })),
     { target: 'zero errors and zero non-2xx in every row', pass: erring.length === 0, figures: erring.length ? `errors in: ${erring.join(', ')}` : 'none in any row' },
   ];

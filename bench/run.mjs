@@ -3,12 +3,14 @@
 // process it starts is ended by its PID when the run ends, fails or is interrupted.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { createServer } from 'node:http';
+import { connect as connectHttp2 } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { report } from './report.mjs';
-import { coreTimes, freePort, grpcLoad, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
+import { coreTimes, freePort, grpcLoad, h2load, has, here, pinning, rssMiB, run, start, START_ENV, START_FLAGS, stolenShares, stopAll, waitForHttp, waitForLine, wrk, wsLoad } from './processes.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 4);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
@@ -18,6 +20,10 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // One unmeasured load per scenario before the first round, so that no row is measured cold.
 const WARMUP = Number(process.env.WARMUP ?? 1);
 const WS_CONNECTIONS = Number(process.env.WS_CONNECTIONS ?? 64);
+// The HTTP/2 rows: as many requests in flight as wrk's CONNECTIONS, multiplexed as HTTP/2
+// clients do, over H2_CONNECTIONS connections.
+const H2_CONNECTIONS = Number(process.env.H2_CONNECTIONS ?? 4);
+const H2_STREAMS = Math.max(1, Math.round(CONNECTIONS / H2_CONNECTIONS));
 // On a shared VM the hypervisor takes a core for other guests at times (steal): a measured load
 // during which either core lost more than MAX_STEAL of its time is run again, up to STEAL_RETRIES
 // times, and the attempt that lost the least is kept. Every kept run records its steal.
@@ -94,7 +100,7 @@ const logFile = (name) => {
 };
 
 /** nginx as a reverse proxy with upstream keep-alive: a reference for what one hop can cost. */
-async function startNginx(upstreamPorts, port, name = 'nginx') {
+async function startNginx(upstreamPorts, port, name = 'nginx', tls) {
   const prefix = here(`./results/${name}/`);
   mkdirSync(prefix, { recursive: true });
   writeFileSync(
@@ -113,8 +119,8 @@ http {
   proxy_buffers 8 16k;
   upstream service { ${upstreamPorts.map((upstreamPort) => `server 127.0.0.1:${upstreamPort};`).join(' ')} keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
-    location /api/ {
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};
+${tls ? `    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    keepalive_requests 1000000;\n` : ''}    location /api/ {
       proxy_pass http://service/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -135,6 +141,42 @@ http {
 }
 
 const paths = { hello: '/api/hello', big: '/api/big' };
+
+/**
+ * A self-signed ECDSA P-256 certificate for 127.0.0.1 (what the TLS rows present, gateway and
+ * nginx alike), made with the openssl CLI in results/tls/.
+ */
+async function makeCertificate() {
+  const dir = here('./results/tls/');
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'server.crt');
+  const key = join(dir, 'server.key');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  return { cert, key, ca: readFileSync(cert) };
+}
+
+/** GETs `url` over TLS (HTTP/1.1, or HTTP/2 with `h2`), trusting `ca`: its status and body length. */
+function fetchTls(url, { ca, h2 = false }) {
+  return new Promise((resolve, reject) => {
+    const answer = (status, body) => {
+      let bytes = 0;
+      body.on('data', (chunk) => (bytes += chunk.length));
+      body.on('end', () => resolve({ status, bytes }));
+      body.on('error', reject);
+    };
+    if (!h2) {
+      httpsRequest(url, { ca, agent: false }, (res) => answer(res.statusCode, res)).on('error', reject).end();
+      return;
+    }
+    const { origin, pathname } = new URL(url);
+    const session = connectHttp2(origin, { ca });
+    session.on('error', reject);
+    const stream = session.request({ ':path': pathname });
+    stream.on('response', (head) => answer(head[':status'], stream));
+    stream.on('close', () => session.close());
+    stream.end();
+  });
+}
 const GRPC_PATH = '/bench.Echo/Unary';
 
 /** Retries a one-second gRPC load at `base` until every call of it answers with status 0 (the gateway may still be starting). */
@@ -186,6 +228,18 @@ function startCollectorSink() {
   };
 }
 
+/** Retries fetchTls until `url` answers (the listener may still be starting). */
+async function waitForTls(url, options) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetchTls(url, options);
+    } catch (error) {
+      if (attempt === 100) throw new Error(`${url}: ${error.message}`);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  }
+}
+
 /** Opens a WebSocket to `url`, checks that a message comes back as sent, and closes it. */
 function checkEcho(url) {
   return new Promise((resolve, reject) => {
@@ -229,6 +283,11 @@ try {
   const grpcTarget = grpcWanted ? `http://127.0.0.1:${await guard(waitForLine(node('grpc-upstream', 1, here('./grpc-upstream.mjs'), {}, { stdout: 'pipe' })))}` : undefined;
   const issuer = startIssuer();
   const collector = startCollectorSink();
+  const tlsWanted = !ONLY || ONLY.includes('tls') || ONLY.includes('h2');
+  const certificate = tlsWanted ? await guard(makeCertificate()) : undefined;
+  const tls = certificate && { cert: certificate.cert, key: certificate.key };
+  const h2loadInstalled = await has('h2load');
+  if (tlsWanted && !h2loadInstalled) console.log('h2load is not installed: the HTTP/2 rows are left out (Debian: apt-get install -y nghttp2-client)');
   const gatewayFlags = [...Object.entries(START_ENV).map(([name, value]) => `${name}=${value}`), 'node', ...START_FLAGS].join(' ');
 
   // `rss`: the row's process is sampled for its peak RSS; `ours`: a single-process gateway, held to the RSS target.
@@ -251,15 +310,21 @@ try {
     { key: 'gateway-jwt', label: 'gateway, JWT (RS256)', paths: { hello: '/api/hello' }, headers: { authorization: `Bearer ${issuer.token}` }, run: (port) => gatewayProcess('gateway-jwt', 0, { routes: [{ prefix: '/api', target, auth: { jwt: { jwks: { url: issuer.url }, algorithms: ['RS256'], issuer: 'bench', audience: 'bench', forwardClaims: { sub: 'x-user-id' } } } }] }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with auth.jwt (RS256, 2048-bit key, issuer and audience checked, sub forwarded as x-user-id); wrk sends the same token on every request, as a client does, so after the first it is a verified token looked up" },
     { key: 'gateway-tracing', label: 'gateway, tracing', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-tracing', 0, { routes: [{ prefix: '/api', target }], tracing: { otlpUrl: collector.url, sampleRatio: 1 } }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with tracing: { sampleRatio: 1 } (a SERVER and a CLIENT span per request, OTLP/HTTP protobuf every 1 s or 512 spans, queue 2048) to a collector in the bench's process that answers 200 and keeps nothing" },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
+    ...(tls
+      ? [
+          ...(nginxVersion ? [{ key: 'nginx-tls', label: 'nginx, TLS + HTTP/2', scheme: 'https', paths: { tls: '/api/hello', h2: '/api/hello' }, run: (port) => startNginx([upstreamPort], port, 'nginx-tls', tls), setup: 'the nginx row with listen ssl http2, the same certificate, ssl_protocols TLSv1.2 TLSv1.3 (its default ciphers, no session cache: wrk and h2load keep their connections), keepalive_requests 1000000 as the gateway has no such cap (at its default of 1000, nginx's GOAWAY cuts h2load's streams in flight, counted as failed)' }] : []),
+          { key: 'gateway-tls', label: 'gateway, TLS', scheme: 'https', paths: { tls: '/api/hello' }, run: (port) => gatewayProcess('gateway-tls', 0, { server: { tls }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: "the gateway row with server.tls (ECDSA P-256 certificate for 127.0.0.1, made by openssl per run; TLS 1.3 negotiated)" },
+          { key: 'gateway-h2', label: 'gateway, TLS + HTTP/2', scheme: 'https', paths: { h2: '/api/hello' }, run: (port) => gatewayProcess('gateway-h2', 0, { server: { tls, http2: true }, routes: [{ prefix: '/api', target }] }, { PORT: String(port) }), rss: true, ours: true, setup: 'the same with server.http2: true (h2 by ALPN); the service behind it still HTTP/1.1' },
+        ]
+      : []),
     ...(grpcWanted
       ? [
           { key: 'direct-grpc', label: 'direct (gRPC)', base: grpcTarget, paths: { grpc: GRPC_PATH }, setup: `bench/grpc-upstream.mjs alone (grpc-js ${version('@grpc/grpc-js')}, h2c), core 1 beside the load` },
-          { key: 'gateway-grpc', label: 'gateway, gRPC', paths: { grpc: GRPC_PATH }, run: (port) => node('gateway-grpc', 0, here('./grpc-gateway.mjs'), { TARGET: grpcTarget, PORT: String(port) }, { stdout: 'ignore' }), rss: true, setup: 'bench/grpc-gateway.mjs, core 0: dist/ in library mode on an h2c listener (FastifyAdapter http2), one protocol: grpc route, node:http2 session to the service; no access log' },
+          { key: 'gateway-grpc', label: 'gateway, gRPC', paths: { grpc: GRPC_PATH }, run: (port) => gatewayProcess('gateway-grpc', 0, { server: { http2: true }, routes: [{ prefix: '/bench.Echo', target: grpcTarget, protocol: 'grpc' }] }, { PORT: String(port) }), rss: true, setup: 'dist/main.js as the gateway row, core 0, with server.http2: true (h2c by preface) and one protocol: grpc route; one node:http2 session to the service; no access log' },
         ]
       : []),
   ].flatMap((system) => {
-    if (!ONLY) return [system];
-    const kept = Object.fromEntries(Object.entries(system.paths).filter(([kind]) => ONLY.includes(kind)));
+    const kept = Object.fromEntries(Object.entries(system.paths).filter(([kind]) => (!ONLY || ONLY.includes(kind)) && (kind !== 'h2' || h2loadInstalled)));
     return Object.keys(kept).length ? [{ ...system, paths: kept }] : [];
   });
   const taken = new Set([upstreamPort]);
@@ -272,7 +337,7 @@ try {
     do port = await freePort();
     while (taken.has(port));
     taken.add(port);
-    system.base = `http://127.0.0.1:${port}`;
+    system.base = `${system.scheme ?? 'http'}://127.0.0.1:${port}`;
     system.child = await system.run(port);
   }
   const peakRss = {};
@@ -287,6 +352,15 @@ try {
     // An h2c listener answers no HTTP/1.1 request: the gRPC rows are checked by calls.
     if (system.paths.grpc) {
       await guard(checkGrpc(system.base));
+      continue;
+    }
+    // A TLS listener is checked with the run's certificate as its CA, each kind as it is loaded.
+    if (system.scheme === 'https') {
+      for (const [kind, path] of Object.entries(system.paths)) {
+        const answer = await guard(waitForTls(system.base + path, { ca: certificate.ca, h2: kind === 'h2' }));
+        expectedBytes.hello ??= answer.bytes;
+        if (answer.status !== 200 || answer.bytes !== expectedBytes.hello) throw new Error(`${system.label} ${path} (${kind}): ${answer.status} with ${answer.bytes} bytes, expected 200 with ${expectedBytes.hello}`);
+      }
       continue;
     }
     await guard(waitForHttp(system.base + Object.values(system.paths)[0]));
@@ -308,10 +382,10 @@ try {
 
   const scenarios = systems.flatMap((system) => Object.entries(system.paths).map(([kind, path]) => ({ system, kind, url: system.base + path })));
   const load = ({ system, kind, url }, duration) =>
-    guard(kind === 'grpc' ? grpcLoad(url.slice(0, -GRPC_PATH.length), { connections: CONNECTIONS, duration, signal: stopLoad.signal }) : kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal, headers: system.headers }));
+    guard(kind === 'h2' ? h2load(url, { connections: H2_CONNECTIONS, streams: H2_STREAMS, duration, signal: stopLoad.signal }) : kind === 'grpc' ? grpcLoad(url.slice(0, -GRPC_PATH.length), { connections: CONNECTIONS, duration, signal: stopLoad.signal }) : kind === 'ws' ? wsLoad(url, { connections: WS_CONNECTIONS, duration, signal: stopLoad.signal }) : wrk(url, { connections: CONNECTIONS, duration, signal: stopLoad.signal, headers: system.headers }));
   console.log(
     `nest-gateway bench: ${scenarios.length} scenarios × ${ROUNDS} rounds of ${DURATION}s (after ${WARMUP}s warm-up each), alternating order, medians; ` +
-      `wrk -t1 -c${CONNECTIONS}, WebSocket echo over ${WS_CONNECTIONS}; node ${process.version}; ` +
+      `wrk -t1 -c${CONNECTIONS}, h2load -c${H2_CONNECTIONS} -m${H2_STREAMS}, WebSocket echo over ${WS_CONNECTIONS}; node ${process.version}; ` +
       (pinning ? 'systems under test on core 0, upstream and wrk on core 1 (taskset)' : 'NO CPU pinning (taskset or a second core missing)'),
   );
   const warmUpErrors = {};
@@ -377,7 +451,7 @@ try {
         node: process.version,
         gatewayEnv: START_ENV,
         gatewayFlags: START_FLAGS,
-        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, pinning, maxSteal: MAX_STEAL, stealRetries: STEAL_RETRIES },
+        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, http2Connections: H2_CONNECTIONS, http2Streams: H2_STREAMS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, pinning, maxSteal: MAX_STEAL, stealRetries: STEAL_RETRIES },
         steal: stealSummary,
         systems: systems.map(({ key, label, setup, paths: measured }) => ({ key, label, setup, paths: measured, peakRssMiB: peakRss[key] ?? null, results: results[key] })),
         warmUpErrors,
