@@ -1,14 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import type { UpstreamTls } from '../proxy/forward-contracts.js';
 import type { RouteOptions, UpstreamTlsOptions } from './gateway-options.interface.js';
-
-/** A route's TLS files as read at start-up: what the connections to its targets are made with. */
-export interface UpstreamTlsMaterial {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  servername?: string;
-}
 
 type RouteTargets = Pick<RouteOptions, 'target' | 'targets'>;
 
@@ -45,7 +38,7 @@ export function requireHttp2ForGrpc(value: { routes: { protocol?: string }[]; se
  * Reads a route's TLS files, once; `field` is the option's path for the issues (`routes[0].tls`),
  * one per file that cannot be read.
  */
-export function readUpstreamTls(tls: UpstreamTlsOptions, field: string): { material: UpstreamTlsMaterial; issues: string[] } {
+export function readUpstreamTls(tls: UpstreamTlsOptions, field: string): { material: UpstreamTls; issues: string[] } {
   const issues: string[] = [];
   const read = (key: 'ca' | 'cert' | 'key'): Buffer | undefined => {
     const file = tls[key];

@@ -3,7 +3,7 @@ import { writeJsonAnswer } from '../gateway.errors.js';
 import type { AttemptWatch, ForwardRequest, ForwardTarget, Forwarding } from './forward-contracts.js';
 import { GrpcSessions } from './grpc-sessions.js';
 import { upstreamErrorKind } from './proxy-errors.js';
-import { assignHeaderList } from './upstream-headers.js';
+import { assignHeaderList, toHeaderObject, toUpstreamHeaders } from './upstream-headers.js';
 import type { UpgradeDestination, UpgradeTargets } from './websocket-proxy.js';
 
 /** The statuses the gateway answers with itself (grpc/grpc `doc/statuscodes.md`). */
@@ -19,27 +19,6 @@ export function parseGrpcTimeout(value: string | undefined): number | undefined 
   const match = value === undefined ? null : GRPC_TIMEOUT.exec(value);
   return match ? Number(match[1]) * TIMEOUT_UNIT_MS[match[2]] : undefined;
 }
-
-// Never sent on: the pseudo-headers (rebuilt for the target), what is connection-specific
-// (RFC 9113 §8.2.2), and what the gateway sets itself: `te` (`trailers`, which gRPC servers
-// require), the deadline it enforces, who the client is, the request id.
-const NOT_FORWARDED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'host',
-  'te',
-  'grpc-timeout',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-request-id',
-]);
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, HTTP2_HEADER_STATUS } = constants;
 
@@ -86,25 +65,19 @@ export class GrpcForwarder implements UpgradeTargets {
     return new GrpcCall(request, res, this.sessions.current().request(headers), deadlineMs, watch, this.href);
   }
 
+  /**
+   * The call's head for the service: the client's headers as every forwarded request gets them
+   * (`toUpstreamHeaders`: no hop-by-hop, `x-forwarded-*` and the request id set by the gateway),
+   * addressed by `:authority` in place of `Host`, with `te: trailers`, which gRPC servers
+   * require, and the deadline the gateway holds the call to, in whole milliseconds.
+   */
   private upstreamHeaders(request: ForwardRequest, deadlineMs: number, watch: AttemptWatch | undefined): OutgoingHttpHeaders {
-    const given = request.req.headers;
-    const headers: OutgoingHttpHeaders = {
-      ':method': 'POST',
-      ':path': this.basePath + this.route.rewriteUrl(request.originalUrl),
-      ':authority': this.authority,
-    };
-    for (const name in given) {
-      if (name.charCodeAt(0) === 58 /* : */ || NOT_FORWARDED.has(name) || this.route.dropHeaders.has(name)) continue;
-      headers[name] = given[name];
-    }
-    const claimed = given['x-forwarded-for'];
-    const forwardedFor = claimed ? `${String(claimed)}, ${request.clientAddress}` : request.clientAddress;
-    if (forwardedFor) headers['x-forwarded-for'] = forwardedFor;
-    headers['x-forwarded-proto'] = request.clientProtocol;
-    headers['x-forwarded-host'] = request.clientHost;
-    headers['x-request-id'] = request.id;
+    const headers = toHeaderObject(toUpstreamHeaders(request, this.authority, undefined, this.route.dropHeaders)) as OutgoingHttpHeaders;
+    delete headers.host;
+    headers[':method'] = 'POST';
+    headers[':path'] = this.basePath + this.route.rewriteUrl(request.originalUrl);
+    headers[':authority'] = this.authority;
     headers.te = 'trailers';
-    // The service is told the deadline the gateway holds it to, in whole milliseconds.
     headers['grpc-timeout'] = `${Math.max(1, Math.ceil(deadlineMs))}m`;
     assignHeaderList(headers as Record<string, string>, watch?.headers);
     return headers;
