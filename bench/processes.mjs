@@ -166,7 +166,7 @@ export async function h2load(url, { connections, streams, duration, signal }) {
   try {
     const [bin, argv] = pinned(1, 'h2load', ['-t1', `-c${connections}`, `-m${streams}`, `-D${duration}`, '--log-file', log, url]);
     const { stdout } = await run(bin, argv, { timeout: (duration + 30) * 1000, signal, maxBuffer: 16 * 1024 * 1024 });
-    const finished = /finished in [\d.]+s, ([\d.]+) req\/s, (\S+)\/s/.exec(stdout);
+    const finished = /finished in [\d.]+m?s, ([\d.]+) req\/s, (\S+)\/s/.exec(stdout);
     const counts = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
     if (!finished || !counts) throw new Error(`unexpected h2load output for ${url}:\n${stdout}`);
     // As wrk counts them: answers with a status of 400 or above.
