@@ -31,6 +31,8 @@ const MAX_STEAL = Number(process.env.MAX_STEAL ?? 0.05);
 const STEAL_RETRIES = Number(process.env.STEAL_RETRIES ?? 2);
 // ONLY=ws (or hello,big,...): measure those kinds only, starting only the systems they need.
 const ONLY = process.env.ONLY?.split(',').map((kind) => kind.trim());
+// SYSTEMS=gateway,gateway-tracing: those rows only (their keys), for a target that compares two.
+const SYSTEMS = process.env.SYSTEMS?.split(',').map((key) => key.trim());
 
 if (!(await has('wrk'))) {
   console.error('bench needs wrk (Debian: apt-get install -y wrk)');
@@ -324,6 +326,7 @@ try {
         ]
       : []),
   ].flatMap((system) => {
+    if (SYSTEMS && !SYSTEMS.includes(system.key)) return [];
     const kept = Object.fromEntries(Object.entries(system.paths).filter(([kind]) => (!ONLY || ONLY.includes(kind)) && (kind !== 'h2' || h2loadInstalled)));
     return Object.keys(kept).length ? [{ ...system, paths: kept }] : [];
   });
@@ -451,7 +454,7 @@ try {
         node: process.version,
         gatewayEnv: START_ENV,
         gatewayFlags: START_FLAGS,
-        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, http2Connections: H2_CONNECTIONS, http2Streams: H2_STREAMS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, pinning, maxSteal: MAX_STEAL, stealRetries: STEAL_RETRIES },
+        settings: { duration: DURATION, rounds: ROUNDS, warmUp: WARMUP, connections: CONNECTIONS, http2Connections: H2_CONNECTIONS, http2Streams: H2_STREAMS, webSocketConnections: WS_CONNECTIONS, only: ONLY ?? null, systems: SYSTEMS ?? null, pinning, maxSteal: MAX_STEAL, stealRetries: STEAL_RETRIES },
         steal: stealSummary,
         systems: systems.map(({ key, label, setup, paths: measured }) => ({ key, label, setup, paths: measured, peakRssMiB: peakRss[key] ?? null, results: results[key] })),
         warmUpErrors,
