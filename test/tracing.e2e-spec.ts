@@ -204,6 +204,14 @@ describe('tracing', () => {
     await until(async () => /nest_gateway_trace_spans_total\{result="dropped"\} [1-9]/.test((await request(gateway.url).get('/metrics')).text), 'dropped spans counted');
   });
 
+  it('sends a full batch of 512 spans at once, without waiting for the export interval', async () => {
+    gateway = await traced({ tracing: { exportInterval: '1h' } });
+    for (let sent = 0; sent < 260; sent += 20) await Promise.all(Array.from({ length: 20 }, (_, i) => request(gateway.url).get(`/api/batch${sent + i}`).expect(200)));
+    await until(() => collector.spans.length >= 512, 'a full batch');
+    expect(collector.bodies).toHaveLength(1);
+    expect(collector.spans).toHaveLength(512);
+  });
+
   it('sends protobuf by default, with the configured headers', async () => {
     gateway = await startGateway({
       routes: [{ prefix: '/api', target: upstream.url }],

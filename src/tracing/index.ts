@@ -11,16 +11,13 @@ export { resolveTracingSettings, type TracingSettings } from './tracing-settings
 const EXPORT_WARNING_INTERVAL_MS = 30_000;
 
 /**
- * The tracer for the options, with the OTLP exporter of their protocol. OpenTelemetry's packages
+ * The tracer for the options, exporting in their protocol. OpenTelemetry's packages
  * are imported only when tracing is on: a gateway without it loads none of them.
  */
 export async function startTracer(options: TracingOptions, env: NodeJS.ProcessEnv = process.env): Promise<GatewayTracer> {
   const settings = resolveTracingSettings(options, env);
   const { GatewayTracer } = await import('./gateway-tracer.js');
-  const { OTLPTraceExporter } =
-    settings.protocol === 'http/json' ? await import('@opentelemetry/exporter-trace-otlp-http') : await import('@opentelemetry/exporter-trace-otlp-proto');
-  const exporter = new OTLPTraceExporter({ url: settings.url, headers: settings.headers, timeoutMillis: settings.exportTimeoutMs });
   const logger = new Logger('Tracing');
   logger.log(`traces to ${settings.url} (${settings.protocol}), sampling ${settings.sampleRatio} of new traces, as ${settings.serviceName}`);
-  return new GatewayTracer(settings, exporter, throttledWarning(logger, EXPORT_WARNING_INTERVAL_MS));
+  return new GatewayTracer(settings, throttledWarning(logger, EXPORT_WARNING_INTERVAL_MS));
 }

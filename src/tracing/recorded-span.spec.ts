@@ -17,6 +17,7 @@ describe('recorded spans, as the exporter reads them', () => {
     expect(span.startMs - Date.now()).toBeLessThan(1000);
     expect(hrTimeToMilliseconds(span.endTime) - hrTimeToMilliseconds(span.startTime)).toBeCloseTo(12.5, 3);
     expect(hrTimeToMilliseconds(span.duration)).toBeCloseTo(12.5, 3);
+    expect(span).toMatchObject({ ended: true, events: [], links: [], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0 });
   });
 
   it('is unset until it fails, then ERROR with the error type among its attributes', () => {

@@ -17,21 +17,13 @@ const UNSET: SpanStatus = { code: SpanStatusCode.UNSET };
 export const now = (): number => performance.timeOrigin + performance.now();
 
 /**
- * A finished span as the exporter reads it (OpenTelemetry's `ReadableSpan`), kept as a few plain
- * fields until the export: its times, status and attributes are made when the exporter asks, in
- * the batch that serializes them. The SDK's own span keeps each of them as objects from its start,
- * and a queue of those outlives V8's young generation: the gateway's bench paid more for that
- * garbage than for the spans' work. The span is its own `SpanContext`.
+ * A span as a few plain fields, encoded for export when it ends (`span-encoding.ts`): no object
+ * of it outlives its request. It is also OpenTelemetry's `ReadableSpan` (its times, status and
+ * attributes made when asked), the form the SDK's own serializers read, against which the
+ * encoding is tested. What every span has alike is on the prototype, not in each span. The span
+ * is its own `SpanContext`.
  */
 export abstract class RecordedSpan implements ReadableSpan, SpanContext {
-  readonly ended = true;
-  readonly events = NO_EVENTS;
-  readonly links = NO_LINKS;
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
-  readonly droppedLinksCount = 0;
-  readonly resource: Resource;
-  readonly instrumentationScope: InstrumentationScope;
   endMs = 0;
   /** The HTTP status answered, 0 until there is one. */
   statusCode = 0;
@@ -40,7 +32,7 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
   errorMessage: string | undefined;
 
   constructor(
-    origin: SpanOrigin,
+    private readonly origin: SpanOrigin,
     readonly name: string,
     readonly kind: SpanKind,
     readonly traceId: string,
@@ -49,9 +41,38 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
     readonly traceState: TraceState | undefined,
     readonly parentSpanContext: SpanContext | undefined,
     readonly startMs: number,
-  ) {
-    this.resource = origin.resource;
-    this.instrumentationScope = origin.instrumentationScope;
+  ) {}
+
+  get resource(): Resource {
+    return this.origin.resource;
+  }
+
+  get instrumentationScope(): InstrumentationScope {
+    return this.origin.instrumentationScope;
+  }
+
+  get ended(): boolean {
+    return true;
+  }
+
+  get events(): TimedEvent[] {
+    return NO_EVENTS;
+  }
+
+  get links(): [] {
+    return NO_LINKS;
+  }
+
+  get droppedAttributesCount(): number {
+    return 0;
+  }
+
+  get droppedEventsCount(): number {
+    return 0;
+  }
+
+  get droppedLinksCount(): number {
+    return 0;
   }
 
   spanContext(): SpanContext {
@@ -75,13 +96,25 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
   }
 
   get attributes(): Attributes {
-    const attributes = this.ownAttributes();
-    if (this.statusCode !== 0) attributes['http.response.status_code'] = this.statusCode;
-    if (this.errorType !== undefined) attributes['error.type'] = this.errorType;
+    const attributes: Attributes = {};
+    this.writeAttributes({ string: (key, value) => (attributes[key] = value), int: (key, value) => (attributes[key] = value) });
     return attributes;
   }
 
-  protected abstract ownAttributes(): Attributes;
+  /** Hands each attribute, in order, to `sink`: what an encoder reads instead of building the attributes object. */
+  writeAttributes(sink: AttributeSink): void {
+    this.writeOwnAttributes(sink);
+    if (this.statusCode !== 0) sink.int('http.response.status_code', this.statusCode);
+    if (this.errorType !== undefined) sink.string('error.type', this.errorType);
+  }
+
+  protected abstract writeOwnAttributes(sink: AttributeSink): void;
+}
+
+/** Where a span's attributes go, one at a time: the spans have only strings and integers. */
+export interface AttributeSink {
+  string(key: string, value: string): void;
+  int(key: string, value: number): void;
 }
 
 /** What a SERVER span records of its request. */
@@ -109,17 +142,15 @@ export class ServerSpan extends RecordedSpan {
     super(origin, `${request.method} ${request.route}`, SpanKind.SERVER, traceId, spanId, traceFlags, traceState, parent, now());
   }
 
-  protected ownAttributes(): Attributes {
+  protected writeOwnAttributes(sink: AttributeSink): void {
     const request = this.request;
-    return {
-      'http.request.method': request.method,
-      'url.path': request.path,
-      'url.scheme': request.scheme,
-      'http.route': request.route,
-      'server.address': request.serverAddress,
-      'client.address': request.clientAddress,
-      'network.protocol.version': request.protocolVersion,
-    };
+    sink.string('http.request.method', request.method);
+    sink.string('url.path', request.path);
+    sink.string('url.scheme', request.scheme);
+    sink.string('http.route', request.route);
+    sink.string('server.address', request.serverAddress);
+    sink.string('client.address', request.clientAddress);
+    sink.string('network.protocol.version', request.protocolVersion);
   }
 }
 
@@ -136,15 +167,12 @@ export class ClientSpan extends RecordedSpan {
     super(origin, method, SpanKind.CLIENT, parent.traceId, spanId, parent.traceFlags, parent.traceState, parent, now());
   }
 
-  protected ownAttributes(): Attributes {
+  protected writeOwnAttributes(sink: AttributeSink): void {
     const target = this.target;
-    const attributes: Attributes = {
-      'http.request.method': this.method,
-      'server.address': target.hostname,
-      'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
-      'url.full': target.href,
-    };
-    if (this.attempt > 1) attributes['http.request.resend_count'] = this.attempt - 1;
-    return attributes;
+    sink.string('http.request.method', this.method);
+    sink.string('server.address', target.hostname);
+    sink.int('server.port', Number(target.port || (target.protocol === 'https:' ? 443 : 80)));
+    sink.string('url.full', target.href);
+    if (this.attempt > 1) sink.int('http.request.resend_count', this.attempt - 1);
   }
 }

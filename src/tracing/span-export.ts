@@ -1,0 +1,109 @@
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { RecordedSpan, SpanOrigin } from './recorded-span.js';
+import { EncodedSpans, JsonSpans, ProtobufSpans } from './span-encoding.js';
+import type { TracingSettings } from './tracing-settings.js';
+
+/** What became of the finished spans, since start: what the metrics report. */
+export interface TraceCounts {
+  exported: number;
+  /** Past `maxQueueSize`: the collector was slower than the traffic. */
+  dropped: number;
+  /** Sent, and refused or never answered by the collector. */
+  failed: number;
+}
+
+/** Spans per export request, as OpenTelemetry's batch processor sends them. */
+const MAX_EXPORT_BATCH = 512;
+/** The component type OpenTelemetry's exporters report themselves as. */
+const COMPONENT_TYPE = 'otlp_http_span_exporter';
+
+/** An export request: its body, already encoded, and how many spans it holds. */
+interface EncodedBatch {
+  body: Uint8Array;
+  spans: number;
+}
+
+/**
+ * The sampled spans' way out: queued as encoded bytes when they end, sent by OpenTelemetry's
+ * OTLP/HTTP exporter (its timeouts, retries, headers and response handling) on a timer, or as soon
+ * as a batch is full, one export at a time: a collector that refuses or hangs costs spans,
+ * counted in {@link TraceCounts}, never a request.
+ */
+export class SpanExport {
+  readonly counts: TraceCounts = { exported: 0, dropped: 0, failed: 0 };
+  private readonly queue: EncodedSpans;
+  private readonly exporter: OTLPExporterBase<EncodedBatch>;
+  private readonly timer: NodeJS.Timeout;
+  private exporting: Promise<void> | undefined;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly settings: TracingSettings,
+    origin: SpanOrigin,
+    private readonly warn: (message: string) => void,
+  ) {
+    const json = settings.protocol === 'http/json';
+    this.queue = json ? new JsonSpans(origin, settings.maxQueueSize) : new ProtobufSpans(origin, settings.maxQueueSize);
+    const responses = json ? JsonTraceSerializer : ProtobufTraceSerializer;
+    const delegate = createOtlpHttpExportDelegate(
+      convertLegacyHttpOptions({ url: settings.url, headers: settings.headers, timeoutMillis: settings.exportTimeoutMs }, 'TRACES', 'v1/traces', { 'Content-Type': this.queue.contentType }),
+      { serializeRequest: (batch: EncodedBatch) => batch.body, deserializeResponse: (data: Uint8Array) => responses.deserializeResponse(data) },
+      COMPONENT_TYPE,
+      { name: 'span', countItems: (batch: EncodedBatch) => batch.spans },
+      undefined,
+    );
+    this.exporter = new OTLPExporterBase(delegate);
+    this.timer = setInterval(() => this.flush(1), settings.exportIntervalMs).unref();
+  }
+
+  /** Queues a finished, sampled span; a full queue drops it, counted and warned of. */
+  add(span: RecordedSpan): void {
+    if (!this.queue.add(span)) {
+      this.counts.dropped++;
+      this.warn(`trace export: spans dropped, more than ${this.settings.maxQueueSize} waiting for ${this.settings.url}`);
+      return;
+    }
+    // A full batch goes now rather than at the next tick, off the request's own path.
+    if (this.queue.count >= MAX_EXPORT_BATCH && !this.flushScheduled && !this.exporting) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush(MAX_EXPORT_BATCH));
+    }
+  }
+
+  /**
+   * Sends what is queued, batch after batch, while at least `least` spans wait: the timer sends
+   * whatever there is, a full batch only full ones (the rest waits for the timer rather than
+   * going out a few spans at a time). The next export waits for the one before it.
+   */
+  flush(least: number): Promise<void> {
+    this.flushScheduled = false;
+    this.exporting ??= this.exportQueued(least).finally(() => (this.exporting = undefined));
+    return this.exporting;
+  }
+
+  /** Stops the timer and sends what is left; waits `waitMs` at most for a collector that does not answer. */
+  async shutdown(waitMs: number): Promise<void> {
+    clearInterval(this.timer);
+    let given: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (given = setTimeout(resolve, waitMs)));
+    await Promise.race([this.flush(1).then(() => this.exporter.shutdown()), deadline]);
+    clearTimeout(given);
+  }
+
+  private async exportQueued(least: number): Promise<void> {
+    while (this.queue.count >= least) {
+      const spans = Math.min(MAX_EXPORT_BATCH, this.queue.count);
+      const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => this.exporter.export({ body: this.queue.take(spans), spans }, resolve));
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.counts.exported += spans;
+        continue;
+      }
+      this.counts.failed += spans;
+      this.warn(`trace export to ${this.settings.url} failed (${result.error?.message ?? 'refused'}): its spans are lost`);
+      return;
+    }
+  }
+}
