@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { type Attributes, defaultTextMapGetter, ROOT_CONTEXT, SamplingDecision, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ParentBasedSampler, RandomIdGenerator, type Sampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, RandomIdGenerator, type Sampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { AttemptWatch } from '../proxy/index.js';
 import { ClientSpan, now, type RecordedSpan, ServerSpan, type SpanOrigin } from './recorded-span.js';
 import { SpanExport, type TraceCounts } from './span-export.js';
@@ -36,7 +36,9 @@ export class GatewayTracer {
   private readonly source: SpanSource;
 
   constructor(settings: TracingSettings, warn: (message: string) => void) {
-    this.sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) });
+    // Every trace or none need no look at the id; in between, the SDK's ratio sampler decides on it.
+    const root = settings.sampleRatio >= 1 ? new AlwaysOnSampler() : settings.sampleRatio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(settings.sampleRatio);
+    this.sampler = new ParentBasedSampler({ root });
     const origin = { resource: resourceFromAttributes({ 'service.name': settings.serviceName }), instrumentationScope: { name: 'nest-gateway' } };
     this.source = { ...origin, ids: new RandomIdGenerator(), export: new SpanExport(settings, origin, warn) };
   }

@@ -13,8 +13,9 @@ const NO_EVENTS: TimedEvent[] = [];
 const NO_LINKS: [] = [];
 const UNSET: SpanStatus = { code: SpanStatusCode.UNSET };
 
-/** Milliseconds since the epoch, sub-millisecond, on the monotonic clock the SDK's spans use. */
-export const now = (): number => performance.timeOrigin + performance.now();
+const TIME_ORIGIN = performance.timeOrigin;
+/** Milliseconds since the epoch, sub-millisecond: the origin read once (its getter is not free), the rest monotonic. */
+export const now = (): number => TIME_ORIGIN + performance.now();
 
 /**
  * A span as a few plain fields, encoded for export when it ends (`span-encoding.ts`): no object

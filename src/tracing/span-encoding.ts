@@ -116,25 +116,40 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
       this.hex(parent.spanId, 8);
     }
     this.text(5, span.name);
-    buffer[this.pos++] = 0x30;
-    buffer[this.pos++] = span.kind + 1;
-    this.buffer[this.pos++] = 0x39;
-    this.fixed64(span.startMs);
-    this.buffer[this.pos++] = 0x41;
-    this.fixed64(span.endMs);
+    let at = this.pos;
+    const times = this.buffer;
+    times[at++] = 0x30;
+    times[at++] = span.kind + 1;
+    times[at++] = 0x39;
+    at = writeEpochNanoseconds(times, at, span.startMs);
+    times[at++] = 0x41;
+    this.pos = writeEpochNanoseconds(times, at, span.endMs);
     span.writeAttributes(this);
-    this.reserve(64);
-    this.buffer.set(NOTHING_DROPPED, this.pos);
-    this.pos += NOTHING_DROPPED.length;
-    this.buffer[this.pos++] = 0x7a; // Span.status
-    const status = this.open();
-    if (span.errorMessage) this.text(2, span.errorMessage);
-    this.buffer[this.pos++] = 0x18;
-    this.buffer[this.pos++] = span.errorType === undefined ? 0 : 2;
-    this.close(status);
-    this.buffer[this.pos++] = 0x85; // Span.flags, field 16: a two-byte tag
-    this.buffer[this.pos++] = 0x01;
-    this.pos = this.buffer.writeUInt32LE(spanFlags(span), this.pos);
+    this.reserve(32);
+    const tail = this.buffer;
+    at = this.pos;
+    for (let i = 0; i < NOTHING_DROPPED.length; i++) tail[at++] = NOTHING_DROPPED[i];
+    tail[at++] = 0x7a; // Span.status
+    this.pos = at;
+    if (span.errorMessage) {
+      const status = this.open();
+      this.text(2, span.errorMessage);
+      this.reserve(16);
+      this.buffer[this.pos++] = 0x18;
+      this.buffer[this.pos++] = 2;
+      this.close(status);
+    } else {
+      tail[at++] = 2;
+      tail[at++] = 0x18;
+      tail[at++] = span.errorType === undefined ? 0 : 2;
+      this.pos = at;
+    }
+    this.reserve(8);
+    const flags = this.buffer;
+    at = this.pos;
+    flags[at++] = 0x85; // Span.flags, field 16: a two-byte tag
+    flags[at++] = 0x01;
+    this.pos = writeUInt32(flags, at, spanFlags(span));
     this.close(start, SPAN_LENGTH_BYTES);
   }
 
@@ -144,6 +159,27 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
   }
 
   private stringEntry(field: number, key: string, value: string): void {
+    // The common case, ASCII and under 128 bytes in all, has every length known before writing.
+    const anyLength = 2 + value.length;
+    const entryLength = 2 + key.length + 2 + anyLength;
+    if (entryLength < 0x80) {
+      this.reserve(2 + entryLength);
+      const buffer = this.buffer;
+      const at = this.pos;
+      buffer[at] = (field << 3) | 2;
+      buffer[at + 1] = entryLength;
+      buffer[at + 2] = 0x0a;
+      buffer[at + 3] = key.length;
+      const valueAt = at + 4 + key.length;
+      buffer[valueAt] = 0x12;
+      buffer[valueAt + 1] = anyLength;
+      buffer[valueAt + 2] = 0x0a;
+      buffer[valueAt + 3] = value.length;
+      if (copyAscii(buffer, at + 4, key) && copyAscii(buffer, valueAt + 4, value)) {
+        this.pos = valueAt + 4 + value.length;
+        return;
+      }
+    }
     this.reserve(16);
     this.buffer[this.pos++] = (field << 3) | 2;
     const entry = this.open();
@@ -158,6 +194,25 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
 
   /** A `KeyValue` of an integer (`int_value`), as a `Span.attributes` entry. */
   int(key: string, value: number): void {
+    const anyLength = 1 + varintSize(value);
+    const entryLength = 2 + key.length + 2 + anyLength;
+    if (entryLength < 0x80) {
+      this.reserve(2 + entryLength);
+      const buffer = this.buffer;
+      const at = this.pos;
+      buffer[at] = 0x4a;
+      buffer[at + 1] = entryLength;
+      buffer[at + 2] = 0x0a;
+      buffer[at + 3] = key.length;
+      const valueAt = at + 4 + key.length;
+      buffer[valueAt] = 0x12;
+      buffer[valueAt + 1] = anyLength;
+      buffer[valueAt + 2] = 0x18;
+      if (copyAscii(buffer, at + 4, key)) {
+        this.pos = writeVarint(buffer, valueAt + 3, value);
+        return;
+      }
+    }
     this.reserve(16);
     this.buffer[this.pos++] = 0x4a;
     const entry = this.open();
@@ -251,10 +306,6 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
     this.pos = at;
   }
 
-  private fixed64(ms: number): void {
-    this.pos = writeEpochNanoseconds(this.buffer, this.pos, ms);
-  }
-
   /** A length-delimited message begins: one byte kept for its length, which most of them fit. */
   private open(kept = 1): number {
     this.pos += kept;
@@ -289,8 +340,26 @@ function writeEpochNanoseconds(buffer: Buffer, at: number, ms: number): number {
   const highSeconds = ((seconds / 0x10000) >>> 0) * 1e9;
   const low = (lowSeconds >>> 0) + (((highSeconds & 0xffff) * 0x10000) >>> 0) + nanos;
   const high = Math.floor(lowSeconds / 0x100000000) + ((highSeconds / 0x10000) >>> 0) + Math.floor(low / 0x100000000);
-  buffer.writeUInt32LE(low >>> 0, at);
-  return buffer.writeUInt32LE(high >>> 0, at + 4);
+  return writeUInt32(buffer, writeUInt32(buffer, at, low >>> 0), high >>> 0);
+}
+
+/** Little-endian, a byte at a time: Buffer's `writeUInt32LE` checks more than these callers need. */
+function writeUInt32(buffer: Buffer, at: number, value: number): number {
+  buffer[at] = value & 0xff;
+  buffer[at + 1] = (value >>> 8) & 0xff;
+  buffer[at + 2] = (value >>> 16) & 0xff;
+  buffer[at + 3] = value >>> 24;
+  return at + 4;
+}
+
+/** Copies `text` at `at` when it is ASCII, a byte a character; false (the bytes then meaningless) when it is not. */
+function copyAscii(buffer: Buffer, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return false;
+    buffer[at + i] = code;
+  }
+  return true;
 }
 
 function writeVarint(buffer: Buffer, at: number, value: number): number {
