@@ -169,11 +169,23 @@ export class ClientSpan extends RecordedSpan {
   }
 
   protected writeOwnAttributes(sink: AttributeSink): void {
-    const target = this.target;
+    const target = targetAttributes(this.target);
     sink.string('http.request.method', this.method);
-    sink.string('server.address', target.hostname);
-    sink.int('server.port', Number(target.port || (target.protocol === 'https:' ? 443 : 80)));
-    sink.string('url.full', target.href);
+    sink.string('server.address', target.address);
+    sink.int('server.port', target.port);
+    sink.string('url.full', target.full);
     if (this.attempt > 1) sink.int('http.request.resend_count', this.attempt - 1);
   }
+}
+
+/** A target's attributes, read off its URL once: a URL's getters make new strings at each call. */
+const TARGET_ATTRIBUTES = new WeakMap<URL, { address: string; port: number; full: string }>();
+
+function targetAttributes(target: URL): { address: string; port: number; full: string } {
+  let attributes = TARGET_ATTRIBUTES.get(target);
+  if (attributes === undefined) {
+    attributes = { address: target.hostname, port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)), full: target.href };
+    TARGET_ATTRIBUTES.set(target, attributes);
+  }
+  return attributes;
 }
