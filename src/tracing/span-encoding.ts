@@ -192,38 +192,27 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
     this.close(entry);
   }
 
-  /** A `KeyValue` of an integer (`int_value`), as a `Span.attributes` entry. */
+  /**
+   * A `KeyValue` of an integer (`int_value`), as a `Span.attributes` entry. Integer attributes
+   * are the gateway's own few (status code, port, resend count): short ASCII names, so every
+   * length is known before writing.
+   */
   int(key: string, value: number): void {
     const anyLength = 1 + varintSize(value);
     const entryLength = 2 + key.length + 2 + anyLength;
-    if (entryLength < 0x80) {
-      this.reserve(2 + entryLength);
-      const buffer = this.buffer;
-      const at = this.pos;
-      buffer[at] = 0x4a;
-      buffer[at + 1] = entryLength;
-      buffer[at + 2] = 0x0a;
-      buffer[at + 3] = key.length;
-      const valueAt = at + 4 + key.length;
-      buffer[valueAt] = 0x12;
-      buffer[valueAt + 1] = anyLength;
-      buffer[valueAt + 2] = 0x18;
-      if (copyAscii(buffer, at + 4, key)) {
-        this.pos = writeVarint(buffer, valueAt + 3, value);
-        return;
-      }
-    }
-    this.reserve(16);
-    this.buffer[this.pos++] = 0x4a;
-    const entry = this.open();
-    this.text(1, key);
-    this.reserve(24);
-    this.buffer[this.pos++] = 0x12;
-    const any = this.open();
-    this.buffer[this.pos++] = 0x18;
-    this.pos = writeVarint(this.buffer, this.pos, value);
-    this.close(any);
-    this.close(entry);
+    this.reserve(2 + entryLength);
+    const buffer = this.buffer;
+    const at = this.pos;
+    buffer[at] = 0x4a;
+    buffer[at + 1] = entryLength;
+    buffer[at + 2] = 0x0a;
+    buffer[at + 3] = key.length;
+    copyAscii(buffer, at + 4, key);
+    const valueAt = at + 4 + key.length;
+    buffer[valueAt] = 0x12;
+    buffer[valueAt + 1] = anyLength;
+    buffer[valueAt + 2] = 0x18;
+    this.pos = writeVarint(buffer, valueAt + 3, value);
   }
 
   protected body(count: number, end: number): Uint8Array {
