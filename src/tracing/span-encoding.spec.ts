@@ -61,6 +61,15 @@ describe('spans encoded as they end', () => {
     expect(queue.count).toBe(0);
   });
 
+  it('writes the same bytes when its buffer grows under spans of every size', () => {
+    const all = Array.from({ length: 300 }, (_, i) => {
+      const span = spans()[i % 4];
+      return Object.assign(Object.create(Object.getPrototypeOf(span)), span, { name: `GET /${'n'.repeat(i)}` }) as RecordedSpan;
+    });
+    const queue = queued(new ProtobufSpans(origin, 300), all);
+    expect(Buffer.from(queue.take(300)).toString('hex')).toBe(Buffer.from(ProtobufTraceSerializer.serializeRequest(all)!).toString('hex'));
+  });
+
   it('refuses a span past its capacity, and grows its buffer for spans that need more room', () => {
     const queue = new ProtobufSpans(origin, 400);
     const long = { ...request, path: `/api/${'x'.repeat(400)}` };

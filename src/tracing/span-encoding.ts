@@ -79,8 +79,8 @@ function spanFlags(span: RecordedSpan): number {
 
 /** A span's length takes two bytes (128 bytes to 16 KiB): what the gateway's spans are. */
 const SPAN_LENGTH_BYTES = 2;
-/** Room for a span's fixed fields; its strings ask for their own. */
-const SPAN_ROOM = 256;
+/** Room for a span's ids and tags up to its first string; each string, and what follows one, asks for its own. */
+const SPAN_ROOM = 64;
 /** `Span.dropped_attributes_count`, `dropped_events_count`, `dropped_links_count`: each 0, written as the SDK writes them. */
 const NOTHING_DROPPED = Uint8Array.from([0x50, 0, 0x60, 0, 0x70, 0]);
 /** A hex digit's value by its character code (ids are lowercase hex). */
@@ -112,10 +112,12 @@ export class ProtobufSpans extends EncodedSpans implements AttributeSink {
     if (span.traceState) this.text(3, span.traceState.serialize());
     const parent = span.parentSpanContext;
     if (parent?.spanId) {
-      buffer[this.pos++] = 0x22;
+      this.reserve(16); // the tracestate may have taken the room kept above
+      this.buffer[this.pos++] = 0x22;
       this.hex(parent.spanId, 8);
     }
     this.text(5, span.name);
+    this.reserve(32); // the strings above may have taken the room kept at the start
     let at = this.pos;
     const times = this.buffer;
     times[at++] = 0x30;
