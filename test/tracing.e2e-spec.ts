@@ -210,6 +210,11 @@ describe('tracing', () => {
     await until(() => collector.spans.length >= 512, 'a full batch');
     expect(collector.bodies).toHaveLength(1);
     expect(collector.spans).toHaveLength(512);
+    // The 8 spans left over go at the stop, with no export timer due before it.
+    const stopping = gateway;
+    gateway = undefined as unknown as RunningGateway;
+    await stopping.close();
+    expect(collector.spans).toHaveLength(520);
   });
 
   it('sends protobuf by default, with the configured headers', async () => {

@@ -59,7 +59,7 @@ export class SpanExport {
       undefined,
     );
     this.exporter = new OTLPExporterBase(delegate);
-    this.timer = setInterval(() => this.flush(1), settings.exportIntervalMs).unref();
+    this.timer = setInterval(() => void this.sendAll(), settings.exportIntervalMs).unref();
   }
 
   /**
@@ -85,8 +85,17 @@ export class SpanExport {
     // A full batch goes now rather than at the next tick, off the request's own path.
     if (this.queue.count >= MAX_EXPORT_BATCH && !this.flushScheduled && !this.exporting) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush(MAX_EXPORT_BATCH));
+      setImmediate(() => {
+        this.flushScheduled = false;
+        void this.send(MAX_EXPORT_BATCH);
+      });
     }
+  }
+
+  /** The timer's send: every span ended so far, the last batch however small. */
+  private sendAll(): Promise<void> {
+    this.encodeEnded();
+    return this.send(1);
   }
 
   /**
@@ -94,19 +103,25 @@ export class SpanExport {
    * whatever there is, a full batch only full ones (the rest waits for the timer rather than
    * going out a few spans at a time). The next export waits for the one before it.
    */
-  flush(least: number): Promise<void> {
-    this.flushScheduled = false;
-    if (least === 1) this.encodeEnded();
+  private send(least: number): Promise<void> {
     this.exporting ??= this.exportQueued(least).finally(() => (this.exporting = undefined));
     return this.exporting;
   }
 
-  /** Stops the timer and sends what is left; waits `waitMs` at most for a collector that does not answer. */
+  /**
+   * Stops the timer and sends what is left, after any export under way (which may stop short of
+   * a partial batch); waits `waitMs` at most for a collector that does not answer.
+   */
   async shutdown(waitMs: number): Promise<void> {
     clearInterval(this.timer);
     let given: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (given = setTimeout(resolve, waitMs)));
-    await Promise.race([this.flush(1).then(() => this.exporter.shutdown()), deadline]);
+    const last = async () => {
+      await this.exporting;
+      await this.sendAll();
+      await this.exporter.shutdown();
+    };
+    await Promise.race([last(), deadline]);
     clearTimeout(given);
   }
 
