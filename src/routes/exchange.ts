@@ -54,16 +54,21 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   /** The request's SERVER span, when tracing is on. */
   readonly trace?: RequestTrace;
 
+  /** The client, read once: fastify works it out at each read, and the forwarder and the span both ask. */
+  private ip?: string;
+
+  /** `route` is the fastify path the request matched, which names its span. */
   constructor(
     private readonly stages: ExchangeStages,
     readonly request: FastifyRequest,
     readonly reply: FastifyReply,
+    route: string,
   ) {
     this.id = assignRequestId(request.raw);
     this.socket = request.raw.socket;
     this.bytesBefore = stages.accessLine ? this.socket.bytesWritten : 0;
     stages.counters.begin();
-    if (stages.tracer) this.trace = stages.tracer.request(request.raw, request.routeOptions.url ?? request.url, this.clientProtocol, this.clientHost, this.clientIp);
+    if (stages.tracer) this.trace = stages.tracer.request(request.raw, route, this.clientProtocol, this.clientHost, this.clientIp);
     const res = reply.raw as ExchangeResponse;
     res[EXCHANGE] = this;
     res.on('close', onResponseClose);
@@ -86,7 +91,7 @@ export class Exchange implements ForwardRequest, LoggedExchange {
   }
 
   get clientIp(): string {
-    return this.request.ip;
+    return (this.ip ??= this.request.ip);
   }
 
   get clientProtocol(): string {

@@ -38,7 +38,7 @@ export function mountRoutes(fastify: FastifyInstance, pipelines: RoutePipeline[]
       const onSend = route.onRequest || route.onResponse ? addRequestId : undefined;
       for (const method of mountedMethods(route.methods)) {
         for (const url of route.paths) {
-          scope.route({ method, url, handler: pipeline.handle, exposeHeadRoute: false, ...(onSend ? { onSend } : {}) });
+          scope.route({ method, url, handler: pipeline.handlerAt(url), exposeHeadRoute: false, ...(onSend ? { onSend } : {}) });
         }
       }
     }

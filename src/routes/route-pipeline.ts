@@ -1,6 +1,6 @@
 import { type OutgoingHttpHeaders, STATUS_CODES } from 'node:http';
 import type { GatedExchange, RateLimiter, RefusalReason, RouteAccess } from '../access/index.js';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import {
   answersFailure,
   type CacheAddress,
@@ -108,9 +108,16 @@ export class RoutePipeline implements ExchangeStages {
     if (checks?.limits.some((limit) => limit.redis)) this.counters.rateLimitStoreUp = () => checks.limits.every((limit) => limit.storeUp());
   }
 
-  /** The fastify handler of every method and path of the route: stages 1 to 4. */
-  readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
-    const exchange = new RouteExchange(this, request, reply);
+  /**
+   * The fastify handler of every method on one of the route's paths: stages 1 to 4. The path is
+   * known here, where fastify would build its route options anew at each read.
+   */
+  handlerAt(path: string): RouteHandlerMethod {
+    return (request, reply) => this.handle(request, reply, path);
+  }
+
+  private handle(request: FastifyRequest, reply: FastifyReply, path: string): void {
+    const exchange = new RouteExchange(this, request, reply, path);
     if (this.hijack) reply.hijack();
     const refused = this.refusal(request);
     if (refused) return exchange.answer(refused.statusCode, { statusCode: refused.statusCode, error: STATUS_CODES[refused.statusCode], message: refused.message }, true);
@@ -211,8 +218,9 @@ export class RouteExchange extends Exchange implements CacheAddress, GatedExchan
     private readonly pipeline: RoutePipeline,
     request: FastifyRequest,
     reply: FastifyReply,
+    path: string,
   ) {
-    super(pipeline, request, reply);
+    super(pipeline, request, reply, path);
   }
 
   get scheme(): string {

@@ -25,7 +25,7 @@ export class UnroutedRequests {
   readonly notFound: RouteHandlerMethod = (request, reply) => this.answer(request, reply, 404, `Cannot ${request.raw.method} ${request.raw.url}`);
 
   private answer(request: FastifyRequest, reply: FastifyReply, statusCode: 404 | 405, message: string, allow?: string): void {
-    const exchange = new Exchange(this.stages, request, reply);
+    const exchange = new Exchange(this.stages, request, reply, request.routeOptions.url ?? request.url);
     reply.hijack();
     const headers = allow === undefined ? { [X_REQUEST_ID]: exchange.id } : { allow, [X_REQUEST_ID]: exchange.id };
     writeJsonAnswer(reply.raw, statusCode, { statusCode, error: STATUS_CODES[statusCode], message }, headers);

@@ -5,7 +5,7 @@ import { ClientSpan, now, ServerSpan } from './recorded-span.js';
 
 describe('recorded spans, as the exporter reads them', () => {
   const origin = { resource: resourceFromAttributes({ 'service.name': 'test' }), instrumentationScope: { name: 'nest-gateway' } };
-  const request = { method: 'POST', path: '/api/x', scheme: 'https', route: '/api/*', serverAddress: 'gw.test', clientAddress: '10.0.0.1', protocolVersion: '1.1' };
+  const request = { method: 'POST', target: '/api/x?token=secret', scheme: 'https', route: '/api/*', host: 'gw.test:8443', clientAddress: '10.0.0.1', protocolVersion: '1.1' };
   const server = () => new ServerSpan(origin, request, '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 1, undefined, undefined);
 
   it('gives its times as HrTime from the epoch, and the duration between them', () => {

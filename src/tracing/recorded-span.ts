@@ -34,7 +34,6 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
 
   constructor(
     private readonly origin: SpanOrigin,
-    readonly name: string,
     readonly kind: SpanKind,
     readonly traceId: string,
     readonly spanId: string,
@@ -43,6 +42,9 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
     readonly parentSpanContext: SpanContext | undefined,
     readonly startMs: number,
   ) {}
+
+  /** Made when the span is encoded, not when the request is on its way. */
+  abstract get name(): string;
 
   get resource(): Resource {
     return this.origin.resource;
@@ -118,13 +120,18 @@ export interface AttributeSink {
   int(key: string, value: number): void;
 }
 
-/** What a SERVER span records of its request. */
+/**
+ * What a SERVER span records of its request, as the request has it: the path and the server's
+ * address are read off its target and `Host` when the span is encoded, off the request's path.
+ */
 export interface ServerRequestFields {
   method: string;
-  path: string;
+  /** The request-target, query and all. */
+  target: string;
   scheme: string;
   route: string;
-  serverAddress: string;
+  /** The `Host` value, port and all. */
+  host: string;
   clientAddress: string;
   protocolVersion: string;
 }
@@ -140,19 +147,36 @@ export class ServerSpan extends RecordedSpan {
     traceState: TraceState | undefined,
     parent: SpanContext | undefined,
   ) {
-    super(origin, `${request.method} ${request.route}`, SpanKind.SERVER, traceId, spanId, traceFlags, traceState, parent, now());
+    super(origin, SpanKind.SERVER, traceId, spanId, traceFlags, traceState, parent, now());
+  }
+
+  get name(): string {
+    return `${this.request.method} ${this.request.route}`;
   }
 
   protected writeOwnAttributes(sink: AttributeSink): void {
     const request = this.request;
     sink.string('http.request.method', request.method);
-    sink.string('url.path', request.path);
+    sink.string('url.path', pathOf(request.target));
     sink.string('url.scheme', request.scheme);
     sink.string('http.route', request.route);
-    sink.string('server.address', request.serverAddress);
+    sink.string('server.address', hostname(request.host));
     sink.string('client.address', request.clientAddress);
     sink.string('network.protocol.version', request.protocolVersion);
   }
+}
+
+/** The path of a request target, without its query (which may carry what no trace should hold). */
+function pathOf(target: string): string {
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
+}
+
+/** A Host value without its port. */
+function hostname(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
 }
 
 /** One attempt at a service: a CLIENT span, child of its request's. */
@@ -165,7 +189,11 @@ export class ClientSpan extends RecordedSpan {
     private readonly target: URL,
     private readonly attempt: number,
   ) {
-    super(origin, method, SpanKind.CLIENT, parent.traceId, spanId, parent.traceFlags, parent.traceState, parent, now());
+    super(origin, SpanKind.CLIENT, parent.traceId, spanId, parent.traceFlags, parent.traceState, parent, now());
+  }
+
+  get name(): string {
+    return this.method;
   }
 
   protected writeOwnAttributes(sink: AttributeSink): void {

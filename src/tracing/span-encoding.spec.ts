@@ -6,7 +6,7 @@ import { ClientSpan, type RecordedSpan, ServerSpan } from './recorded-span.js';
 import { JsonSpans, ProtobufSpans } from './span-encoding.js';
 
 const origin = { resource: resourceFromAttributes({ 'service.name': 'checkout-edge' }), instrumentationScope: { name: 'nest-gateway' } };
-const request = { method: 'POST', path: '/api/orders/ü', scheme: 'https', route: '/api/*', serverAddress: 'gw.test', clientAddress: '10.0.0.1', protocolVersion: '1.1' };
+const request = { method: 'POST', target: '/api/orders/ü?q=1', scheme: 'https', route: '/api/*', host: 'gw.test', clientAddress: '10.0.0.1', protocolVersion: '1.1' };
 
 /** A caller's trace (remote parent, tracestate) with a failed and a retried attempt, and a trace the gateway started. */
 function spans(): RecordedSpan[] {
@@ -64,7 +64,7 @@ describe('spans encoded as they end', () => {
   it('writes the same bytes when its buffer grows under spans of every size', () => {
     const all = Array.from({ length: 300 }, (_, i) => {
       const span = spans()[i % 4];
-      return Object.assign(Object.create(Object.getPrototypeOf(span)), span, { name: `GET /${'n'.repeat(i)}` }) as RecordedSpan;
+      return Object.defineProperty(Object.assign(Object.create(Object.getPrototypeOf(span)), span), 'name', { value: `GET /${'n'.repeat(i)}` }) as RecordedSpan;
     });
     const queue = queued(new ProtobufSpans(origin, 300), all);
     expect(Buffer.from(queue.take(300)).toString('hex')).toBe(Buffer.from(ProtobufTraceSerializer.serializeRequest(all)!).toString('hex'));
@@ -72,7 +72,7 @@ describe('spans encoded as they end', () => {
 
   it('refuses a span past its capacity, and grows its buffer for spans that need more room', () => {
     const queue = new ProtobufSpans(origin, 400);
-    const long = { ...request, path: `/api/${'x'.repeat(400)}` };
+    const long = { ...request, target: `/api/${'x'.repeat(400)}` };
     const all = Array.from({ length: 400 }, (_, i) => new ServerSpan(origin, long, 'aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb', i.toString(16).padStart(16, '0'), 1, undefined, undefined));
     for (const span of all) expect(queue.add(span)).toBe(true);
     expect(queue.add(all[0])).toBe(false);
