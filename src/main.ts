@@ -22,6 +22,7 @@ import {
   toListenError,
   watchCertificates,
   WorkerPool,
+  warmUpNextTick,
 } from './server/index.js';
 import {
   CLOSING_MESSAGE,
@@ -155,6 +156,7 @@ async function supervise(configFile: string, count: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  await warmUpNextTick();
   const environment = readServerEnvironment(process.env);
   const logger = createGatewayLogger({ LOG_LEVEL: environment.logLevel });
   Logger.overrideLogger(new GatewayNestLogger(logger));

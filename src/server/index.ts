@@ -4,3 +4,4 @@ export { reloadOnChange } from './reload.js';
 export { drainOnSignals } from './shutdown.js';
 export { readCertificatePair, watchCertificates, type CertificatePair } from './certificates.js';
 export { createListener, GatewayListener, type ConnectionDrain } from './listener.js';
+export { warmUpNextTick } from './tick-warm-up.js';
