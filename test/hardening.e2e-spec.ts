@@ -126,7 +126,7 @@ describe('clients that trickle their bodies, and the connections a route may hol
     service = createServer((req, res) => {
       req.on('aborted', () => (aborted += 1));
       // A service busy for longer than the gateway's body timeout before it reads.
-      if (req.url?.endsWith('/slow-reader')) setTimeout(() => req.resume(), 600);
+      if (req.url?.endsWith('/slow-reader')) setTimeout(() => req.resume(), 3000);
       else req.resume();
       req.on('end', () => setTimeout(() => res.end('ok'), 100));
     });
@@ -136,7 +136,8 @@ describe('clients that trickle their bodies, and the connections a route may hol
     });
     await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
     const target = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
-    gateway = await startGateway({ routes: [{ prefix: '/api', target, requestBodyTimeout: 200, maxConnections: 2, bodyLimit: 16 * 1024 * 1024 }] });
+    // A second of silence: a client that this suite's load holds up for 200 ms is not a silent one.
+    gateway = await startGateway({ routes: [{ prefix: '/api', target, requestBodyTimeout: 1000, maxConnections: 2, bodyLimit: 16 * 1024 * 1024 }] });
   });
   afterAll(async () => {
     await gateway.close();
@@ -149,9 +150,9 @@ describe('clients that trickle their bodies, and the connections a route may hol
     ['chunks', 'Transfer-Encoding: chunked\r\n', 'a\r\nonly ten.\n\r\n'],
   ])('answers 408 to a body with %s that goes silent, and ends the exchange with the service', async (_name, framing, start) => {
     const before = aborted;
-    const res = await rawRequest(portOf(gateway), `POST /api/upload HTTP/1.1\r\nHost: gw.test\r\n${framing}\r\n${start}`, 3000);
+    const res = await rawRequest(portOf(gateway), `POST /api/upload HTTP/1.1\r\nHost: gw.test\r\n${framing}\r\n${start}`, 5000);
     expect(res.status).toBe(408);
-    expect(res.text).toContain('The request body stalled for more than 200 ms');
+    expect(res.text).toContain('The request body stalled for more than 1000 ms');
     expect(res.closedByServer).toBe(true);
     await until(() => aborted > before, 'the service to see its exchange aborted');
     expect(aborted).toBe(before + 1);
