@@ -30,4 +30,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains in-flight requests (server.shutdownGracePeriod) and exits 0.
-CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=50", "--liftoff-only", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=50", "--liftoff-only", "--no-allocation-site-pretenuring", "dist/main.js"]

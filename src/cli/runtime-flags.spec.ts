@@ -9,8 +9,8 @@ describe('tunedLaunch', () => {
   });
 
   it("keeps the operator's own flags and allocator settings", () => {
-    const launch = tunedLaunch('/x/cli.js', [], { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, ['--max-semi-space-size=8', '--inspect']);
-    expect(launch?.args).toEqual(['--max-semi-space-size=8', '--inspect', '--heap-growing-percent=50', '--liftoff-only', '/x/cli.js']);
+    const launch = tunedLaunch('/x/cli.js', [], { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, ['--max-semi-space-size=8', '--inspect', '--allocation-site-pretenuring']);
+    expect(launch?.args).toEqual(['--max-semi-space-size=8', '--inspect', '--allocation-site-pretenuring', '--heap-growing-percent=50', '--liftoff-only', '/x/cli.js']);
     expect(launch?.env.GLIBC_TUNABLES).toBe('glibc.malloc.arena_max=2');
   });
 
