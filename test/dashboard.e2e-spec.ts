@@ -197,6 +197,13 @@ describe('the operator page: access and data', () => {
     }
   });
 
+  it('answers HEAD on api/events with the stream\'s head and no stream', async () => {
+    const res = await request(`${gateway.url}/_gateway/api/events`).head('').set(bearer).expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.headers.connection).toBe('close');
+    expect(res.text ?? '').toBe('');
+  });
+
   it('tells an ejected target (outlier detection) from one whose checks fail', async () => {
     const good = await startUpstream();
     const dead = `http://127.0.0.1:${await deadPort()}`;

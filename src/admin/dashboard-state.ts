@@ -139,17 +139,13 @@ export function quantile(q: number, buckets: Sample[]): number | null {
     .sort((a, b) => a.bound - b.bound);
   const total = sorted.at(-1)?.count ?? 0;
   if (!total) return null;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const { bound, count } of sorted) {
-    if (count >= rank) {
-      if (bound === Infinity) return lower * 1000;
-      const within = count - below;
-      return (lower + (bound - lower) * (within ? (rank - below) / within : 1)) * 1000;
-    }
-    lower = bound;
-    below = count;
-  }
-  return lower * 1000;
+  const rank = Math.min(q, 1) * total;
+  // The last bucket counts every observation: some bucket always reaches the rank.
+  const at = sorted.findIndex(({ count }) => count >= rank);
+  const lower = at > 0 ? sorted[at - 1].bound : 0;
+  const below = at > 0 ? sorted[at - 1].count : 0;
+  const { bound, count } = sorted[at];
+  if (bound === Infinity) return lower * 1000;
+  const within = count - below;
+  return (lower + (bound - lower) * (within ? (rank - below) / within : 1)) * 1000;
 }
