@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { type Attributes, defaultTextMapGetter, ROOT_CONTEXT, SamplingDecision, type SpanContext, SpanKind, trace, type TraceState } from '@opentelemetry/api';
+import { type Attributes, defaultTextMapGetter, ROOT_CONTEXT, SamplingDecision, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, type IdGenerator, ParentBasedSampler, type Sampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { AttemptWatch } from '../proxy/index.js';
 import { PooledIdGenerator } from './pooled-ids.js';
-import { ClientSpan, now, type RecordedSpan, ServerSpan, type ServerRequestFields, type SpanOrigin } from './recorded-span.js';
+import { ClientSpan, now, type RecordedSpan, ServerSpan, type SpanOrigin } from './recorded-span.js';
 import { SpanExport, type TraceCounts } from './span-export.js';
 import type { TracingSettings } from './tracing-settings.js';
 
@@ -72,38 +72,26 @@ export class GatewayTracer {
 }
 
 /** One request's SERVER span, which makes the CLIENT spans of its attempts. An unsampled span is made and never exported. */
-export class RequestTrace extends ServerSpan {
-  constructor(
-    private readonly source: SpanSource,
-    fields: ServerRequestFields,
-    traceId: string,
-    spanId: string,
-    traceFlags: number,
-    traceState: TraceState | undefined,
-    parent: SpanContext | undefined,
-  ) {
-    super(source, fields, traceId, spanId, traceFlags, traceState, parent);
-  }
-
+export class RequestTrace extends ServerSpan<SpanSource> {
   /** A CLIENT span for one attempt at `target` (the n-th, from 1), whose trace context the service gets. */
   attempt(target: URL, attempt: number): AttemptWatch {
-    return new AttemptSpan(this, this.source, target, attempt);
+    return new AttemptSpan(this, this.origin, target, attempt);
   }
 
   /** The response went out, or was cut (`status` as the access line has it). */
   end(status: number): void {
     this.statusCode = status;
     if (status >= 500) this.errorType = String(status);
-    finish(this.source.export, this);
+    finish(this.origin.export, this);
   }
 }
 
-class AttemptSpan extends ClientSpan implements AttemptWatch {
+class AttemptSpan extends ClientSpan<SpanSource> implements AttemptWatch {
   readonly headers: readonly string[];
 
   constructor(
     parent: RequestTrace,
-    private readonly source: SpanSource,
+    source: SpanSource,
     target: URL,
     attempt: number,
   ) {
@@ -122,7 +110,7 @@ class AttemptSpan extends ClientSpan implements AttemptWatch {
       this.errorType = (error as NodeJS.ErrnoException).code ?? error.name;
       this.errorMessage = error.message;
     } else if (this.statusCode >= 500) this.errorType = String(this.statusCode);
-    finish(this.source.export, this);
+    finish(this.origin.export, this);
   }
 }
 

@@ -24,7 +24,7 @@ export const now = (): number => TIME_ORIGIN + performance.now();
  * encoding is tested. What every span has alike is on the prototype, not in each span. The span
  * is its own `SpanContext`.
  */
-export abstract class RecordedSpan implements ReadableSpan, SpanContext {
+export abstract class RecordedSpan<Origin extends SpanOrigin = SpanOrigin> implements ReadableSpan, SpanContext {
   endMs = 0;
   /** The HTTP status answered, 0 until there is one. */
   statusCode = 0;
@@ -33,7 +33,7 @@ export abstract class RecordedSpan implements ReadableSpan, SpanContext {
   errorMessage: string | undefined;
 
   constructor(
-    private readonly origin: SpanOrigin,
+    protected readonly origin: Origin,
     readonly kind: SpanKind,
     readonly traceId: string,
     readonly spanId: string,
@@ -137,9 +137,9 @@ export interface ServerRequestFields {
 }
 
 /** The gateway's span of one request, named `<METHOD> <http.route>`. */
-export class ServerSpan extends RecordedSpan {
+export class ServerSpan<Origin extends SpanOrigin = SpanOrigin> extends RecordedSpan<Origin> {
   constructor(
-    origin: SpanOrigin,
+    origin: Origin,
     readonly request: ServerRequestFields,
     traceId: string,
     spanId: string,
@@ -180,10 +180,10 @@ function hostname(host: string): string {
 }
 
 /** One attempt at a service: a CLIENT span, child of its request's. */
-export class ClientSpan extends RecordedSpan {
+export class ClientSpan<Origin extends SpanOrigin = SpanOrigin> extends RecordedSpan<Origin> {
   constructor(
-    parent: ServerSpan,
-    origin: SpanOrigin,
+    parent: ServerSpan<SpanOrigin>,
+    origin: Origin,
     spanId: string,
     private readonly method: string,
     private readonly target: URL,
