@@ -97,6 +97,25 @@ describe('openBufferedLog', () => {
     expect(linesOf(pipe.read()).map((line) => line.msg)).toEqual(['first', 'second']);
   });
 
+  it('writes text of any script byte-exact, in whole writes of at most LOG_WRITE_BYTES', async () => {
+    const { pipe, logger } = open();
+    // Multi-byte characters make a line's bytes outnumber its characters: sizes are counted in bytes.
+    const messages = Array.from({ length: 60 }, (_, i) => `${i} ${'é€🚀'.repeat(30)}`);
+    const writes: string[] = [];
+    for (const msg of messages) {
+      logger.info(msg);
+      const written = pipe.read();
+      if (written) writes.push(written);
+    }
+    expect(writes.length).toBeGreaterThan(1);
+    for (const written of writes) {
+      expect(Buffer.byteLength(written)).toBeLessThanOrEqual(LOG_WRITE_BYTES);
+      expect(written.endsWith('\n')).toBe(true);
+    }
+    await flushLog(logger);
+    expect(linesOf(writes.join('') + pipe.read()).map((line) => line.msg)).toEqual(messages);
+  });
+
   it('gives up a flush on a stdout nobody reads after its timeout, and writes the lines once it is read again', async () => {
     const { pipe, logger } = open();
     pipe.fill();
