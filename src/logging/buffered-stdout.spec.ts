@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { flushLog, LOG_WRITE_BYTES, openBufferedLog, type BufferedLog } from './buffered-stdout.js';
+import { flushLog, LOG_FILE_WRITE_BYTES, LOG_WRITE_BYTES, openBufferedLog, type BufferedLog } from './buffered-stdout.js';
 
 /**
  * A named pipe standing in for a process's stdout: both ends non-blocking, as Node leaves a
@@ -114,6 +114,27 @@ describe('openBufferedLog', () => {
     }
     await flushLog(logger);
     expect(linesOf(writes.join('') + pipe.read()).map((line) => line.msg)).toEqual(messages);
+  });
+
+  it('holds up to LOG_FILE_WRITE_BYTES of lines for one write when it writes to a regular file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gateway-log-'));
+    const path = join(dir, 'access.log');
+    const log = openBufferedLog(openSync(path, 'w'));
+    const logger = pino({ base: undefined, timestamp: false }, log.stream);
+    try {
+      // ~28 KiB of lines: seven batches on a pipe, less than one on a file.
+      const lines = 128;
+      for (let i = 0; i < lines; i++) logger.info('x'.repeat(200));
+      expect(readFileSync(path, 'utf8')).toBe('');
+      await flushLog(logger);
+      expect(linesOf(readFileSync(path, 'utf8'))).toHaveLength(lines);
+    } finally {
+      await new Promise<void>((resolve) => {
+        log.stream.once('close', resolve);
+        log.stream.destroy();
+      });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('gives up a flush on a stdout nobody reads after its timeout, and writes the lines once it is read again', async () => {
