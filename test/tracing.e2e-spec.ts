@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { GatewayOptions } from '../src/index.js';
 import { resolveTracingSettings } from '../src/tracing/index.js';
+import { MAX_EXPORT_BATCH } from '../src/tracing/span-export.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { deadPort, startUpstream, type Upstream } from './support/upstream.js';
 import { until } from './support/wait.js';
@@ -204,17 +205,30 @@ describe('tracing', () => {
     await until(async () => /nest_gateway_trace_spans_total\{result="dropped"\} [1-9]/.test((await request(gateway.url).get('/metrics')).text), 'dropped spans counted');
   });
 
-  it('sends a full batch of 512 spans at once, without waiting for the export interval', async () => {
+  it('sends a full batch of MAX_EXPORT_BATCH spans at once, without waiting for the export interval', async () => {
     gateway = await traced({ tracing: { exportInterval: '1h' } });
-    for (let sent = 0; sent < 260; sent += 20) await Promise.all(Array.from({ length: 20 }, (_, i) => request(gateway.url).get(`/api/batch${sent + i}`).expect(200)));
-    await until(() => collector.spans.length >= 512, 'a full batch');
+    const requests = MAX_EXPORT_BATCH / 2 + 4;
+    for (let sent = 0; sent < requests; sent += 20) await Promise.all(Array.from({ length: Math.min(20, requests - sent) }, (_, i) => request(gateway.url).get(`/api/batch${sent + i}`).expect(200)));
+    await until(() => collector.spans.length >= MAX_EXPORT_BATCH, 'a full batch');
     expect(collector.bodies).toHaveLength(1);
-    expect(collector.spans).toHaveLength(512);
+    expect(collector.spans).toHaveLength(MAX_EXPORT_BATCH);
     // The 8 spans left over go at the stop, with no export timer due before it.
     const stopping = gateway;
     gateway = undefined as unknown as RunningGateway;
     await stopping.close();
-    expect(collector.spans).toHaveLength(520);
+    expect(collector.spans).toHaveLength(MAX_EXPORT_BATCH + 8);
+  });
+
+  it('sends a queue smaller than a batch as soon as it is full, dropping nothing', async () => {
+    gateway = await traced({ tracing: { exportInterval: '1h', maxQueueSize: 64 } });
+    for (let queue = 1; queue <= 3; queue++) {
+      // Two spans a request: 32 requests fill the queue.
+      for (let sent = 0; sent < 32; sent += 16) await Promise.all(Array.from({ length: 16 }, (_, i) => request(gateway.url).get(`/api/small${queue}-${sent + i}`).expect(200)));
+      await until(() => collector.spans.length >= 64 * queue, `full queue ${queue} sent`);
+    }
+    expect(collector.bodies).toHaveLength(3);
+    expect(collector.spans).toHaveLength(192);
+    expect((await request(gateway.url).get('/metrics')).text).not.toMatch(/nest_gateway_trace_spans_total\{result="dropped"\} [1-9]/);
   });
 
   it('sends protobuf by default, with the configured headers', async () => {

@@ -17,8 +17,13 @@ export interface TraceCounts {
 
 /** Spans encoded together (see {@link SpanExport.add}). */
 const ENCODE_BATCH = 32;
-/** Spans per export request, as OpenTelemetry's batch processor sends them. */
-const MAX_EXPORT_BATCH = 512;
+/**
+ * Spans per export request, at most: twice what OpenTelemetry's batch processor sends by default.
+ * Each export is an HTTP request through the exporter, and at 512 spans the exports cost a traced
+ * request ~2 % of its CPU more than at 1,024 (two gateways side by side, 16 alternating loads,
+ * twice: 1.025× and 1.024×). A queue smaller than this sends batches of its own size.
+ */
+export const MAX_EXPORT_BATCH = 1024;
 /** The component type OpenTelemetry's exporters report themselves as. */
 const COMPONENT_TYPE = 'otlp_http_span_exporter';
 
@@ -42,6 +47,8 @@ export class SpanExport {
   private exporting: Promise<void> | undefined;
   private flushScheduled = false;
   private readonly ended: RecordedSpan[] = [];
+  /** A full batch, sent as soon as it is queued: no more than the queue holds. */
+  private readonly batchSize: number;
 
   constructor(
     private readonly settings: TracingSettings,
@@ -49,6 +56,7 @@ export class SpanExport {
     private readonly warn: (message: string) => void,
   ) {
     const json = settings.protocol === 'http/json';
+    this.batchSize = Math.min(MAX_EXPORT_BATCH, settings.maxQueueSize);
     this.queue = json ? new JsonSpans(origin, settings.maxQueueSize) : new ProtobufSpans(origin, settings.maxQueueSize);
     const responses = json ? JsonTraceSerializer : ProtobufTraceSerializer;
     const delegate = createOtlpHttpExportDelegate(
@@ -83,11 +91,11 @@ export class SpanExport {
     }
     ended.length = 0;
     // A full batch goes now rather than at the next tick, off the request's own path.
-    if (this.queue.count >= MAX_EXPORT_BATCH && !this.flushScheduled && !this.exporting) {
+    if (this.queue.count >= this.batchSize && !this.flushScheduled && !this.exporting) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        void this.send(MAX_EXPORT_BATCH);
+        void this.send(this.batchSize);
       });
     }
   }
@@ -127,7 +135,7 @@ export class SpanExport {
 
   private async exportQueued(least: number): Promise<void> {
     while (this.queue.count >= least) {
-      const spans = Math.min(MAX_EXPORT_BATCH, this.queue.count);
+      const spans = Math.min(this.batchSize, this.queue.count);
       const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => this.exporter.export({ body: this.queue.take(spans), spans }, resolve));
       if (result.code === ExportResultCode.SUCCESS) {
         this.counts.exported += spans;
