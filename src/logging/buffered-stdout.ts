@@ -87,7 +87,7 @@ export function openBufferedLog(fd: number, stderrFd = 2): BufferedLog {
   });
   const appendBytes = stream.write as unknown as (this: SonicBoom, bytes: Uint8Array) => boolean;
   // pino and the gateway's lines hand over text; sonic-boom sets its writer on each stream.
-  stream.write = (line: string | Uint8Array) => appendBytes.call(stream, typeof line === 'string' ? Buffer.from(line) : line);
+  stream.write = (line: string) => appendBytes.call(stream, Buffer.from(line));
   stream.on('drop', () => dropped++);
   stream.on('write', () => {
     if (dropped === 0) return;
