@@ -3,11 +3,14 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Gauge } from 'prom-client';
 import request from 'supertest';
 import { validateGatewayOptions, type GatewayOptions } from '../src/index.js';
 import { validateGatewayConfigFile } from '../src/config/gateway-options.schema.js';
 import { loadConfigFile, overridesFromEnvironment } from '../src/config/load-config-file.js';
 import { DASHBOARD_MAX_EVENT_CLIENTS, type DashboardState } from '../src/admin/index.js';
+import { GATEWAY_METRICS } from '../src/gateway.constants.js';
+import type { GatewayMetrics } from '../src/metrics/index.js';
 import { launchChromium, type RunningBrowser } from './support/chromium.js';
 import { startGateway, type RunningGateway } from './support/gateway.js';
 import { startStandalone } from './support/standalone.js';
@@ -32,6 +35,8 @@ const withHealth: UpstreamHandler = (req, res, body) => {
 /** Server-sent events as they arrive: each event's parsed `data`. */
 interface EventStream {
   events: DashboardState[];
+  /** Each event's `id`, in order. */
+  ids: number[];
   response: IncomingMessage;
   close(): void;
 }
@@ -40,6 +45,7 @@ function openEvents(url: string, headers: Record<string, string>): Promise<Event
   return new Promise((resolve, reject) => {
     const req = httpGet(url, { headers, agent: false }, (response) => {
       const events: DashboardState[] = [];
+      const ids: number[] = [];
       let buffered = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -53,11 +59,14 @@ function openEvents(url: string, headers: Record<string, string>): Promise<Event
             .filter((line) => line.startsWith('data: '))
             .map((line) => line.slice(6))
             .join('\n');
-          if (data) events.push(JSON.parse(data) as DashboardState);
+          if (!data) continue;
+          events.push(JSON.parse(data) as DashboardState);
+          const id = block.split('\n').find((line) => line.startsWith('id: '));
+          if (id) ids.push(Number(id.slice(4)));
         }
       });
       response.on('error', () => undefined);
-      resolve({ events, response, close: () => req.destroy() });
+      resolve({ events, ids, response, close: () => req.destroy() });
     });
     req.on('error', reject);
   });
@@ -202,6 +211,38 @@ describe('the operator page: access and data', () => {
     expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(res.headers.connection).toBe('close');
     expect(res.text ?? '').toBe('');
+  });
+
+  it('skips the refreshes whose state it cannot read, keeping its event streams open, and answers api/state 500 then', async () => {
+    const registry = gateway.app.get<GatewayMetrics>(GATEWAY_METRICS).registry;
+    const stream = await openEvents(`${gateway.url}/_gateway/api/events`, bearer);
+    let reads = 0;
+    try {
+      await until(() => stream.events.length >= 1, 'a first event');
+      // A collector that throws fails the whole read of the metrics, as any failed read would.
+      new Gauge({
+        name: 'test_broken_collector',
+        help: 'fails every read',
+        registers: [registry],
+        collect() {
+          reads++;
+          throw new Error('collector broke');
+        },
+      });
+      const failed = await request(gateway.url).get('/_gateway/api/state').set(bearer).expect(500);
+      expect(failed.body).toMatchObject({ statusCode: 500 });
+      await until(() => reads >= 3, 'two refreshes read and failed');
+      const before = stream.events.length;
+      registry.removeSingleMetric('test_broken_collector');
+      await until(() => stream.events.length >= before + 2, 'events again');
+      expect(stream.response.complete).toBe(false);
+      // Each refresh takes the next id; the failed ones sent nothing.
+      const steps = stream.ids.slice(1).map((id, i) => id - stream.ids[i]);
+      expect(Math.max(...steps)).toBeGreaterThan(1);
+    } finally {
+      stream.close();
+      registry.removeSingleMetric('test_broken_collector');
+    }
   });
 
   it('tells an ejected target (outlier detection) from one whose checks fail', async () => {
