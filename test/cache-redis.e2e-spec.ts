@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { CACHE_SKIP_AFTER_TIMEOUTS } from '../src/gateway.constants.js';
+import { createCacheEntry } from '../src/cache/cache-entry.js';
+import { encodeEntry } from '../src/cache/stores/entry-codec.js';
 import type { CacheOptions } from '../src/index.js';
 import { gatewayModule, startGateway, type RunningGateway } from './support/gateway.js';
 import { startCachedUpstream } from './support/cached-upstream.js';
@@ -81,6 +83,17 @@ describe('entries in Redis', () => {
     await client.lPush('entries::GET http://h/api/numbers?wrong=type', 'not an entry');
     await request(gateway.url).get('/api/numbers?wrong=type').set('host', 'h').expect(200).expect('x-cache', 'MISS');
     await request(gateway.url).get('/api/numbers?wrong=type').set('host', 'h').expect(200).expect('x-cache', 'HIT');
+  });
+
+  it('takes an entry whose head Node would refuse (a line break in a header) as a miss, and replaces it', async () => {
+    // Written into the shared Redis by something else, or damaged there.
+    const poisoned = createCacheEntry(200, { 'x-note': 'a\r\nset-cookie: session=stolen' }, Buffer.from('poisoned'), { ttl: 60_000, staleWhileRevalidate: 0, staleIfError: 0 });
+    await client.set('entries::GET http://h/api/numbers?poisoned=1', encodeEntry(poisoned), { PX: 60_000 });
+    const missed = await request(gateway.url).get('/api/numbers?poisoned=1').set('host', 'h').expect(200).expect('x-cache', 'MISS');
+    expect(missed.text).not.toBe('poisoned');
+    expect(missed.headers['set-cookie']).toBeUndefined();
+    const hit = await request(gateway.url).get('/api/numbers?poisoned=1').set('host', 'h').expect(200).expect('x-cache', 'HIT');
+    expect(hit.text).toBe(missed.text);
   });
 
   // Stored as JSON, an entry that varied on a header its request lacked lost that header, and

@@ -3,6 +3,9 @@ import { decodeEntry, encodeEntry } from './entry-codec.js';
 
 const lifetime = { ttl: 60_000, staleWhileRevalidate: 5_000, staleIfError: 600_000 };
 
+/** A head decodeEntry takes, to damage one field at a time. */
+const writableHead = { status: 200, headers: { 'content-type': 'text/plain' }, etag: '"x"', storedAt: 1, age: 0, ttl: 1, staleWhileRevalidate: 0, staleIfError: 0 };
+
 describe('entry codec', () => {
   it('round-trips an entry, its binary body byte for byte', () => {
     const body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -32,8 +35,17 @@ describe('entry codec', () => {
     ['a head without its lifetime (the layout before stale entries)', headOf({ status: 200, headers: {}, etag: '"x"', storedAt: 1 })],
     ['tags that are no list', headOf({ status: 200, headers: {}, etag: '"x"', storedAt: 1, age: 0, ttl: 1, staleWhileRevalidate: 0, staleIfError: 0, tags: 'a' })],
     ['the layout before stale entries', Buffer.concat([Buffer.from([1, 0, 0, 0, 2]), Buffer.from('{}')])],
+    ['a status Node cannot write', headOf({ ...writableHead, status: 1000 })],
+    ['a header value with a line break', headOf({ ...writableHead, headers: { 'x-note': 'a\r\nset-cookie: session=stolen' } })],
+    ['a header value in a list with a line break', headOf({ ...writableHead, headers: { 'x-list': ['a', 'b\nc'] } })],
+    ['a header name with a space', headOf({ ...writableHead, headers: { 'x bad': '1' } })],
+    ['an etag with a line break', headOf({ ...writableHead, etag: '"x"\n' })],
   ])('reads %s as no entry', (_name, stored) => {
     expect(decodeEntry(stored)).toBeUndefined();
+  });
+
+  it('reads the head those cases damage as an entry', () => {
+    expect(decodeEntry(headOf(writableHead))).toMatchObject({ status: 200, etag: '"x"' });
   });
 });
 

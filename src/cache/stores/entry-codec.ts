@@ -1,3 +1,4 @@
+import { type OutgoingHttpHeaders, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { CacheEntry } from '../cache-entry.js';
 
 // Bumped when the layout changes: an entry written in another layout reads as a miss and is
@@ -37,6 +38,7 @@ export function decodeEntry(stored: Buffer): CacheEntry | undefined {
   const numbers = [status, storedAt, age, ttl, staleWhileRevalidate, staleIfError];
   if (numbers.some((value) => typeof value !== 'number') || typeof etag !== 'string' || typeof headers !== 'object' || !headers) return undefined;
   if (tags !== undefined && !Array.isArray(tags)) return undefined;
+  if (!writable(status!, headers, etag)) return undefined;
   return {
     status: status!,
     headers,
@@ -50,4 +52,23 @@ export function decodeEntry(stored: Buffer): CacheEntry | undefined {
     tags,
     vary: vary ? Object.fromEntries(Object.entries(vary).map(([name, value]) => [name, value ?? undefined])) : undefined,
   };
+}
+
+/**
+ * Whether Node would write this head. Redis is shared: an entry damaged there, or written by
+ * anything else, whose status or header Node refuses (a CR or LF in a value, a space in a name)
+ * would fail every hit until it expired; as a miss, the next fill replaces it.
+ */
+function writable(status: number, headers: OutgoingHttpHeaders, etag: string): boolean {
+  if (!Number.isInteger(status) || status < 100 || status > 999) return false;
+  try {
+    validateHeaderValue('etag', etag);
+    for (const name in headers) {
+      validateHeaderName(name);
+      validateHeaderValue(name, headers[name]);
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
