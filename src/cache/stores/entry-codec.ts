@@ -63,9 +63,9 @@ function writable(status: number, headers: OutgoingHttpHeaders, etag: string): b
   if (!Number.isInteger(status) || status < 100 || status > 999) return false;
   try {
     validateHeaderValue('etag', etag);
-    for (const name in headers) {
+    for (const [name, value] of Object.entries(headers)) {
       validateHeaderName(name);
-      validateHeaderValue(name, headers[name]);
+      for (const item of Array.isArray(value) ? value : [value]) validateHeaderValue(name, String(item));
     }
     return true;
   } catch {
