@@ -17,8 +17,8 @@ export const LOG_WRITE_BYTES = 4096;
  * The batch when stdout is a regular file. Linux serialises the writes of processes sharing one
  * open file (its offset lock), so a write of any size stays whole there; a file's write costs
  * most of its time in the call itself (~4 µs a call on ext4 here, against ~0.6 µs for 4 KiB of
- * copying), and 64 KiB batches were 1-4 % of a logged request's CPU cheaper
- * than 4 KiB (two gateways side by side, 16 alternating loads, twice).
+ * copying), and 64 KiB batches were 1-4 % of a logged request's CPU cheaper than 4 KiB (two
+ * gateways side by side, 16 alternating loads, twice).
  */
 export const LOG_FILE_WRITE_BYTES = 64 * 1024;
 /** Buffered lines go out at least this often, so a quiet gateway's lines are not held back. */
@@ -42,8 +42,8 @@ let stdout: SonicBoom | undefined;
 /**
  * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines (`LOG_FILE_WRITE_BYTES`
  * when stdout is a file), at least once a second, and at a clean stop (`flushLog`) and
- * `process.exit`; a crash loses up to the last second of lines. A full stdout never blocks the event loop: the lines wait (up to
- * `MAX_BUFFERED_LOG_BYTES`) for the next write.
+ * `process.exit`; a crash loses up to the last second of lines. A full stdout never blocks the
+ * event loop: the lines wait (up to `MAX_BUFFERED_LOG_BYTES`) for the next write.
  */
 export function bufferedStdout(): SonicBoom {
   if (stdout) return stdout;
