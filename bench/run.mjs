@@ -230,13 +230,21 @@ function startCollectorSink() {
   };
 }
 
+/**
+ * How long a system may take to answer after the run starts it. Every system starts at once, the
+ * gateways all on core 0: on Node 24 the whole set took longer than 15 s to be up, and the run
+ * stopped at its first gateway.
+ */
+const START_TIMEOUT_MS = 120_000;
+
 /** Retries fetchTls until `url` answers (the listener may still be starting). */
 async function waitForTls(url, options) {
-  for (let attempt = 0; ; attempt++) {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
     try {
       return await fetchTls(url, options);
     } catch (error) {
-      if (attempt === 100) throw new Error(`${url}: ${error.message}`);
+      if (Date.now() > deadline) throw new Error(`${url}: ${error.message}`);
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
   }
@@ -366,7 +374,7 @@ try {
       }
       continue;
     }
-    await guard(waitForHttp(system.base + Object.values(system.paths)[0]));
+    await guard(waitForHttp(system.base + Object.values(system.paths)[0], START_TIMEOUT_MS));
     for (const [kind, path] of Object.entries(system.paths)) {
       if (kind === 'ws') {
         await guard(checkEcho(system.base + path));
