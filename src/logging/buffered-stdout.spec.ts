@@ -3,7 +3,7 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { flushLog, LOG_FILE_WRITE_BYTES, LOG_WRITE_BYTES, openBufferedLog, type BufferedLog } from './buffered-stdout.js';
+import { flushLog, LOG_WRITE_BYTES, openBufferedLog, type BufferedLog } from './buffered-stdout.js';
 
 /**
  * A named pipe standing in for a process's stdout: both ends non-blocking, as Node leaves a
@@ -116,16 +116,18 @@ describe('openBufferedLog', () => {
     expect(linesOf(writes.join('') + pipe.read()).map((line) => line.msg)).toEqual(messages);
   });
 
-  it('holds up to LOG_FILE_WRITE_BYTES of lines for one write when it writes to a regular file', async () => {
+  it('writes a regular file in batches of LOG_WRITE_BYTES too, so that no line waits long enough to be promoted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gateway-log-'));
     const path = join(dir, 'access.log');
     const log = openBufferedLog(openSync(path, 'w'));
     const logger = pino({ base: undefined, timestamp: false }, log.stream);
     try {
-      // ~28 KiB of lines: seven batches on a pipe, less than one on a file.
+      // ~28 KiB of lines: six whole batches written, the rest waiting for the flush.
       const lines = 128;
       for (let i = 0; i < lines; i++) logger.info('x'.repeat(200));
-      expect(readFileSync(path, 'utf8')).toBe('');
+      const written = readFileSync(path, 'utf8');
+      expect(Buffer.byteLength(written)).toBeGreaterThan(lines * 200 - 2 * LOG_WRITE_BYTES);
+      expect(written.endsWith('\n')).toBe(true);
       await flushLog(logger);
       expect(linesOf(readFileSync(path, 'utf8'))).toHaveLength(lines);
     } finally {

@@ -1,4 +1,4 @@
-import { fstatSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import sonicBoom, { type SonicBoom } from 'sonic-boom';
 import type { GatewayLogger } from './logger.js';
 
@@ -11,16 +11,15 @@ import type { GatewayLogger } from './logger.js';
  * log off: a write per line +16-27 µs; 4 KiB writes through libuv's thread pool (sonic-boom's
  * async mode) +20-30 µs, as that thread takes the same core and adds a hand-off; 4 KiB writes
  * from the event loop +20 µs. So writes are made here, batched, from the event loop.
+ *
+ * Not larger on a regular file either, though a file's write costs mostly the call: each line
+ * waits as a `Buffer` of its own, and 64 KiB of them (~330 lines, ~13 ms of traffic) outlived
+ * the young generation's collections (one every ~5 ms under load). Promoted, they brought a full
+ * collection every ~0.8 s (every 2-3 s with the log off), with pauses of 10-20 ms: `/hello`'s
+ * p99 went from 3-8 ms to 14-18 ms, and the µs of CPU a request the larger writes saved did not
+ * make up for the requests those pauses held (see docs/performance.md).
  */
 export const LOG_WRITE_BYTES = 4096;
-/**
- * The batch when stdout is a regular file. Linux serialises the writes of processes sharing one
- * open file (its offset lock), so a write of any size stays whole there; a file's write costs
- * most of its time in the call itself (~4 µs a call on ext4 here, against ~0.6 µs for 4 KiB of
- * copying), and 64 KiB batches were 1-4 % of a logged request's CPU cheaper than 4 KiB (two
- * gateways side by side, 16 alternating loads, twice).
- */
-export const LOG_FILE_WRITE_BYTES = 64 * 1024;
 /** Buffered lines go out at least this often, so a quiet gateway's lines are not held back. */
 export const LOG_FLUSH_INTERVAL_MS = 1000;
 /**
@@ -40,9 +39,8 @@ const WARNING_LEVEL = 40;
 let stdout: SonicBoom | undefined;
 
 /**
- * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines (`LOG_FILE_WRITE_BYTES`
- * when stdout is a file), at least once a second, and at a clean stop (`flushLog`) and
- * `process.exit`; a crash loses up to the last second of lines. A full stdout never blocks the
+ * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines, at least once a
+ * second, and at a clean stop (`flushLog`) and `process.exit`; a crash loses up to the last second of lines. A full stdout never blocks the
  * event loop: the lines wait (up to `MAX_BUFFERED_LOG_BYTES`) for the next write.
  */
 export function bufferedStdout(): SonicBoom {
@@ -70,12 +68,11 @@ export function openBufferedLog(fd: number, stderrFd = 2): BufferedLog {
   // only until then: no reader may ever come.
   let giveUpAt: number | undefined;
   let dropped = 0;
-  const writeBytes = isRegularFile(fd) ? LOG_FILE_WRITE_BYTES : LOG_WRITE_BYTES;
   const stream = new sonicBoom.SonicBoom({
     fd,
     sync: true,
-    minLength: writeBytes - 1,
-    maxWrite: writeBytes,
+    minLength: LOG_WRITE_BYTES - 1,
+    maxWrite: LOG_WRITE_BYTES,
     maxLength: MAX_BUFFERED_LOG_BYTES,
     periodicFlush: LOG_FLUSH_INTERVAL_MS,
     // A full pipe: sonic-boom would sleep on the event loop and try again; the lines wait instead.
@@ -114,8 +111,6 @@ export function openBufferedLog(fd: number, stderrFd = 2): BufferedLog {
   };
   return { stream, flushAtExit };
 }
-
-const isRegularFile = (fd: number): boolean => fstatSync(fd).isFile();
 
 function broken(stream: SonicBoom): void {
   const nothing = () => true;
