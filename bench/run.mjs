@@ -213,24 +213,6 @@ function startIssuer() {
 }
 
 /**
- * An OTLP/HTTP collector that takes every export and keeps nothing: what the tracing row exports
- * to, answered as a collector does (200, an empty protobuf response).
- */
-function startCollectorSink() {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
-  });
-  server.listen(0, '127.0.0.1');
-  server.unref();
-  return {
-    get url() {
-      return `http://127.0.0.1:${server.address().port}/v1/traces`;
-    },
-  };
-}
-
-/**
  * How long a system may take to answer after the run starts it. Every system starts at once, the
  * gateways all on core 0: on Node 24 the whole set took longer than 15 s to be up, and the run
  * stopped at its first gateway.
@@ -292,7 +274,9 @@ try {
   const grpcWanted = !ONLY || ONLY.includes('grpc');
   const grpcTarget = grpcWanted ? `http://127.0.0.1:${await guard(waitForLine(node('grpc-upstream', 1, here('./grpc-upstream.mjs'), {}, { stdout: 'pipe' })))}` : undefined;
   const issuer = startIssuer();
-  const collector = startCollectorSink();
+  // The tracing row's collector, a service like the others: on core 1, not in this process, which
+  // no core is kept for (it would land on the gateways' core as often as not).
+  const collectorUrl = `http://127.0.0.1:${await guard(waitForLine(node('collector', 1, here('./collector-sink.mjs'), {}, { stdout: 'pipe' })))}/v1/traces`;
   const tlsWanted = !ONLY || ONLY.includes('tls') || ONLY.includes('h2');
   const certificate = tlsWanted ? await guard(makeCertificate()) : undefined;
   const tls = certificate && { cert: certificate.cert, key: certificate.key };
@@ -318,7 +302,7 @@ try {
     { key: 'gateway-rate-limit', label: 'gateway, rate limit (memory)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit', 0, { routes: [{ prefix: '/api', target, rateLimit: NEVER_REACHED }] }, { PORT: String(port) }), rss: true, setup: `the gateway row's route with rateLimit: { limit: ${NEVER_REACHED.limit}, window: '${NEVER_REACHED.window}' } (by ip, in memory): every request counted, none refused` },
     ...(redisUrl ? [{ key: 'gateway-rate-limit-redis', label: 'gateway, rate limit (Redis)', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-rate-limit-redis', 0, { routes: [{ prefix: '/api', target, rateLimit: { ...NEVER_REACHED, store: 'redis', redisUrl } }] }, { PORT: String(port) }), rss: true, setup: `the same limit with store: redis: one EVALSHA round trip per request to redis-server ${redisVersion} on core 1 (beside the service and wrk), no persistence` }] : []),
     { key: 'gateway-jwt', label: 'gateway, JWT (RS256)', paths: { hello: '/api/hello' }, headers: { authorization: `Bearer ${issuer.token}` }, run: (port) => gatewayProcess('gateway-jwt', 0, { routes: [{ prefix: '/api', target, auth: { jwt: { jwks: { url: issuer.url }, algorithms: ['RS256'], issuer: 'bench', audience: 'bench', forwardClaims: { sub: 'x-user-id' } } } }] }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with auth.jwt (RS256, 2048-bit key, issuer and audience checked, sub forwarded as x-user-id); wrk sends the same token on every request, as a client does, so after the first it is a verified token looked up" },
-    { key: 'gateway-tracing', label: 'gateway, tracing', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-tracing', 0, { routes: [{ prefix: '/api', target }], tracing: { otlpUrl: collector.url, sampleRatio: 1 } }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with tracing: { sampleRatio: 1 } (a SERVER and a CLIENT span per request, OTLP/HTTP protobuf every 1 s or 1,024 spans, queue 2048) to a collector in the bench's process that answers 200 and keeps nothing" },
+    { key: 'gateway-tracing', label: 'gateway, tracing', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-tracing', 0, { routes: [{ prefix: '/api', target }], tracing: { otlpUrl: collectorUrl, sampleRatio: 1 } }, { PORT: String(port) }), rss: true, setup: "the gateway row's route with tracing: { sampleRatio: 1 } (a SERVER and a CLIENT span per request, OTLP/HTTP protobuf every 1 s or 1,024 spans, queue 2048) to a collector (bench/collector-sink.mjs, core 1) that answers 200 and keeps nothing" },
     { key: 'gateway-2-workers', label: 'gateway, 2 workers', paths: { hello: '/api/hello' }, run: (port) => gatewayProcess('gateway-2-workers', '0,1', { routes: [{ prefix: '/api', target }] }, { PORT: String(port), GATEWAY_WORKERS: '2' }), setup: 'the same (no cache, LOG_LEVEL=warn) with GATEWAY_WORKERS=2, not pinned: both cores, shared with the upstream and wrk' },
     ...(tls
       ? [
