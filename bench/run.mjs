@@ -275,7 +275,7 @@ try {
   const grpcTarget = grpcWanted ? `http://127.0.0.1:${await guard(waitForLine(node('grpc-upstream', 1, here('./grpc-upstream.mjs'), {}, { stdout: 'pipe' })))}` : undefined;
   const issuer = startIssuer();
   // The tracing row's collector, a service like the others: on core 1, not in this process, which
-  // no core is kept for (it would land on the gateways' core as often as not).
+  // no core is kept for (the scheduler could put it on the gateways' core).
   const collectorUrl = `http://127.0.0.1:${await guard(waitForLine(node('collector', 1, here('./collector-sink.mjs'), {}, { stdout: 'pipe' })))}/v1/traces`;
   const tlsWanted = !ONLY || ONLY.includes('tls') || ONLY.includes('h2');
   const certificate = tlsWanted ? await guard(makeCertificate()) : undefined;
