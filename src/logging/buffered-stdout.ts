@@ -40,8 +40,9 @@ let stdout: SonicBoom | undefined;
 
 /**
  * The process's one buffered stdout: a write per `LOG_WRITE_BYTES` of lines, at least once a
- * second, and at a clean stop (`flushLog`) and `process.exit`; a crash loses up to the last second of lines. A full stdout never blocks the
- * event loop: the lines wait (up to `MAX_BUFFERED_LOG_BYTES`) for the next write.
+ * second, and at a clean stop (`flushLog`) and `process.exit`; a crash loses up to the last
+ * second of lines. A full stdout never blocks the event loop: the lines wait (up to
+ * `MAX_BUFFERED_LOG_BYTES`) for the next write.
  */
 export function bufferedStdout(): SonicBoom {
   if (stdout) return stdout;
